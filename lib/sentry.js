@@ -1,0 +1,169 @@
+'use strict'
+
+const { EventEmitter } = require('node:events')
+const { PerformanceObserver } = require('node:perf_hooks')
+const { normalizeOptions, forNative } = require('./options')
+
+// Native errors for option values only the native side can judge (a percent threshold with no
+// known limit) come back with code 'InvalidArg': they are RangeErrors to the user.
+function rethrow(err) {
+  if (err && err.code === 'InvalidArg') {
+    const e = new RangeError(err.message)
+    throw e
+  }
+  throw err
+}
+
+class MemorySentry extends EventEmitter {
+  #native
+  #options
+  #closed = false
+  #refed = false
+  #heapObserver = null
+
+  constructor(options) {
+    super()
+    const opts = normalizeOptions(options)
+    this.#options = opts
+    const { NativeSentry } = require('./native')
+    try {
+      this.#native = new NativeSentry(
+        forNative(opts),
+        MemorySentry.#eventCallback(new WeakRef(this)),
+      )
+    } catch (err) {
+      rethrow(err)
+    }
+    // 'sample' events cost a call into JS per tick, so they are sent only while listened to.
+    this.on('newListener', (event) => {
+      if (event === 'sample') this.#native.setWantSamples(true)
+    })
+    this.on('removeListener', (event) => {
+      if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
+    })
+    if (opts.heap) this.#observeHeap()
+    this.start()
+  }
+
+  // The native side holds this callback strongly (through the threadsafe function), so it must
+  // hold the sentry only weakly: then an abandoned sentry can be collected and its thread
+  // stopped. It is made in a static method because a closure made in the constructor would
+  // share the constructor's context, which holds `this`.
+  static #eventCallback(ref) {
+    return (name, payload) => ref.deref()?.#dispatch(name, payload)
+  }
+
+  #dispatch(name, payload) {
+    if (name === 'error') {
+      // An unhandled 'error' on an EventEmitter throws, which would crash the host process:
+      // a monitor reports read failures only to those who listen.
+      if (this.listenerCount('error') === 0) return
+      const err = new Error(`memsentry: ${payload.message}`)
+      err.code = payload.code
+      if (payload.path != null) err.path = payload.path
+      this.emit('error', err)
+      return
+    }
+    this.emit(name, payload)
+  }
+
+  // Records V8's heap figures after each GC, at most once per sampling period (a busy server
+  // runs many scavenges a second; the sampler reads the newest figures each tick).
+  #observeHeap() {
+    // Weak for the same reason as the event callback: perf_hooks holds the observer.
+    const nativeRef = new WeakRef(this.#native)
+    const minGapMs = this.#options.intervalMs / 2
+    let last = -Infinity
+    const observer = new PerformanceObserver((list) => {
+      const native = nativeRef.deref()
+      if (!native) return observer.disconnect()
+      const entries = list.getEntries()
+      const now = entries[entries.length - 1].startTime
+      if (now - last < minGapMs) return
+      last = now
+      const m = process.memoryUsage()
+      native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+    })
+    observer.observe({ entryTypes: ['gc'] })
+    const m = process.memoryUsage()
+    this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+    this.#heapObserver = observer
+  }
+
+  /** The newest Sample, or null before the first tick. Reads nothing. */
+  get latest() {
+    return this.#native.latest()
+  }
+
+  /** Whether the sampler thread runs. */
+  get running() {
+    return !this.#closed && this.#native.running
+  }
+
+  get closed() {
+    return this.#closed
+  }
+
+  /** The normalized options (bytes, ms); a copy. */
+  get options() {
+    return structuredClone(this.#options)
+  }
+
+  /** A fresh Sample, read now on the calling thread. It does not enter the history. */
+  snapshot() {
+    this.#assertOpen('snapshot')
+    return this.#native.snapshot()
+  }
+
+  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
+  history({ sinceMs = 0 } = {}) {
+    if (typeof sinceMs !== 'number') {
+      throw new TypeError(`memsentry: history sinceMs must be a number, got ${typeof sinceMs}`)
+    }
+    if (Number.isNaN(sinceMs)) throw new RangeError('memsentry: history sinceMs must not be NaN')
+    return this.#native.history(sinceMs)
+  }
+
+  start() {
+    this.#assertOpen('start')
+    this.#native.start()
+    this.#native.setRef(this.#refed)
+    return this
+  }
+
+  stop() {
+    if (this.#closed) return this
+    this.#native.stop()
+    // A stopped sentry never holds the event loop open, whatever ref() said.
+    this.#native.setRef(false)
+    return this
+  }
+
+  /** Keep the process alive while sampling (like a ref'd timer). Off by default. */
+  ref() {
+    this.#refed = true
+    if (this.running) this.#native.setRef(true)
+    return this
+  }
+
+  unref() {
+    this.#refed = false
+    if (!this.#closed) this.#native.setRef(false)
+    return this
+  }
+
+  /** Stops and joins the sampler thread and releases its resources; resolves when done. */
+  async close() {
+    if (this.#closed) return
+    this.#closed = true
+    this.#heapObserver?.disconnect()
+    this.#heapObserver = null
+    this.#native.close()
+  }
+
+  #assertOpen(what) {
+    if (this.#closed) throw new Error(`memsentry: cannot ${what}() a closed sentry`)
+  }
+}
+
+module.exports = { MemorySentry }

@@ -1,0 +1,188 @@
+//! Turns the readers' output into one `Sample`: own process files, `MemTotal` (read once),
+//! fault rates from the previous reading, smaps at its own cadence, the latest heap figures.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::proc_file::ProcFile;
+use crate::read_error::ReadError;
+use crate::readers::meminfo;
+use crate::readers::process::ProcessReader;
+use crate::sample::{HeapFigures, Sample};
+
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub proc_root: PathBuf,
+    /// 0: never read smaps_rollup; n: on every n-th reading (1 = every reading).
+    pub smaps_every_n: u32,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            proc_root: PathBuf::from("/proc"),
+            smaps_every_n: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Collector {
+    config: CollectorConfig,
+    own: ProcessReader,
+    pid: u32,
+    mem_total: Option<u64>,
+    mem_total_error: Option<ReadError>,
+    origin: Instant,
+    readings: u64,
+    /// (mono_ms, minor, major) of the previous reading, for per-second rates.
+    prev_faults: Option<(u64, u64, u64)>,
+    heap: Option<HeapFigures>,
+}
+
+impl Collector {
+    pub fn new(config: CollectorConfig) -> Self {
+        let (mem_total, mem_total_error) = read_mem_total(&config.proc_root);
+        Collector {
+            own: ProcessReader::new(&config.proc_root, "self"),
+            pid: std::process::id(),
+            mem_total,
+            mem_total_error,
+            origin: Instant::now(),
+            readings: 0,
+            prev_faults: None,
+            heap: None,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &CollectorConfig {
+        &self.config
+    }
+
+    pub fn mono_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// The newest heap figures from the JS side; merged into every following sample.
+    pub fn set_heap(&mut self, heap: HeapFigures) {
+        self.heap = Some(heap);
+    }
+
+    /// One reading. `force_smaps` reads smaps_rollup this time whatever the cadence (a
+    /// `snapshot()` asked for now). Failed reads leave fields `None` and add to `errors`.
+    pub fn read(&mut self, force_smaps: bool, errors: &mut Vec<ReadError>) -> Sample {
+        let n = u64::from(self.config.smaps_every_n);
+        let with_smaps = n > 0 && (force_smaps || self.readings.is_multiple_of(n));
+        self.readings += 1;
+        if let Some(e) = &self.mem_total_error {
+            errors.push(e.clone());
+        }
+
+        let f = self.own.read(with_smaps, errors);
+        let mono_ms = self.mono_ms();
+        let mut s = Sample {
+            time: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0),
+            mono_ms,
+            pid: self.pid,
+            smaps: f.smaps,
+            heap: self.heap,
+            ..Sample::default()
+        };
+        if let Some(m) = f.statm {
+            s.rss = Some(m.rss);
+            s.vsz = Some(m.vsz);
+            s.shared = Some(m.shared);
+            s.text = Some(m.text);
+            s.data = Some(m.data);
+            s.mem_percent = self.mem_total.map(|total| m.rss as f64 * 100.0 / total as f64);
+        }
+        if let Some(st) = f.status {
+            s.rss_anon = st.rss_anon;
+            s.rss_file = st.rss_file;
+            s.rss_shmem = st.rss_shmem;
+            s.swap = st.swap;
+            s.hwm = st.hwm;
+        }
+        if let Some(st) = f.stat {
+            s.threads = Some(st.threads);
+            s.minor_faults = Some(st.minor_faults);
+            s.major_faults = Some(st.major_faults);
+            if let Some((t0, minor0, major0)) = self.prev_faults {
+                let secs = mono_ms.saturating_sub(t0) as f64 / 1000.0;
+                if secs > 0.0 {
+                    s.minor_faults_per_sec = Some(st.minor_faults.saturating_sub(minor0) as f64 / secs);
+                    s.major_faults_per_sec = Some(st.major_faults.saturating_sub(major0) as f64 / secs);
+                }
+            }
+            self.prev_faults = Some((mono_ms, st.minor_faults, st.major_faults));
+        }
+        s
+    }
+}
+
+fn read_mem_total(proc_root: &Path) -> (Option<u64>, Option<ReadError>) {
+    let mut file = ProcFile::new(proc_root.join("meminfo"));
+    let path = file.path().to_path_buf();
+    match file.read() {
+        Ok(bytes) => match meminfo::parse_mem_total(bytes) {
+            Ok(total) => (Some(total), None),
+            Err(what) => (None, Some(ReadError::parse(&path, what))),
+        },
+        Err(e) => (None, Some(ReadError::io(&path, &e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_reading_fills_the_default_fields() {
+        let mut c = Collector::new(CollectorConfig::default());
+        let mut errors = Vec::new();
+        let a = c.read(false, &mut errors);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = c.read(false, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(a.rss.unwrap() > 0 && a.rss_anon.is_some() && a.hwm.is_some());
+        assert!(a.mem_percent.unwrap() > 0.0 && a.mem_percent.unwrap() < 100.0);
+        assert!(a.minor_faults_per_sec.is_none(), "first reading has no rate");
+        assert!(b.minor_faults_per_sec.unwrap() >= 0.0);
+        assert!(a.smaps.is_none());
+        assert_eq!(a.pid, std::process::id());
+    }
+
+    #[test]
+    fn smaps_every_n_reads_on_its_cadence() {
+        let mut c = Collector::new(CollectorConfig {
+            smaps_every_n: 3,
+            ..CollectorConfig::default()
+        });
+        let mut errors = Vec::new();
+        let got: Vec<bool> = (0..6)
+            .map(|_| c.read(false, &mut errors).smaps.is_some())
+            .collect();
+        assert_eq!(got, vec![true, false, false, true, false, false]);
+        assert!(c.read(true, &mut errors).smaps.is_some());
+    }
+
+    #[test]
+    fn a_fixture_root_without_files_degrades_to_none_with_errors() {
+        let root = std::env::temp_dir().join(format!("memsentry-empty-root-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        let mut c = Collector::new(CollectorConfig {
+            proc_root: root.clone(),
+            smaps_every_n: 0,
+        });
+        let mut errors = Vec::new();
+        let s = c.read(false, &mut errors);
+        assert!(s.rss.is_none() && s.threads.is_none() && s.rss_anon.is_none());
+        // meminfo, statm, stat, status
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -1,0 +1,133 @@
+//! A procfs file opened once and re-read with `pread` at offset 0.
+//!
+//! Re-reading an open procfs file from offset 0 is legal and skips the path walk and the
+//! open/close pair, which is most of the cost for small files such as `statm`.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// An open file plus a reusable read buffer.
+#[derive(Debug)]
+pub struct ProcFile {
+    path: PathBuf,
+    file: Option<File>,
+    buf: Vec<u8>,
+}
+
+impl ProcFile {
+    /// Does not open yet: the first `read` opens, so a missing file is an error of that read.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ProcFile {
+            path: path.into(),
+            file: None,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the whole file from offset 0 and returns its bytes. On an error the file is closed,
+    /// so the next call opens it afresh (a cgroup directory recreated, say).
+    pub fn read(&mut self) -> io::Result<&[u8]> {
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path)?);
+        }
+        match Self::pread_all(self.file.as_ref().unwrap(), &mut self.buf) {
+            Ok(()) => Ok(&self.buf),
+            Err(e) => {
+                self.file = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        let mut offset = 0u64;
+        loop {
+            if buf.capacity() - buf.len() < 512 {
+                buf.reserve(buf.capacity().max(1024));
+            }
+            let len = buf.len();
+            let cap = buf.capacity();
+            buf.resize(cap, 0);
+            let n = match file.read_at(&mut buf[len..], offset) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    buf.truncate(len);
+                    continue;
+                }
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(e);
+                }
+            };
+            buf.truncate(len + n);
+            if n == 0 {
+                return Ok(());
+            }
+            offset += n as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn rereads_from_offset_zero_and_sees_new_content() {
+        let dir = std::env::temp_dir().join(format!("memsentry-procfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, b"first").unwrap();
+        let mut f = ProcFile::new(&path);
+        assert_eq!(f.read().unwrap(), b"first");
+        assert_eq!(f.read().unwrap(), b"first");
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        w.write_all(b"second, longer").unwrap();
+        assert_eq!(f.read().unwrap(), b"second, longer");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reads_files_larger_than_the_initial_buffer() {
+        let dir = std::env::temp_dir().join(format!("memsentry-procfile-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big");
+        let content = vec![b'x'; 10_000];
+        std::fs::write(&path, &content).unwrap();
+        let mut f = ProcFile::new(&path);
+        assert_eq!(f.read().unwrap().len(), 10_000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_an_error_then_recovers_when_it_appears() {
+        let dir = std::env::temp_dir().join(format!("memsentry-procfile-miss-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("later");
+        let mut f = ProcFile::new(&path);
+        assert_eq!(f.read().unwrap_err().kind(), io::ErrorKind::NotFound);
+        std::fs::write(&path, b"now").unwrap();
+        assert_eq!(f.read().unwrap(), b"now");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn statm_of_self_reads_twice() {
+        let mut f = ProcFile::new("/proc/self/statm");
+        let a = f.read().unwrap().to_vec();
+        let b = f.read().unwrap().to_vec();
+        assert!(!a.is_empty() && !b.is_empty());
+    }
+}

@@ -1,0 +1,67 @@
+//! The error a reader returns when a file cannot be read or parsed.
+//!
+//! The sampler turns it into a `null` field and reports it once per distinct `key()`, so the
+//! key must be stable from tick to tick for the same failure (path plus kind, no offsets).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadErrorKind {
+    /// open/read failed: the io error kind (NotFound, PermissionDenied, ...).
+    Io(io::ErrorKind),
+    /// the bytes were read but did not parse.
+    Parse,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub kind: ReadErrorKind,
+    pub message: String,
+}
+
+impl ReadError {
+    pub fn io(path: &Path, err: &io::Error) -> Self {
+        ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Io(err.kind()),
+            message: format!("cannot read {}: {}", path.display(), err),
+        }
+    }
+
+    pub fn parse(path: &Path, what: impl fmt::Display) -> Self {
+        ReadError {
+            path: path.to_path_buf(),
+            kind: ReadErrorKind::Parse,
+            message: format!("cannot parse {}: {}", path.display(), what),
+        }
+    }
+
+    /// Identifies the failure for once-only reporting.
+    pub fn key(&self) -> String {
+        match &self.kind {
+            ReadErrorKind::Io(k) => format!("{}|io|{:?}", self.path.display(), k),
+            ReadErrorKind::Parse => format!("{}|parse", self.path.display()),
+        }
+    }
+
+    /// A short code for JS (`err.code`).
+    pub fn code(&self) -> &'static str {
+        match &self.kind {
+            ReadErrorKind::Io(io::ErrorKind::NotFound) => "ENOENT",
+            ReadErrorKind::Io(io::ErrorKind::PermissionDenied) => "EACCES",
+            ReadErrorKind::Io(_) => "EIO",
+            ReadErrorKind::Parse => "EPARSE",
+        }
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReadError {}

@@ -1,0 +1,363 @@
+//! The sampler: a thread per sentry that reads a `Sample` every period, keeps the history, runs
+//! the detectors and hands events to a sink. Knows nothing of napi: the binding supplies the sink.
+//!
+//! The thread runs a current-thread tokio runtime: `interval` with `MissedTickBehavior::Skip`
+//! skips a late tick instead of bunching catch-up ticks, and a `Notify` wakes it at once on stop.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::MissedTickBehavior;
+
+use crate::collector::Collector;
+use crate::history::History;
+use crate::read_error::ReadError;
+use crate::sample::{HeapFigures, Sample};
+use crate::thresholds::{Direction, ThresholdDetector, ThresholdRule};
+
+/// What the sampler tells the outside world.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Sample(Arc<Sample>),
+    Threshold {
+        name: String,
+        metric: &'static str,
+        threshold: u64,
+        value: u64,
+        direction: Direction,
+        sample: Arc<Sample>,
+    },
+    /// A read failed (reported once per failure episode), or the sampler itself failed.
+    Error {
+        code: &'static str,
+        message: String,
+        path: Option<String>,
+    },
+}
+
+pub trait EventSink: Send + Sync + 'static {
+    fn emit(&self, event: Event);
+}
+
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    pub interval: Duration,
+    pub history_size: usize,
+    pub thresholds: Vec<ThresholdRule>,
+}
+
+/// The detectors' state; it outlives a stop/start so an armed threshold stays armed.
+#[derive(Debug)]
+struct Detectors {
+    thresholds: ThresholdDetector,
+    /// Keys of the read failures seen on the previous tick: a failure is reported when it
+    /// first appears, and again only after it has cleared and come back.
+    failing: HashSet<String>,
+}
+
+/// State shared by the sampler thread and the main thread.
+pub struct Shared {
+    config: SamplerConfig,
+    collector: Mutex<Collector>,
+    history: Mutex<History>,
+    detectors: Mutex<Detectors>,
+    /// Set while JS listens to `'sample'`: no per-sample call into JS otherwise.
+    want_samples: AtomicBool,
+}
+
+/// Locks even after a panic on another thread poisoned the mutex: the data are plain figures
+/// and stay consistent, and the monitor must keep working.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn new(config: SamplerConfig, collector: Collector) -> Arc<Shared> {
+        Arc::new(Shared {
+            history: Mutex::new(History::new(config.history_size)),
+            detectors: Mutex::new(Detectors {
+                thresholds: ThresholdDetector::new(config.thresholds.clone()),
+                failing: HashSet::new(),
+            }),
+            collector: Mutex::new(collector),
+            want_samples: AtomicBool::new(false),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    pub fn set_want_samples(&self, on: bool) {
+        self.want_samples.store(on, Ordering::Relaxed);
+    }
+
+    pub fn set_heap(&self, heap: HeapFigures) {
+        lock(&self.collector).set_heap(heap);
+    }
+
+    pub fn latest(&self) -> Option<Arc<Sample>> {
+        lock(&self.history).latest().cloned()
+    }
+
+    pub fn history_since(&self, since_ms: f64) -> Vec<Arc<Sample>> {
+        lock(&self.history).since(since_ms)
+    }
+
+    pub fn threshold_states(&self) -> Vec<(String, bool)> {
+        let d = lock(&self.detectors);
+        d.thresholds
+            .rules()
+            .iter()
+            .map(|r| r.name.clone())
+            .zip(d.thresholds.states().iter().copied())
+            .collect()
+    }
+
+    /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
+    pub fn snapshot(&self) -> (Sample, Vec<ReadError>) {
+        let mut errors = Vec::new();
+        let s = lock(&self.collector).read(true, &mut errors);
+        (s, errors)
+    }
+
+    /// One tick: read, record, detect, emit. Public so tests drive it without a thread.
+    pub fn tick(&self, sink: &dyn EventSink) {
+        let mut errors = Vec::new();
+        let sample = Arc::new(lock(&self.collector).read(false, &mut errors));
+        lock(&self.history).push(sample.clone());
+
+        let mut events = Vec::new();
+        {
+            let mut d = lock(&self.detectors);
+            let now_failing: HashSet<String> = errors.iter().map(ReadError::key).collect();
+            for e in &errors {
+                if !d.failing.contains(&e.key()) {
+                    events.push(Event::Error {
+                        code: e.code(),
+                        message: e.message.clone(),
+                        path: Some(e.path.display().to_string()),
+                    });
+                }
+            }
+            d.failing = now_failing;
+
+            let mut crossings = Vec::new();
+            d.thresholds.observe(&sample, &mut crossings);
+            for c in crossings {
+                let rule = &d.thresholds.rules()[c.rule];
+                events.push(Event::Threshold {
+                    name: rule.name.clone(),
+                    metric: rule.metric.name(),
+                    threshold: rule.above,
+                    value: c.value,
+                    direction: c.direction,
+                    sample: sample.clone(),
+                });
+            }
+        }
+        if self.want_samples.load(Ordering::Relaxed) {
+            sink.emit(Event::Sample(sample));
+        }
+        for e in events {
+            sink.emit(e);
+        }
+    }
+}
+
+/// A running sampler thread. Dropping it stops and joins the thread.
+pub struct SamplerThread {
+    stop: Arc<Notify>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SamplerThread {
+    pub fn spawn(shared: Arc<Shared>, sink: Arc<dyn EventSink>) -> std::io::Result<SamplerThread> {
+        let stop = Arc::new(Notify::new());
+        let stop_rx = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let handle = std::thread::Builder::new()
+            .name("memsentry-sampler".into())
+            .spawn(move || {
+                runtime.block_on(run(shared, sink, stop_rx));
+            })?;
+        Ok(SamplerThread {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops the thread and waits for it; the thread wakes at once, so this waits at most for
+    /// a tick in progress.
+    pub fn stop(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.notify_one();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SamplerThread {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
+    let mut interval = tokio::time::interval(shared.config.interval);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = interval.tick() => {
+                // A panic must not cross into the host process: report it and stop sampling.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.tick(sink.as_ref()))) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    sink.emit(Event::Error {
+                        code: "EPANIC",
+                        message: format!("memsentry sampler stopped after an internal error: {what}"),
+                        path: None,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::CollectorConfig;
+    use crate::sample::Metric;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Event>>);
+    impl EventSink for Recorder {
+        fn emit(&self, event: Event) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    fn shared(interval_ms: u64, thresholds: Vec<ThresholdRule>) -> Arc<Shared> {
+        Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(interval_ms),
+                history_size: 5,
+                thresholds,
+            },
+            Collector::new(CollectorConfig::default()),
+        )
+    }
+
+    #[test]
+    fn ticks_fill_a_bounded_history_and_samples_go_out_only_when_wanted() {
+        let s = shared(1000, vec![]);
+        let rec = Recorder::default();
+        for _ in 0..7 {
+            s.tick(&rec);
+        }
+        assert_eq!(s.history_since(0.0).len(), 5);
+        assert!(rec.0.lock().unwrap().is_empty());
+        s.set_want_samples(true);
+        s.tick(&rec);
+        assert!(matches!(rec.0.lock().unwrap()[0], Event::Sample(_)));
+    }
+
+    #[test]
+    fn a_threshold_below_current_rss_fires_up_once() {
+        let rule = ThresholdRule {
+            name: "low".into(),
+            metric: Metric::Rss,
+            above: 1,
+            hysteresis: 0,
+        };
+        let s = shared(1000, vec![rule]);
+        let rec = Recorder::default();
+        s.tick(&rec);
+        s.tick(&rec);
+        let events = rec.0.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(
+            matches!(&events[0], Event::Threshold { name, direction: Direction::Up, .. } if name == "low")
+        );
+    }
+
+    #[test]
+    fn a_failing_read_is_reported_once_per_episode() {
+        let root = std::env::temp_dir().join(format!("memsentry-sampler-root-{}", std::process::id()));
+        let selfdir = root.join("self");
+        std::fs::create_dir_all(&selfdir).unwrap();
+        std::fs::copy("/proc/meminfo", root.join("meminfo")).unwrap();
+        std::fs::copy("/proc/self/stat", selfdir.join("stat")).unwrap();
+        std::fs::copy("/proc/self/status", selfdir.join("status")).unwrap();
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(1000),
+                history_size: 5,
+                thresholds: vec![],
+            },
+            Collector::new(CollectorConfig {
+                proc_root: root.clone(),
+                smaps_every_n: 0,
+            }),
+        );
+        let rec = Recorder::default();
+        s.tick(&rec);
+        s.tick(&rec);
+        let count = |rec: &Recorder| {
+            rec.0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| matches!(e, Event::Error { .. }))
+                .count()
+        };
+        assert_eq!(count(&rec), 1, "statm missing: one error for two ticks");
+        std::fs::write(selfdir.join("statm"), b"100 50 10 5 0 20 0\n").unwrap();
+        s.tick(&rec);
+        assert_eq!(
+            s.latest().unwrap().rss,
+            Some(50 * crate::readers::page_size::page_size())
+        );
+        std::fs::write(selfdir.join("statm"), b"garbage\n").unwrap();
+        s.tick(&rec);
+        assert_eq!(count(&rec), 2, "the failure came back: reported again");
+        assert_eq!(s.latest().unwrap().rss, None);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn the_thread_samples_on_its_period_and_stops_promptly() {
+        let s = shared(20, vec![]);
+        let rec = Arc::new(Recorder::default());
+        s.set_want_samples(true);
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(210));
+        let started = std::time::Instant::now();
+        t.stop();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let n = rec.0.lock().unwrap().len();
+        // ~11 ticks in 210 ms at 20 ms; generous bounds for a loaded machine.
+        assert!((3..=13).contains(&n), "{n} samples");
+        let after = rec.0.lock().unwrap().len();
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(rec.0.lock().unwrap().len(), after, "no tick after stop");
+    }
+}
