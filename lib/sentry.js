@@ -109,6 +109,15 @@ class MemorySentry extends EventEmitter {
     return structuredClone(this.#options)
   }
 
+  /**
+   * What sampling has cost so far: `{ ticks, cpuNs, maxCpuNs, meanCpuNs }`, measured as the
+   * sampler thread's own CPU time around each tick.
+   */
+  stats() {
+    const { ticks, cpuNs, maxCpuNs } = this.#native.stats()
+    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0 }
+  }
+
   /** A fresh Sample, read now on the calling thread. It does not enter the history. */
   snapshot() {
     this.#assertOpen('snapshot')

@@ -165,8 +165,7 @@ impl CgroupReader {
             return Ok(None);
         };
         let mountinfo_path = pid_dir.join("mountinfo");
-        let mountinfo =
-            std::fs::read(&mountinfo_path).map_err(|e| ReadError::io(&mountinfo_path, &e))?;
+        let mountinfo = std::fs::read(&mountinfo_path).map_err(|e| ReadError::io(&mountinfo_path, &e))?;
         let mounts = cgroup_mounts(&mountinfo, version);
         let usage_file = match version {
             CgroupVersion::V2 => "memory.current",
@@ -252,9 +251,7 @@ impl CgroupReader {
         let limit = read_parsed(&mut self.limit, errors, parse_v1_limit).flatten();
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v1);
         let need_kill = self.v1_oom_source == V1OomSource::OomKill;
-        let oom_control = read_parsed(&mut self.events, errors, |b| {
-            parse_oom_control(b, need_kill)
-        });
+        let oom_control = read_parsed(&mut self.events, errors, |b| parse_oom_control(b, need_kill));
         if let (V1OomSource::Unknown, Some((_, kill))) = (self.v1_oom_source, oom_control) {
             self.v1_oom_source = if kill.is_some() {
                 V1OomSource::OomKill
@@ -280,12 +277,8 @@ impl CgroupReader {
 
     fn read_pressure(&mut self, errors: &mut Vec<ReadError>) -> Option<Pressure> {
         match self.pressure_source {
-            PressureSource::Cgroup => {
-                read_parsed(&mut self.cgroup_pressure, errors, parse_pressure)
-            }
-            PressureSource::System => {
-                read_parsed(&mut self.system_pressure, errors, parse_pressure)
-            }
+            PressureSource::Cgroup => read_parsed(&mut self.cgroup_pressure, errors, parse_pressure),
+            PressureSource::System => read_parsed(&mut self.system_pressure, errors, parse_pressure),
             PressureSource::Unavailable => None,
             PressureSource::Unresolved => self.resolve_pressure(errors),
         }
@@ -557,8 +550,7 @@ fn find_memory_cgroup(b: &[u8]) -> Option<(CgroupVersion, PathBuf)> {
     let mut v2 = None;
     for line in lines(b) {
         let mut parts = line.splitn(3, |&c| c == b':');
-        let (Some(hierarchy), Some(controllers), Some(path)) =
-            (parts.next(), parts.next(), parts.next())
+        let (Some(hierarchy), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
@@ -802,9 +794,7 @@ mod tests {
     #[test]
     fn v2_unlimited_falls_back_to_system_pressure() {
         let mut r = discover_fixture("v2-unlimited-syspsi");
-        assert!(r
-            .dir()
-            .ends_with("user.slice/user-1000.slice/session-4.scope"));
+        assert!(r.dir().ends_with("user.slice/user-1000.slice/session-4.scope"));
         for _ in 0..2 {
             let s = read_ok(&mut r);
             assert_eq!(s.usage, Some(70 * MIB));
@@ -848,10 +838,7 @@ mod tests {
     #[test]
     fn v2_container_with_a_path_missing_under_the_mount_falls_back_to_it() {
         let mut r = discover_fixture("v2-container-missing");
-        assert_eq!(
-            r.dir(),
-            fixtures().join("v2-container-missing/sys/fs/cgroup")
-        );
+        assert_eq!(r.dir(), fixtures().join("v2-container-missing/sys/fs/cgroup"));
         let s = read_ok(&mut r);
         assert_eq!((s.usage, s.limit), (Some(40 * MIB), Some(512 * MIB)));
     }
@@ -953,16 +940,12 @@ mod tests {
 
     #[test]
     fn v2_root_cgroup_without_memory_files_is_none() {
-        assert!(discover_tree(&fixtures().join("v2-host-root"))
-            .unwrap()
-            .is_none());
+        assert!(discover_tree(&fixtures().join("v2-host-root")).unwrap().is_none());
     }
 
     #[test]
     fn v1_memory_without_a_memory_mount_is_none_not_the_v2_mount() {
-        assert!(discover_tree(&fixtures().join("v1-no-mount"))
-            .unwrap()
-            .is_none());
+        assert!(discover_tree(&fixtures().join("v1-no-mount")).unwrap().is_none());
     }
 
     #[test]
@@ -988,17 +971,13 @@ mod tests {
             find_memory_cgroup(v2),
             Some((CgroupVersion::V2, PathBuf::from("/x:y/z")))
         );
-        assert_eq!(
-            find_memory_cgroup(b"4:memoryx:/a\n1:name=systemd:/\n"),
-            None
-        );
+        assert_eq!(find_memory_cgroup(b"4:memoryx:/a\n1:name=systemd:/\n"), None);
         assert_eq!(find_memory_cgroup(b""), None);
     }
 
     #[test]
     fn mountinfo_parsing_and_unescaping() {
-        let mi =
-            b"1 2 0:3 /r\\134x /m\\040n\\011t rw shared:1 master:2 - cgroup cg rw,cpu,memory\n\
+        let mi = b"1 2 0:3 /r\\134x /m\\040n\\011t rw shared:1 master:2 - cgroup cg rw,cpu,memory\n\
                    5 6 0:7 / /u rw - cgroup2 cgroup2 rw\n\
                    8 9 0:1 / /bad rw - cgroup\n\
                    8 9 0:1 / /trailing\\04 rw - cgroup c rw,memory\n";
@@ -1032,12 +1011,7 @@ mod tests {
             mount_point: PathBuf::from("/sys/fs/cgroup"),
         }];
         assert_eq!(
-            resolve_dir(
-                Path::new("/../../.."),
-                &mounts,
-                Some(&root),
-                "memory.current"
-            ),
+            resolve_dir(Path::new("/../../.."), &mounts, Some(&root), "memory.current"),
             Some(root.join("sys/fs/cgroup"))
         );
         assert_eq!(
@@ -1135,16 +1109,7 @@ mod tests {
         assert_eq!(parse_u64_file(b"18446744073709551615\n"), Ok(u64::MAX));
         assert!(parse_u64_file(b"18446744073709551616\n").is_err());
         assert!(parse_u64_file(b"99999999999999999999999999999999\n").is_err());
-        for bad in [
-            &b""[..],
-            b"\n",
-            b"+1",
-            b"1 2",
-            b"1.0",
-            b"0x10",
-            b"\xff",
-            b"\x00",
-        ] {
+        for bad in [&b""[..], b"\n", b"+1", b"1 2", b"1.0", b"0x10", b"\xff", b"\x00"] {
             assert!(parse_u64_file(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_max_file(b"max\n"), Ok(None));
@@ -1173,11 +1138,7 @@ mod tests {
             b"some avg10=0.00\n",
             b"some avg10=0.00 avg60=0.00\nfull avg10=x avg60=0.00\n",
         ] {
-            assert!(
-                parse_pressure(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parse_pressure(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -1443,15 +1404,10 @@ mod tests {
         std::fs::remove_dir(&dir).unwrap();
         let mut errors = Vec::new();
         let s = r.read(&mut errors);
-        assert_eq!(
-            (s.usage, s.limit, s.anon, s.under_oom),
-            (None, None, None, None)
-        );
+        assert_eq!((s.usage, s.limit, s.anon, s.under_oom), (None, None, None, None));
         assert!(errors.len() >= 4, "{errors:?}");
         assert!(
-            errors
-                .iter()
-                .all(|e| matches!(e.kind, ReadErrorKind::Io(_))),
+            errors.iter().all(|e| matches!(e.kind, ReadErrorKind::Io(_))),
             "{errors:?}"
         );
         // descriptors are reopened: now the paths are gone

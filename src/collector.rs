@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::cgroup::{CgroupReader, CgroupSample};
 use crate::proc_file::ProcFile;
 use crate::read_error::ReadError;
 use crate::readers::meminfo;
@@ -15,6 +16,9 @@ pub struct CollectorConfig {
     pub proc_root: PathBuf,
     /// 0: never read smaps_rollup; n: on every n-th reading (1 = every reading).
     pub smaps_every_n: u32,
+    /// Where the cgroup mount points from mountinfo are looked up: `None` is the real
+    /// filesystem; a fixture tree otherwise.
+    pub cgroup_root: Option<PathBuf>,
 }
 
 impl Default for CollectorConfig {
@@ -22,6 +26,7 @@ impl Default for CollectorConfig {
         CollectorConfig {
             proc_root: PathBuf::from("/proc"),
             smaps_every_n: 0,
+            cgroup_root: None,
         }
     }
 }
@@ -38,12 +43,26 @@ pub struct Collector {
     /// (mono_ms, minor, major) of the previous reading, for per-second rates.
     prev_faults: Option<(u64, u64, u64)>,
     heap: Option<HeapFigures>,
+    cgroup: Option<CgroupReader>,
+    /// A discovery failure, reported with every reading (the sampler reports it once).
+    cgroup_error: Option<ReadError>,
+    /// The cgroup's memory limit as first read, for `limit: 'auto'` and percent thresholds.
+    initial_cgroup: Option<CgroupSample>,
 }
 
 impl Collector {
     pub fn new(config: CollectorConfig) -> Self {
         let (mem_total, mem_total_error) = read_mem_total(&config.proc_root);
+        let (mut cgroup, cgroup_error) =
+            match CgroupReader::discover(&config.proc_root, "self", config.cgroup_root.as_deref()) {
+                Ok(reader) => (reader, None),
+                Err(e) => (None, Some(e)),
+            };
+        let initial_cgroup = cgroup.as_mut().map(|c| c.read(&mut Vec::new()));
         Collector {
+            cgroup,
+            cgroup_error,
+            initial_cgroup,
             own: ProcessReader::new(&config.proc_root, "self"),
             pid: std::process::id(),
             mem_total,
@@ -58,6 +77,12 @@ impl Collector {
 
     pub fn config(&self) -> &CollectorConfig {
         &self.config
+    }
+
+    /// The cgroup's memory limit (bytes) as read at construction; `None` when unlimited or
+    /// no memory cgroup was found.
+    pub fn cgroup_limit(&self) -> Option<u64> {
+        self.initial_cgroup.as_ref().and_then(|c| c.limit)
     }
 
     pub fn mono_ms(&self) -> u64 {
@@ -79,6 +104,10 @@ impl Collector {
             errors.push(e.clone());
         }
 
+        if let Some(e) = &self.cgroup_error {
+            errors.push(e.clone());
+        }
+
         let f = self.own.read(with_smaps, errors);
         let mono_ms = self.mono_ms();
         let mut s = Sample {
@@ -90,6 +119,7 @@ impl Collector {
             pid: self.pid,
             smaps: f.smaps,
             heap: self.heap,
+            cgroup: self.cgroup.as_mut().map(|c| c.read(errors)),
             ..Sample::default()
         };
         if let Some(m) = f.statm {
@@ -154,6 +184,29 @@ mod tests {
         assert!(b.minor_faults_per_sec.unwrap() >= 0.0);
         assert!(a.smaps.is_none());
         assert_eq!(a.pid, std::process::id());
+        // This machine runs the process in a v1 memory cgroup.
+        if std::fs::read_to_string("/proc/self/cgroup")
+            .unwrap()
+            .contains(":memory:")
+        {
+            let cg = a.cgroup.expect("a cgroup reading");
+            assert!(cg.usage.unwrap() > 0);
+            assert!(cg.working_set.unwrap() <= cg.usage.unwrap());
+        }
+    }
+
+    #[test]
+    fn a_v2_fixture_tree_gives_usage_limit_and_working_set() {
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v2-nested");
+        let c = Collector::new(CollectorConfig {
+            proc_root: fixtures.join("proc"),
+            cgroup_root: Some(fixtures.clone()),
+            ..Default::default()
+        });
+        let limit =
+            std::fs::read_to_string(fixtures.join("sys/fs/cgroup/kubepods/burstable/pod123/ctr/memory.max"))
+                .unwrap();
+        assert_eq!(c.cgroup_limit(), Some(limit.trim().parse().unwrap()));
     }
 
     #[test]
@@ -176,7 +229,7 @@ mod tests {
         std::fs::create_dir_all(root.join("self")).unwrap();
         let mut c = Collector::new(CollectorConfig {
             proc_root: root.clone(),
-            smaps_every_n: 0,
+            ..Default::default()
         });
         let mut errors = Vec::new();
         let s = c.read(false, &mut errors);

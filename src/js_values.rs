@@ -8,6 +8,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::sys;
 
+use crate::cgroup::{CgroupSample, CgroupVersion};
 use crate::sample::Sample;
 use crate::sampler::Event;
 
@@ -18,6 +19,7 @@ pub fn event_name(e: &Event) -> &'static str {
     match e {
         Event::Sample(_) => "sample",
         Event::Threshold { .. } => "threshold",
+        Event::Oom { .. } => "oom",
         Event::Error { .. } => "error",
     }
 }
@@ -95,6 +97,44 @@ fn sample_to_js(env: sys::napi_env, s: &Sample) -> Result<sys::napi_value> {
         o.num(c"external", Some(h.external))?;
         o.num(c"arrayBuffers", Some(h.array_buffers))?;
     }
+    match &s.cgroup {
+        Some(cg) => {
+            let v = cgroup_to_js(env, cg)?;
+            o.set_raw(c"cgroup", v)?;
+        }
+        None => o.set(c"cgroup", Null)?,
+    }
+    Ok(o.raw)
+}
+
+fn cgroup_to_js(env: sys::napi_env, c: &CgroupSample) -> Result<sys::napi_value> {
+    let mut o = Obj::new(env)?;
+    o.num(
+        c"version",
+        Some(match c.version {
+            CgroupVersion::V1 => 1.0,
+            CgroupVersion::V2 => 2.0,
+        }),
+    )?;
+    o.bytes(c"usage", c.usage)?;
+    o.bytes(c"limit", c.limit)?;
+    o.bytes(c"high", c.high)?;
+    o.bytes(c"workingSet", c.working_set)?;
+    o.bytes(c"inactiveFile", c.inactive_file)?;
+    o.bytes(c"anon", c.anon)?;
+    o.bytes(c"file", c.file)?;
+    o.bytes(c"oomEvents", c.oom_events)?;
+    o.set(c"underOom", c.under_oom)?;
+    match c.pressure {
+        Some(p) => {
+            let mut po = Obj::new(env)?;
+            po.num(c"someAvg10", Some(p.some_avg10))?;
+            po.num(c"someAvg60", Some(p.some_avg60))?;
+            po.num(c"fullAvg10", p.full_avg10)?;
+            o.set_raw(c"pressure", po.raw)?;
+        }
+        None => o.set(c"pressure", Null)?,
+    }
     Ok(o.raw)
 }
 
@@ -123,6 +163,15 @@ impl ToNapiValue for EventPayload {
                 o.num(c"value", Some(value as f64))?;
                 o.set(c"direction", direction.as_str())?;
                 let s = sample_to_js(env, &sample)?;
+                o.set_raw(c"sample", s)?;
+                Ok(o.raw)
+            }
+            Event::Oom { sample } => {
+                let mut o = Obj::new(env)?;
+                let s = sample_to_js(env, &sample)?;
+                if let Some(cg) = &sample.cgroup {
+                    o.bytes(c"oomEvents", cg.oom_events)?;
+                }
                 o.set_raw(c"sample", s)?;
                 Ok(o.raw)
             }

@@ -4,26 +4,28 @@ use std::collections::VecDeque;
 
 use crate::trend;
 
-/// Fine buckets per analysis window.
+/// Fine buckets per analysis window: the memory held is this many buckets whatever the rate.
 const FINE_BUCKETS: u64 = 30;
-/// Candidate sub-window sizes, in fine buckets (window/30, window/15, window/10).
-const GROUP_SIZES: [u64; 3] = [1, 2, 3];
-/// Quantile of the successive envelope differences used as its roughness.
-const ROUGHNESS_QUANTILE: f64 = 0.75;
-/// A finer envelope is used when its roughness is at most this times the coarsest one's.
-const ROUGHNESS_FACTOR: f64 = 2.0;
-/// The coarsest envelope must have this many points before anything is decided.
-const MIN_COARSE_POINTS: usize = 4;
-/// Envelope points needed for a decision.
+/// Fine buckets per envelope sub-window: sub-windows of window/10.
+const GROUP: u64 = 3;
+/// Envelope points (sub-windows with data) needed for a decision.
 const MIN_POINTS: usize = 8;
 /// Mann–Kendall confidence (1 − one-sided p) needed to start an episode.
 const START_CONFIDENCE: f64 = 0.95;
-/// Slope between the medians of successive thirds, as a fraction of `min_slope`, to start.
-const START_THIRDS_FRACTION: f64 = 0.5;
+/// Growth from the middle to the last third of the envelope, as a fraction of `min_slope`, needed
+/// to start an episode.
+const START_RECENT_FRACTION: f64 = 0.5;
+/// A trend is steady when the line's misfit is at most this times that of the best "growth then
+/// plateau" or "step" fit.
+const START_SHAPE_FACTOR: f64 = 1.3;
 /// An episode goes on while the overall slope is at least this fraction of `min_slope` ...
 const KEEP_SLOPE_FRACTION: f64 = 0.5;
-/// ... and the middle-to-last-third slope at least this fraction.
+/// ... the middle-to-last-third growth at least this fraction ...
 const KEEP_RECENT_FRACTION: f64 = 0.25;
+/// ... and the line's misfit at most this times the best plateau or step fit.
+const KEEP_SHAPE_FACTOR: f64 = 3.0;
+/// Consecutive evaluations (one per fine bucket) that must agree before the state changes.
+const CONFIRM: u32 = 2;
 /// Heap growth explaining at least this share of the metric growth: `Heap`.
 const HEAP_SHARE: f64 = 0.5;
 /// Heap growth below this share: `Native`.
@@ -121,15 +123,15 @@ struct HeapBucket {
 struct Analysis {
     slope: f64,
     confidence: f64,
-    /// Slope between the first and middle thirds' medians.
-    slope_early: f64,
-    /// Slope between the middle and last thirds' medians.
+    /// Slope between the lowest floors of the middle and the last third of the envelope.
     slope_recent: f64,
+    /// L1 misfit of the Theil–Sen line, and the smallest of the best "growth then plateau" and
+    /// the best two-level step.
+    line_cost: f64,
+    level_off_cost: f64,
     /// Analysed span in fine buckets: `[first_idx, end_idx)`.
     first_idx: u64,
     end_idx: u64,
-    #[cfg(test)]
-    group: u64,
     #[cfg(test)]
     points: usize,
 }
@@ -150,6 +152,8 @@ pub struct LeakDetector {
     heap: VecDeque<HeapBucket>,
     last_heap_t: Option<u64>,
     episode: Option<LeakEstimate>,
+    /// Consecutive evaluations whose verdict differs from the state.
+    streak: u32,
     scratch: Vec<f64>,
     #[cfg(test)]
     last_analysis: Option<Analysis>,
@@ -173,6 +177,7 @@ impl LeakDetector {
             heap: VecDeque::new(),
             last_heap_t: None,
             episode: None,
+            streak: 0,
             scratch: Vec::new(),
             #[cfg(test)]
             last_analysis: None,
@@ -282,97 +287,88 @@ impl LeakDetector {
         let a = analysis?;
         let estimate = self.estimate(&a);
         let min = self.min_slope;
-        if self.episode.is_none() {
-            let starts = a.slope >= min
+        // The verdict that would change the state: "a leak" while idle, "not any more" in an
+        // episode. It must hold on CONFIRM consecutive evaluations.
+        let flips = if self.episode.is_none() {
+            a.slope >= min
                 && a.confidence >= START_CONFIDENCE
-                && a.slope_early >= START_THIRDS_FRACTION * min
-                && a.slope_recent >= START_THIRDS_FRACTION * min;
-            if starts {
-                self.episode = Some(estimate.clone());
-                return Some(LeakTransition::Started(estimate));
-            }
-            None
+                && a.slope_recent >= START_RECENT_FRACTION * min
+                && a.line_cost <= START_SHAPE_FACTOR * a.level_off_cost
         } else {
-            let goes_on =
-                a.slope >= KEEP_SLOPE_FRACTION * min && a.slope_recent >= KEEP_RECENT_FRACTION * min;
-            if goes_on {
+            !(a.slope >= KEEP_SLOPE_FRACTION * min
+                && a.slope_recent >= KEEP_RECENT_FRACTION * min
+                && a.line_cost <= KEEP_SHAPE_FACTOR * a.level_off_cost)
+        };
+        self.streak = if flips { self.streak + 1 } else { 0 };
+        if self.streak < CONFIRM {
+            if self.episode.is_some() && !flips {
                 self.episode = Some(estimate);
-                None
-            } else {
-                self.episode = None;
-                Some(LeakTransition::Ended(estimate))
             }
+            return None;
+        }
+        self.streak = 0;
+        if self.episode.take().is_some() {
+            Some(LeakTransition::Ended(estimate))
+        } else {
+            self.episode = Some(estimate.clone());
+            Some(LeakTransition::Started(estimate))
         }
     }
 
-    /// The lower envelope with sub-windows of `g` fine buckets: (group id, t in s, min), over
-    /// complete groups inside the window that ends at fine bucket `cur` (exclusive).
-    fn envelope(&self, g: u64, cur: u64) -> Vec<(u64, f64, f64)> {
-        let lo = cur.saturating_sub(FINE_BUCKETS);
+    /// The lower envelope: the minimum of each sub-window of `GROUP` fine buckets, sub-windows
+    /// aligned to end at fine bucket `cur` (exclusive), over the `FINE_BUCKETS` buckets before it.
+    /// Returns (sub-windows back from `cur`, t in s, min) in time order.
+    fn envelope(&self, cur: u64) -> Vec<(u64, f64, f64)> {
+        // Whole sub-windows only: a partial one (data just starting) may hold no GC floor.
+        let lo = cur - cur.min(FINE_BUCKETS) / GROUP * GROUP;
         let points = self
             .buckets
             .iter()
-            .filter(|b| {
-                let gid = b.idx / g;
-                gid.saturating_mul(g) >= lo && gid.saturating_add(1).saturating_mul(g) <= cur
-            })
-            .map(|b| (b.idx / g, b.min_t as f64 / 1000.0, b.min));
+            .filter(|b| b.idx >= lo && b.idx < cur)
+            .map(|b| ((cur - 1 - b.idx) / GROUP, b.min_t as f64 / 1000.0, b.min));
         trend::lower_envelope(points)
     }
 
     fn analyse(&mut self, cur: u64) -> Option<Analysis> {
-        let envelopes = GROUP_SIZES.map(|g| self.envelope(g, cur));
-        let values = |env: &[(u64, f64, f64)]| env.iter().map(|p| p.2).collect::<Vec<f64>>();
-        let coarse = &envelopes[GROUP_SIZES.len() - 1];
-        if coarse.len() < MIN_COARSE_POINTS {
-            return None;
-        }
-        let coarse_rough = trend::step_quantile(&values(coarse), ROUGHNESS_QUANTILE)?;
-        let pick = envelopes
-            .iter()
-            .position(|env| {
-                trend::step_quantile(&values(env), ROUGHNESS_QUANTILE)
-                    .is_some_and(|r| r <= ROUGHNESS_FACTOR * coarse_rough)
-            })
-            .unwrap_or(GROUP_SIZES.len() - 1);
-        let g = GROUP_SIZES[pick];
-        let env = &envelopes[pick];
+        let env = self.envelope(cur);
         let n = env.len();
         if n < MIN_POINTS {
             return None;
         }
-        let first_idx = env[0].0 * g;
-        let end_idx = (env[n - 1].0 + 1) * g;
+        let first_idx = cur.saturating_sub((env[0].0 + 1) * GROUP);
+        let end_idx = cur - env[n - 1].0 * GROUP;
         let span_ms = (end_idx - first_idx) as f64 * self.width_ms as f64;
         if span_ms < self.config.window_ms as f64 / 2.0 {
             return None;
         }
         let points: Vec<(f64, f64)> = env.iter().map(|&(_, t, v)| (t, v)).collect();
+        let values: Vec<f64> = env.iter().map(|&(_, _, v)| v).collect();
         let slope = trend::theil_sen_with(&points, &mut self.scratch)?;
-        let confidence = trend::mann_kendall(&values(env))?.confidence_increasing();
+        let confidence = trend::mann_kendall(&values)?.confidence_increasing();
+        // The middle and last thirds, each summarised by its center time and its lowest floor.
         let k = n / 3;
         let third = |part: &[(f64, f64)]| -> Option<(f64, f64)> {
-            let mut v: Vec<f64> = part.iter().map(|p| p.1).collect();
             let center = (part.first()?.0 + part.last()?.0) / 2.0;
-            Some((center, trend::lower_median(&mut v)?))
+            let low = part.iter().map(|p| p.1).min_by(f64::total_cmp)?;
+            Some((center, low))
         };
-        let (c1, m1) = third(&points[..k])?;
         let (c2, m2) = third(&points[k..n - k])?;
         let (c3, m3) = third(&points[n - k..])?;
-        let slope_early = (m2 - m1) / (c2 - c1);
         let slope_recent = (m3 - m2) / (c3 - c2);
-        if !slope_early.is_finite() || !slope_recent.is_finite() {
+        if !slope_recent.is_finite() {
             return None;
         }
+        let line_cost = trend::line_l1_cost(&points, slope)?;
+        let (_, hinge_cost) = trend::hinge_l1_cost(&points, k)?;
+        let (_, step_cost) = trend::step_l1_cost(&values)?;
         Some(Analysis {
             slope,
             confidence,
-            slope_early,
             slope_recent,
+            line_cost,
+            level_off_cost: hinge_cost.min(step_cost),
             first_idx,
             end_idx,
-            #[cfg(test)]
-            group: g,
             #[cfg(test)]
             points: n,
         })
@@ -544,21 +540,121 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn explore() {
-        for (slope, min) in [(2.0 * MIB, 1.0 * MIB), (0.5 * MIB, 0.25 * MIB), (20.0 * MIB, 1.0 * MIB)] {
-            for seed in 1..=10u64 {
-                let mut saw = Sawtooth::standard(seed);
-                let (ev, d) = run(cfg(600_000, min, 0), 1000, 1200.0, |t| saw.at(t) + slope / 60.0 * t);
-                let a = d.last_analysis.clone();
-                println!(
-                    "slope {} seed {seed}: {:?} g={:?} n={:?}",
-                    slope / MIB,
-                    ev.iter().map(|e| (e.0, matches!(e.1, LeakTransition::Started(_)))).collect::<Vec<_>>(),
-                    a.as_ref().map(|a| a.group),
-                    a.as_ref().map(|a| a.points)
-                );
+    fn scenario(name: &str, seed: u64) -> (LeakConfig, f64, Box<dyn FnMut(f64) -> f64>) {
+        let mut saw = Sawtooth::standard(seed);
+        let min = 0.25 * MIB;
+        match name {
+            "flat" => (cfg(600_000, min, 0), 1800.0, Box::new(move |t| saw.at(t))),
+            "warm0" => (cfg(600_000, min, 0), 1800.0, Box::new(move |t| saw.at(t) + 100.0 * MB * (t / 60.0).min(1.0))),
+            "warm120" => (cfg(600_000, min, 120_000), 1800.0, Box::new(move |t| saw.at(t) + 100.0 * MB * (t / 60.0).min(1.0))),
+            "step" => (cfg(600_000, min, 0), 1800.0, Box::new(move |t| saw.at(t) + if t >= 700.0 { 80.0 * MB } else { 0.0 })),
+            "cache" => (cfg(600_000, min, 0), 1800.0, Box::new(move |t| saw.at(t) + 60.0 * MB * (t / 120.0).min(1.0))),
+            "l2" => (cfg(600_000, 1.0 * MIB, 0), 900.0, Box::new(move |t| saw.at(t) + 2.0 * MIB / 60.0 * t)),
+            "l05" => (cfg(600_000, min, 0), 900.0, Box::new(move |t| saw.at(t) + 0.5 * MIB / 60.0 * t)),
+            "l20" => (cfg(600_000, 1.0 * MIB, 0), 900.0, Box::new(move |t| saw.at(t) + 20.0 * MIB / 60.0 * t)),
+            "late2" => (cfg(600_000, 1.0 * MIB, 0), 1800.0, Box::new(move |t| saw.at(t) + 2.0 * MIB / 60.0 * (t - 600.0).max(0.0))),
+            "stop" => (cfg(600_000, 1.0 * MIB, 0), 2100.0, Box::new(move |t| saw.at(t) + 2.0 * MIB / 60.0 * t.min(900.0))),
+            "again" => (cfg(600_000, 1.0 * MIB, 0), 3600.0, Box::new(move |t| saw.at(t) + 2.0 * MIB / 60.0 * (t.min(900.0) + (t - 2100.0).clamp(0.0, 900.0)))),
+            "stepr" => {
+                let mut r = Lcg(seed * 7919);
+                let at = r.range(300.0, 1500.0);
+                let h = r.range(5.0, 150.0) * MB;
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| saw.at(t) + if t >= at { h } else { 0.0 }))
             }
+            "stairs" => {
+                let mut r = Lcg(seed * 7919);
+                let at = r.range(300.0, 900.0);
+                let gap = r.range(100.0, 400.0);
+                let h = r.range(10.0, 80.0) * MB;
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| saw.at(t) + if t >= at { h } else { 0.0 } + if t >= at + gap { h } else { 0.0 }))
+            }
+            "cacher" => {
+                let mut r = Lcg(seed * 7919);
+                let fill = r.range(30.0, 200.0);
+                let h = r.range(10.0, 150.0) * MB;
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| saw.at(t) + h * (t / fill).min(1.0)))
+            }
+            "bigsaw" => {
+                let mut big = Sawtooth::new(seed, 400.0 * MB, (20.0, 60.0), (0.2, 0.5), 2.0 * MIB);
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| big.at(t)))
+            }
+            "fastgc" => {
+                let mut fast = Sawtooth::new(seed, 400.0 * MB, (2.0, 8.0), (0.1, 0.3), 0.25 * MIB);
+                (cfg(600_000, min, 0), 900.0, Box::new(move |t| fast.at(t) + 0.5 * MIB / 60.0 * t))
+            }
+            "fastflat" => {
+                let mut fast = Sawtooth::new(seed, 400.0 * MB, (2.0, 8.0), (0.1, 0.3), 0.25 * MIB);
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| fast.at(t)))
+            }
+            "smooth" => {
+                let mut r = Lcg(seed);
+                (cfg(600_000, min, 0), 900.0, Box::new(move |t| 400.0 * MB + 0.5 * MIB / 60.0 * t + r.range(-0.5, 0.5) * MIB))
+            }
+            "smoothflat" => {
+                let mut r = Lcg(seed);
+                (cfg(600_000, min, 0), 2400.0, Box::new(move |t| 400.0 * MB + r.range(-0.5, 0.5) * MIB))
+            }
+            _ => panic!("{name}"),
         }
     }
+
+    #[test]
+    fn explore_all() {
+        let names = ["flat", "warm0", "warm120", "step", "cache", "l2", "l05", "l20", "late2", "stop", "again", "stepr", "stairs", "cacher", "bigsaw", "fastgc", "fastflat", "smooth", "smoothflat"];
+        let only = std::env::var("SCEN").ok();
+        for name in names {
+            if only.as_deref().is_some_and(|o| o != name) { continue; }
+            let mut summary = Vec::new();
+            for seed in 1..=100u64 {
+                let (c, dur, mut f) = scenario(name, seed);
+                let (ev, _) = run(c, 1000, dur, &mut f);
+                summary.push(ev.iter().map(|e| format!("{}{}", if matches!(e.1, LeakTransition::Started(_)) {"S"} else {"E"}, e.0)).collect::<Vec<_>>().join(","));
+            }
+            println!("{name}: {}", summary.join(" | "));
+        }
+    }
+
+    #[test]
+    fn diag() {
+        let Ok(name) = std::env::var("DIAG") else { return };
+        let mut fails = [0usize; 5];
+        let mut total = 0;
+        for seed in 1..=100u64 {
+            let (c, _, mut f) = scenario(&name, seed);
+            let mut d = LeakDetector::new(c);
+            for t in 0..=600u64 {
+                d.observe(t * 1000, f(t as f64));
+                if t >= 480 && t % 20 == 0 {
+                    if let Some(a) = d.last_analysis.clone() {
+                        let min = d.min_slope;
+                        total += 1;
+                        if a.slope < min { fails[0] += 1; }
+                        if a.confidence < START_CONFIDENCE { fails[1] += 1; }
+                        if a.slope_recent < START_RECENT_FRACTION * min { fails[2] += 1; }
+                        if a.line_cost > START_SHAPE_FACTOR * a.level_off_cost { fails[3] += 1; }
+                    }
+                }
+            }
+        }
+        println!("{name}: total {total} slope {} conf {} recent {} shape {}", fails[0], fails[1], fails[2], fails[3]);
+    }
+
+    #[test]
+    fn trace() {
+        let Ok(name) = std::env::var("TRACE") else { return };
+        let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+        let (c, dur, mut f) = scenario(&name, seed);
+        let mut d = LeakDetector::new(c);
+        let mut t = 0u64;
+        while (t as f64) <= dur * 1000.0 {
+            let tr = d.observe(t, f(t as f64 / 1000.0));
+            if t % 20_000 == 0 {
+                if let Some(a) = d.last_analysis.clone() {
+                    println!("t={} n={} slope={:.0} conf={:.3} recent={:.0} line={:.0} level={:.0} min={:.0} tr={:?}", t/1000, a.points, a.slope, a.confidence, a.slope_recent, a.line_cost/1e3, a.level_off_cost/1e3, d.min_slope, tr.map(|x| matches!(x, LeakTransition::Started(_))));
+                }
+            }
+            t += 1000;
+        }
+    }
+
 }

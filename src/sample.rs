@@ -2,6 +2,7 @@
 //! unit the history stores and the detectors consume. Bytes are bytes; `None` means the read
 //! behind that field failed (it reaches JS as `null`).
 
+use crate::cgroup::CgroupSample;
 use crate::readers::smaps_rollup::SmapsRollupFields;
 
 /// V8 heap figures recorded by the JS side right after a GC (`heap: true`).
@@ -40,6 +41,8 @@ pub struct Sample {
     /// `None` when smaps is off, or on a tick that skipped it (`smaps: { everyN }`).
     pub smaps: Option<SmapsRollupFields>,
     pub heap: Option<HeapFigures>,
+    /// The process's memory cgroup; `None` when it has none that can be found.
+    pub cgroup: Option<CgroupSample>,
 }
 
 /// A byte figure a threshold or the leak detector can watch.
@@ -62,10 +65,13 @@ pub enum Metric {
     HeapTotal,
     External,
     ArrayBuffers,
+    /// The cgroup's usage minus inactive file pages: what the kubelet evicts on.
+    WorkingSet,
+    CgroupUsage,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 19] = [
         Metric::Rss,
         Metric::Vsz,
         Metric::Shared,
@@ -83,6 +89,8 @@ impl Metric {
         Metric::HeapTotal,
         Metric::External,
         Metric::ArrayBuffers,
+        Metric::WorkingSet,
+        Metric::CgroupUsage,
     ];
 
     /// The name used in options and events (the Sample field's JS name).
@@ -105,6 +113,8 @@ impl Metric {
             Metric::HeapTotal => "heapTotal",
             Metric::External => "external",
             Metric::ArrayBuffers => "arrayBuffers",
+            Metric::WorkingSet => "workingSet",
+            Metric::CgroupUsage => "cgroupUsage",
         }
     }
 
@@ -135,6 +145,8 @@ impl Sample {
             Metric::HeapTotal => heap(|h| h.heap_total),
             Metric::External => heap(|h| h.external),
             Metric::ArrayBuffers => heap(|h| h.array_buffers),
+            Metric::WorkingSet => self.cgroup.as_ref().and_then(|c| c.working_set),
+            Metric::CgroupUsage => self.cgroup.as_ref().and_then(|c| c.usage),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -30,6 +30,10 @@ pub enum Event {
         threshold: u64,
         value: u64,
         direction: Direction,
+        sample: Arc<Sample>,
+    },
+    /// The cgroup's OOM counter rose (v2 oom_kill; v1 oom_kill or failcnt).
+    Oom {
         sample: Arc<Sample>,
     },
     /// A read failed (reported once per failure episode), or the sampler itself failed.
@@ -58,6 +62,8 @@ struct Detectors {
     /// Keys of the read failures seen on the previous tick: a failure is reported when it
     /// first appears, and again only after it has cleared and come back.
     failing: HashSet<String>,
+    /// The previous cgroup reading, to see the OOM counter rise.
+    last_cgroup: Option<crate::cgroup::CgroupSample>,
 }
 
 /// State shared by the sampler thread and the main thread.
@@ -68,6 +74,37 @@ pub struct Shared {
     detectors: Mutex<Detectors>,
     /// Set while JS listens to `'sample'`: no per-sample call into JS otherwise.
     want_samples: AtomicBool,
+    cost: TickCost,
+}
+
+/// What the ticks cost the sampler thread, in thread CPU time (not wall time, so a descheduled
+/// thread does not inflate it): the figure the performance budget is about.
+#[derive(Debug, Default)]
+struct TickCost {
+    ticks: AtomicU64,
+    cpu_ns: AtomicU64,
+    max_cpu_ns: AtomicU64,
+}
+
+/// A copy of the tick counters, for `sentry.stats()` and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickStats {
+    pub ticks: u64,
+    pub cpu_ns: u64,
+    pub max_cpu_ns: u64,
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Locks even after a panic on another thread poisoned the mutex: the data are plain figures
@@ -83,9 +120,11 @@ impl Shared {
             detectors: Mutex::new(Detectors {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
+                last_cgroup: None,
             }),
             collector: Mutex::new(collector),
             want_samples: AtomicBool::new(false),
+            cost: TickCost::default(),
             config,
         })
     }
@@ -127,8 +166,25 @@ impl Shared {
         (s, errors)
     }
 
-    /// One tick: read, record, detect, emit. Public so tests drive it without a thread.
+    pub fn tick_stats(&self) -> TickStats {
+        TickStats {
+            ticks: self.cost.ticks.load(Ordering::Relaxed),
+            cpu_ns: self.cost.cpu_ns.load(Ordering::Relaxed),
+            max_cpu_ns: self.cost.max_cpu_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One tick, with its CPU time counted. Public so tests drive it without a thread.
     pub fn tick(&self, sink: &dyn EventSink) {
+        let start = thread_cpu_ns();
+        self.tick_uncounted(sink);
+        let spent = thread_cpu_ns().saturating_sub(start);
+        self.cost.ticks.fetch_add(1, Ordering::Relaxed);
+        self.cost.cpu_ns.fetch_add(spent, Ordering::Relaxed);
+        self.cost.max_cpu_ns.fetch_max(spent, Ordering::Relaxed);
+    }
+
+    fn tick_uncounted(&self, sink: &dyn EventSink) {
         let mut errors = Vec::new();
         let sample = Arc::new(lock(&self.collector).read(false, &mut errors));
         lock(&self.history).push(sample.clone());
@@ -147,6 +203,17 @@ impl Shared {
                 }
             }
             d.failing = now_failing;
+
+            if let (Some(prev), Some(next)) = (d.last_cgroup.as_ref(), sample.cgroup.as_ref()) {
+                if crate::cgroup::oom_rose(prev, next) {
+                    events.push(Event::Oom {
+                        sample: sample.clone(),
+                    });
+                }
+            }
+            if sample.cgroup.is_some() {
+                d.last_cgroup = sample.cgroup.clone();
+            }
 
             let mut crossings = Vec::new();
             d.thresholds.observe(&sample, &mut crossings);
@@ -275,6 +342,9 @@ mod tests {
         }
         assert_eq!(s.history_since(0.0).len(), 5);
         assert!(rec.0.lock().unwrap().is_empty());
+        let stats = s.tick_stats();
+        assert_eq!(stats.ticks, 7);
+        assert!(stats.cpu_ns > 0 && stats.max_cpu_ns <= stats.cpu_ns);
         s.set_want_samples(true);
         s.tick(&rec);
         assert!(matches!(rec.0.lock().unwrap()[0], Event::Sample(_)));
@@ -315,7 +385,7 @@ mod tests {
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
-                smaps_every_n: 0,
+                ..Default::default()
             }),
         );
         let rec = Recorder::default();

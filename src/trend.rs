@@ -207,20 +207,76 @@ where
     out
 }
 
-/// The `q`-quantile (0..=1, nearest rank) of the absolute differences between successive values:
-/// a roughness measure. An envelope made of true post-GC floors moves by little between
-/// neighbours; one contaminated by sub-windows that saw no GC jumps by a good part of the GC
-/// amplitude. `None` if fewer than two values, any value is not finite, `q` is NaN, or the
-/// differences overflow.
-pub fn step_quantile(values: &[f64], q: f64) -> Option<f64> {
-    if values.len() < 2 || q.is_nan() || values.iter().any(|v| !v.is_finite()) {
+/// Sum of absolute deviations of `points` (x, y) from the line of slope `slope` through them
+/// (intercept = median of y − slope·x): how well a straight trend explains the points.
+/// `None` if empty or not finite.
+pub fn line_l1_cost(points: &[(f64, f64)], slope: f64) -> Option<f64> {
+    let mut residuals: Vec<f64> = points.iter().map(|&(x, y)| y - slope * x).collect();
+    let intercept = median(&mut residuals)?;
+    let cost: f64 = residuals.iter().map(|r| (r - intercept).abs()).sum();
+    cost.is_finite().then_some(cost)
+}
+
+/// The best "growth, then a plateau" fit of `points` (x, y) in time order: a continuous hinge
+/// `y = a + b·min(x, x_k)` whose knot `x_k` is one of the points, leaving at least `min_tail`
+/// points on the flat part. `b` is the Theil–Sen slope on the regressor `min(x, x_k)`, `a` the
+/// median intercept. Returns `(k, cost)` with the smallest sum of absolute deviations.
+///
+/// Compared with [`line_l1_cost`] it tells growth that stopped (a warm-up ramp, a cache that
+/// filled) from a steady trend, on which the flat part misfits by the growth it should show.
+/// `None` if there are fewer than `min_tail + 2` points or a coordinate is not finite. O(n³).
+pub fn hinge_l1_cost(points: &[(f64, f64)], min_tail: usize) -> Option<(usize, f64)> {
+    let n = points.len();
+    if n < min_tail.saturating_add(2)
+        || points
+            .iter()
+            .any(|&(x, y)| !x.is_finite() || !y.is_finite())
+    {
         return None;
     }
-    let mut steps: Vec<f64> = values.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
-    let rank = ((steps.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
-    let rank = rank.min(steps.len() - 1);
-    let (_, v, _) = steps.select_nth_unstable_by(rank, f64::total_cmp);
-    Some(*v).filter(|v| v.is_finite())
+    let mut scratch = Vec::new();
+    let mut bent = Vec::with_capacity(n);
+    let mut best: Option<(usize, f64)> = None;
+    // Knot at point k: points k+1.. form the flat tail.
+    for k in 1..n.saturating_sub(min_tail) {
+        let knot = points[k].0;
+        bent.clear();
+        bent.extend(points.iter().map(|&(x, y)| (x.min(knot), y)));
+        let slope = theil_sen_with(&bent, &mut scratch).unwrap_or(0.0);
+        let Some(cost) = line_l1_cost(&bent, slope) else {
+            continue;
+        };
+        if best.is_none_or(|(_, c)| cost < c) {
+            best = Some((k, cost));
+        }
+    }
+    best
+}
+
+/// The best single-step fit of `values` (in time order): over every split into a non-empty head
+/// and tail, the smallest sum of absolute deviations of each part from its own median. Returns
+/// `(split, cost)`, `split` being the index of the first value after the step.
+///
+/// Complements [`hinge_l1_cost`]: a step up (memory jumps once and stays) is a level shift that
+/// no continuous hinge fits. `None` if fewer
+/// than two values or any value is not finite. O(n² log n).
+pub fn step_l1_cost(values: &[f64]) -> Option<(usize, f64)> {
+    if values.len() < 2 || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let flat_cost = |part: &[f64]| -> Option<f64> {
+        let mut sorted = part.to_vec();
+        let m = median(&mut sorted)?;
+        Some(part.iter().map(|v| (v - m).abs()).sum())
+    };
+    let mut best: Option<(usize, f64)> = None;
+    for split in 1..values.len() {
+        let cost = flat_cost(&values[..split])? + flat_cost(&values[split..])?;
+        if cost.is_finite() && best.is_none_or(|(_, c)| cost < c) {
+            best = Some((split, cost));
+        }
+    }
+    best
 }
 
 #[cfg(test)]
@@ -351,14 +407,38 @@ mod tests {
     }
 
     #[test]
-    fn step_quantile_values() {
-        let v = [0.0, 1.0, 3.0, 6.0, 10.0];
-        assert_eq!(step_quantile(&v, 0.0), Some(1.0));
-        assert_eq!(step_quantile(&v, 1.0), Some(4.0));
-        assert_eq!(step_quantile(&v, 0.5), Some(3.0));
-        assert_eq!(step_quantile(&[1.0], 0.5), None);
-        assert_eq!(step_quantile(&[1.0, f64::NAN], 0.5), None);
-        assert_eq!(step_quantile(&v, f64::NAN), None);
-        assert_eq!(step_quantile(&[-f64::MAX, f64::MAX], 0.5), None);
+    fn line_hinge_and_step_costs() {
+        let line: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, 5.0 * i as f64 + 1.0)).collect();
+        assert_eq!(line_l1_cost(&line, 5.0), Some(0.0));
+        let (_, hinge) = hinge_l1_cost(&line, 4).unwrap();
+        assert!(hinge >= 20.0, "{hinge}");
+
+        // A ramp that levels off at x = 3: a perfect hinge, a poor line.
+        let ramp: Vec<(f64, f64)> =
+            (0..12).map(|i| (i as f64, 10.0 * (i.min(3) as f64))).collect();
+        assert_eq!(hinge_l1_cost(&ramp, 4), Some((3, 0.0)));
+        let slope = theil_sen(&ramp).unwrap();
+        assert!(line_l1_cost(&ramp, slope).unwrap() > 20.0);
+
+        // A step up after index 4: a perfect two-level fit, a poor line.
+        let step: Vec<(f64, f64)> =
+            (0..12).map(|i| (i as f64, if i < 4 { 100.0 } else { 180.0 })).collect();
+        let slope = theil_sen(&step).unwrap();
+        assert!(slope > 0.0);
+        assert!(line_l1_cost(&step, slope).unwrap() > 100.0);
+        let values: Vec<f64> = step.iter().map(|p| p.1).collect();
+        assert_eq!(step_l1_cost(&values), Some((4, 0.0)));
+        let values: Vec<f64> = line.iter().map(|p| p.1).collect();
+        assert!(step_l1_cost(&values).unwrap().1 >= 60.0);
+        assert_eq!(step_l1_cost(&[1.0]), None);
+        assert_eq!(step_l1_cost(&[1.0, f64::NAN]), None);
+        assert_eq!(step_l1_cost(&[-f64::MAX, f64::MAX, -f64::MAX]), None);
+
+        assert_eq!(line_l1_cost(&[], 1.0), None);
+        assert_eq!(line_l1_cost(&[(0.0, f64::NAN)], 1.0), None);
+        assert_eq!(hinge_l1_cost(&line[..5], 4), None);
+        assert_eq!(hinge_l1_cost(&[(0.0, 1.0), (1.0, f64::INFINITY), (2.0, 1.0)], 1), None);
+        assert_eq!(hinge_l1_cost(&[(0.0, -f64::MAX), (1.0, f64::MAX), (2.0, -f64::MAX)], 1), None);
     }
+
 }

@@ -1,0 +1,394 @@
+//! The napi binding: converts options in and samples/events out, nothing else.
+
+use std::ffi::c_void;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::collector::{Collector, CollectorConfig};
+use crate::js_values::{EventPayload, JsSample};
+use crate::sample::{HeapFigures, Metric};
+use crate::sampler::{Event, EventSink, SamplerConfig, SamplerThread, Shared};
+use crate::thresholds::ThresholdRule;
+
+/// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
+#[napi(object)]
+pub struct NativeThreshold {
+    pub name: String,
+    pub metric: String,
+    pub above: Option<f64>,
+    pub above_percent: Option<f64>,
+    pub hysteresis: f64,
+    pub hysteresis_percent: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeOptions {
+    pub interval_ms: u32,
+    pub history_size: u32,
+    pub children: String,
+    pub thresholds: Vec<NativeThreshold>,
+    pub smaps_every_n: u32,
+    pub heap: bool,
+    pub limit: Option<f64>,
+    pub proc_root: String,
+    pub cgroup_root: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    pub ticks: f64,
+    pub cpu_ns: f64,
+    pub max_cpu_ns: f64,
+}
+
+#[napi(object)]
+pub struct NativeSnapshotOptions {
+    pub smaps_every_n: u32,
+    pub children: String,
+    pub proc_root: String,
+    pub cgroup_root: Option<String>,
+}
+
+/// Calls `onEvent(name, payload)`: weak (does not hold the event loop), errors not passed as
+/// a first argument.
+type EventFn = ThreadsafeFunction<Event, (), FnArgs<(&'static str, EventPayload)>, Status, false, true>;
+
+/// Hands sampler events to JS through a weak (unref'd) threadsafe function.
+struct JsSink {
+    tsfn: EventFn,
+}
+
+impl EventSink for JsSink {
+    fn emit(&self, event: Event) {
+        // NonBlocking on an unbounded queue never waits; after the env began closing the call
+        // fails and the event is dropped, which is what a monitor should do then.
+        self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+/// What both the JS object and the env cleanup hook own: the way to stop everything.
+struct Controller {
+    shared: Arc<Shared>,
+    sink: Mutex<Option<Arc<JsSink>>>,
+    thread: Mutex<Option<SamplerThread>>,
+    /// Set when the env cleanup hook has run (worker termination or natural exit).
+    hook_ran: AtomicBool,
+}
+
+impl Controller {
+    fn stop(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            t.stop();
+        }
+    }
+
+    /// Stops and joins the thread, then releases the threadsafe function (on the JS thread,
+    /// before env teardown, so Node never finalizes it late).
+    fn shutdown(&self) {
+        self.stop();
+        self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+unsafe extern "C" fn env_cleanup_hook(arg: *mut c_void) {
+    // SAFETY: `arg` is the `Arc<Controller>` leaked into the hook by `NativeSentry::new`; the
+    // hook runs once, and `remove_hook` never runs after it (it checks `hook_ran`).
+    let controller = unsafe { Arc::from_raw(arg as *const Controller) };
+    controller.hook_ran.store(true, Ordering::SeqCst);
+    controller.shutdown();
+}
+
+#[napi]
+pub struct NativeSentry {
+    controller: Arc<Controller>,
+    env: sys::napi_env,
+    /// The pointer given to the cleanup hook, while it is registered.
+    hook_arg: Option<*const Controller>,
+    referenced: bool,
+    limit: Option<u64>,
+}
+
+#[napi]
+impl NativeSentry {
+    #[napi(constructor)]
+    pub fn new(env: Env, options: NativeOptions, on_event: Function<'_, (), ()>) -> Result<Self> {
+        let collector = Collector::new(CollectorConfig {
+            proc_root: PathBuf::from(&options.proc_root),
+            smaps_every_n: options.smaps_every_n,
+            cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
+        });
+        // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
+        let limit = options.limit.map(|l| l as u64).or(collector.cgroup_limit());
+        let thresholds = options
+            .thresholds
+            .iter()
+            .enumerate()
+            .map(|(i, t)| threshold_rule(i, t, limit))
+            .collect::<Result<Vec<_>>>()?;
+        let shared = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(u64::from(options.interval_ms.max(1))),
+                history_size: options.history_size as usize,
+                thresholds,
+            },
+            collector,
+        );
+        let tsfn: EventFn = on_event
+            .build_threadsafe_function::<Event>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| {
+                Ok((crate::js_values::event_name(&ctx.value), EventPayload(ctx.value)).into())
+            })?;
+        let controller = Arc::new(Controller {
+            shared,
+            sink: Mutex::new(Some(Arc::new(JsSink { tsfn }))),
+            thread: Mutex::new(None),
+            hook_ran: AtomicBool::new(false),
+        });
+        let hook_arg = Arc::into_raw(controller.clone());
+        let status = unsafe {
+            sys::napi_add_env_cleanup_hook(env.raw(), Some(env_cleanup_hook), hook_arg as *mut c_void)
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: not registered, so reclaim the reference here.
+            drop(unsafe { Arc::from_raw(hook_arg) });
+            return Err(Error::from_reason(
+                "memsentry: cannot register the env cleanup hook",
+            ));
+        }
+        Ok(NativeSentry {
+            controller,
+            env: env.raw(),
+            hook_arg: Some(hook_arg),
+            referenced: false,
+            limit,
+        })
+    }
+
+    /// The memory limit in force (bytes): the `limit` option, else the cgroup's; `null` if none.
+    #[napi(getter)]
+    pub fn limit(&self) -> Option<f64> {
+        self.limit.map(|l| l as f64)
+    }
+
+    /// Starts the sampler thread; a no-op when it runs or after `close()`.
+    #[napi]
+    pub fn start(&mut self) -> Result<()> {
+        let sink = self
+            .controller
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(sink) = sink else {
+            return Ok(());
+        };
+        let mut thread = self.controller.thread.lock().unwrap_or_else(|p| p.into_inner());
+        if thread.is_none() {
+            let t = SamplerThread::spawn(self.controller.shared.clone(), sink).map_err(|e| {
+                Error::from_reason(format!("memsentry: cannot start the sampler thread: {e}"))
+            })?;
+            *thread = Some(t);
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub fn stop(&mut self) {
+        self.controller.stop();
+    }
+
+    #[napi(getter)]
+    pub fn running(&self) -> bool {
+        self.controller
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Stops and joins the thread and releases everything; idempotent.
+    #[napi]
+    pub fn close(&mut self) {
+        self.controller.shutdown();
+        self.remove_hook();
+    }
+
+    /// Whether the threadsafe function keeps the event loop alive.
+    #[napi]
+    pub fn set_ref(&mut self, on: bool) -> Result<()> {
+        if on == self.referenced {
+            return Ok(());
+        }
+        let sink = self
+            .controller
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(sink) = sink {
+            let raw = sink.tsfn.raw();
+            let status = unsafe {
+                if on {
+                    sys::napi_ref_threadsafe_function(self.env, raw)
+                } else {
+                    sys::napi_unref_threadsafe_function(self.env, raw)
+                }
+            };
+            if status != sys::Status::napi_ok {
+                return Err(Error::from_reason(
+                    "memsentry: cannot change the event loop reference",
+                ));
+            }
+            self.referenced = on;
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub fn set_want_samples(&self, on: bool) {
+        self.controller.shared.set_want_samples(on);
+    }
+
+    /// V8 heap figures recorded after a GC by the JS side (`heap: true`).
+    #[napi]
+    pub fn set_heap(&self, heap_used: f64, heap_total: f64, external: f64, array_buffers: f64) {
+        self.controller.shared.set_heap(HeapFigures {
+            heap_used,
+            heap_total,
+            external,
+            array_buffers,
+        });
+    }
+
+    #[napi]
+    pub fn latest(&self) -> Option<JsSample> {
+        self.controller.shared.latest().map(JsSample)
+    }
+
+    #[napi]
+    pub fn snapshot(&self) -> JsSample {
+        let (sample, _errors) = self.controller.shared.snapshot();
+        JsSample(Arc::new(sample))
+    }
+
+    #[napi]
+    pub fn history(&self, since_ms: f64) -> Vec<JsSample> {
+        self.controller
+            .shared
+            .history_since(since_ms)
+            .into_iter()
+            .map(JsSample)
+            .collect()
+    }
+
+    /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns).
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        let t = self.controller.shared.tick_stats();
+        NativeStats {
+            ticks: t.ticks as f64,
+            cpu_ns: t.cpu_ns as f64,
+            max_cpu_ns: t.max_cpu_ns as f64,
+        }
+    }
+
+    #[napi]
+    pub fn threshold_states(&self) -> Vec<bool> {
+        self.controller
+            .shared
+            .threshold_states()
+            .into_iter()
+            .map(|(_, on)| on)
+            .collect()
+    }
+
+    fn remove_hook(&mut self) {
+        if let Some(arg) = self.hook_arg.take() {
+            if !self.controller.hook_ran.load(Ordering::SeqCst) {
+                unsafe {
+                    sys::napi_remove_env_cleanup_hook(self.env, Some(env_cleanup_hook), arg as *mut c_void);
+                    // SAFETY: the hook is unregistered and never ran: its reference is ours.
+                    drop(Arc::from_raw(arg));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for NativeSentry {
+    /// A sentry garbage-collected without `close()` stops its thread here.
+    fn drop(&mut self) {
+        self.controller.shutdown();
+        self.remove_hook();
+    }
+}
+
+fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Result<ThresholdRule> {
+    let metric = Metric::from_name(&t.metric).ok_or_else(|| {
+        Error::new(
+            Status::InvalidArg,
+            format!(
+                "memsentry: thresholds[{index}].metric '{}' is not sampled by this build",
+                t.metric
+            ),
+        )
+    })?;
+    let (above, hysteresis) = match (t.above, t.above_percent) {
+        (Some(above), _) => (above as u64, t.hysteresis as u64),
+        (None, Some(percent)) => {
+            let Some(limit) = limit else {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    format!(
+                        "memsentry: thresholds[{index}].above is {percent}% but no memory limit is known \
+                         (the process's cgroup has no memory limit): set the limit option to a size"
+                    ),
+                ));
+            };
+            let of_limit = |p: f64| (limit as f64 * p / 100.0).round() as u64;
+            (of_limit(percent), of_limit(t.hysteresis_percent.unwrap_or(0.0)))
+        }
+        (None, None) => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("memsentry: thresholds[{index}].above is missing"),
+            ))
+        }
+    };
+    Ok(ThresholdRule {
+        name: t.name.clone(),
+        metric,
+        above,
+        hysteresis,
+    })
+}
+
+/// A fresh Sample without a sentry: opens, reads and closes the files.
+#[napi]
+pub fn snapshot(options: NativeSnapshotOptions) -> JsSample {
+    let mut collector = Collector::new(CollectorConfig {
+        proc_root: PathBuf::from(&options.proc_root),
+        smaps_every_n: options.smaps_every_n,
+        cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
+    });
+    let mut errors = Vec::new();
+    JsSample(Arc::new(collector.read(true, &mut errors)))
+}
+
+/// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.
+#[napi]
+pub fn rss() -> Result<f64> {
+    crate::readers::statm::own_rss()
+        .map(|b| b as f64)
+        .map_err(|e| Error::from_reason(format!("memsentry: cannot read /proc/self/statm: {e}")))
+}
