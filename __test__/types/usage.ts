@@ -1,0 +1,43 @@
+// Type-checked by `npm test` (tsc --noEmit): the README's usage must compile against index.d.ts.
+import { MemorySentry, snapshot, rss, type Sample, type ThresholdEvent } from '../../index'
+
+const sentry = new MemorySentry({
+  intervalMs: 1000,
+  historySize: 3600,
+  children: 'tree',
+  thresholds: [
+    { name: 'warn', metric: 'rss', above: '600MiB', hysteresis: '16MiB' },
+    { name: 'limit', metric: 'workingSet', above: '90%' },
+  ],
+  leak: { windowMs: 600_000, minSlope: '1MiB/min' },
+  smaps: { everyN: 10 },
+  heap: false,
+})
+
+sentry.on('threshold', (e: ThresholdEvent) => {
+  const line: number = e.threshold
+  const dir: 'up' | 'down' = e.direction
+  void [line, dir, e.sample.rss]
+})
+sentry.on('sample', (s: Sample) => {
+  const rssBytes: number | null = s.rss
+  const limit: number | null | undefined = s.cgroup?.limit
+  void [rssBytes, limit]
+})
+sentry.on('error', (err) => console.error(err.code, err.message))
+
+const latest: Sample | null = sentry.latest
+const fresh: Sample = sentry.snapshot()
+const recent: Sample[] = sentry.history({ sinceMs: Date.now() - 60_000 })
+const bytes: number = rss()
+const once: Sample = snapshot({ smaps: true })
+void [latest, fresh, recent, bytes, once]
+
+sentry.stop().start().unref()
+const closed: Promise<void> = sentry.close()
+void closed
+
+// @ts-expect-error: a wrong event name's listener type does not match.
+sentry.on('threshold', (s: Sample) => s.rss)
+// @ts-expect-error: intervalMs is a number.
+new MemorySentry({ intervalMs: '1000' })

@@ -1,0 +1,229 @@
+// Types of memsentry's public API. Bytes are numbers of bytes; times are milliseconds.
+/// <reference types="node" />
+import { EventEmitter } from 'node:events'
+
+/** A size: bytes, or a string such as `'600MiB'`, `'1.5GB'`, `'512 KiB'` (K/M/G/T are 1000-based, Ki/Mi/Gi/Ti 1024-based). */
+export type Size = number | string
+/** A size or a percent of the memory limit, such as `'90%'`. */
+export type SizeOrPercent = number | string
+/** A growth rate: bytes per second, or a string such as `'1MiB/min'`, `'2MB/s'`, `'100MB/h'`. */
+export type Slope = number | string
+
+/** A byte figure thresholds and the leak detector can watch. */
+export type ByteMetric =
+  | 'rss'
+  | 'vsz'
+  | 'shared'
+  | 'text'
+  | 'data'
+  | 'rssAnon'
+  | 'rssFile'
+  | 'rssShmem'
+  | 'swap'
+  | 'hwm'
+  | 'pss'
+  | 'uss'
+  | 'swapPss'
+  | 'heapUsed'
+  | 'heapTotal'
+  | 'external'
+  | 'arrayBuffers'
+  | 'childrenRss'
+  | 'treeRss'
+  | 'treePss'
+  | 'workingSet'
+  | 'cgroupUsage'
+
+export interface ThresholdOptions {
+  /** Names the rule in events; default `` `${metric}>${above}` ``. Unique per sentry. */
+  name?: string
+  /** Default `'rss'`. `'child.rss'` watches each child process on its own. */
+  metric?: ByteMetric | 'child.rss'
+  /** Fire `'up'` when the value rises above this; a percent is of the memory limit (see `limit`). */
+  above: SizeOrPercent
+  /** Fire `'down'` (and re-arm) when the value falls below `above - hysteresis`. Default 1% of `above`, at least 1 MiB; for a percent threshold, 1 percentage point. */
+  hysteresis?: SizeOrPercent
+}
+
+export interface LeakOptions {
+  /** The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs. */
+  windowMs?: number
+  /** Growth slower than this is not a leak. Default `'512KiB/min'`. */
+  minSlope?: Slope
+  /** Samples in the first warmupMs after start are ignored. Default 0. */
+  warmupMs?: number
+  /** The figure watched. Default `'rss'`. */
+  metric?: ByteMetric
+}
+
+export interface MemorySentryOptions {
+  /** Sampling period, an integer in 10..=3600000. Default 1000. */
+  intervalMs?: number
+  /** Samples kept in the ring buffer, 1..=1000000. Default 3600. */
+  historySize?: number
+  /** Which child processes to sample. Default `'tree'` (all descendants). */
+  children?: 'none' | 'direct' | 'tree'
+  /** Any number of rules; each fires `'threshold'` once on the way up and once on the way down. */
+  thresholds?: ThresholdOptions[]
+  /** Leak detection; `false` turns it off. On by default. */
+  leak?: LeakOptions | boolean
+  /** Also read PSS/USS/swapPss from smaps_rollup (about 1 ms per read on a large heap); `{ everyN }` reads it every N ticks. Default false. */
+  smaps?: boolean | { everyN?: number }
+  /** Merge V8 heap figures recorded after each GC (main-thread work per GC). Default false. */
+  heap?: boolean
+  /** The memory limit for percent thresholds and `msToLimit`: `'auto'` (the cgroup's limit, else none) or a size. Default `'auto'`. */
+  limit?: 'auto' | Size
+  /** Root of procfs, for tests on fixture trees. Default `'/proc'`. */
+  procRoot?: string
+  /** A root under which the cgroup mount points are looked up, for tests on fixture trees. Default: the real filesystem. */
+  cgroupRoot?: string | null
+}
+
+export interface SnapshotOptions {
+  /** Also read smaps_rollup. Default false. */
+  smaps?: boolean
+  /** Default `'none'`. */
+  children?: 'none' | 'direct' | 'tree'
+  procRoot?: string
+  cgroupRoot?: string | null
+}
+
+/** PSI memory pressure, percent of time stalled. */
+export interface Pressure {
+  someAvg10: number
+  someAvg60: number
+  fullAvg10: number | null
+}
+
+/** The process's memory cgroup (v1 or v2). */
+export interface CgroupFigures {
+  version: 1 | 2
+  /** memory.current (v2) or memory.usage_in_bytes (v1). */
+  usage: number | null
+  /** memory.max (v2) or memory.limit_in_bytes (v1); null when unlimited. */
+  limit: number | null
+  /** memory.high (v2); null when unset or v1. */
+  high: number | null
+  /** usage − inactive_file, floored at 0: what the kubelet and cAdvisor call the working set. */
+  workingSet: number | null
+  inactiveFile: number | null
+  anon: number | null
+  file: number | null
+  /** v2: oom_kill from memory.events; v1: oom_kill from memory.oom_control, else memory.failcnt. */
+  oomEvents: number | null
+  /** v1 only. */
+  underOom: boolean | null
+  /** null where the kernel has no PSI. */
+  pressure: Pressure | null
+}
+
+/** One reading. A field whose read failed is `null`. */
+export interface Sample {
+  /** Wall clock, epoch ms. */
+  time: number
+  pid: number
+  /** Resident set size (statm resident × page size). */
+  rss: number | null
+  /** Virtual size (statm size). */
+  vsz: number | null
+  /** Resident file-backed and shmem pages (statm shared). */
+  shared: number | null
+  /** Text (code) size (statm text). */
+  text: number | null
+  /** Data + stack (statm data). */
+  data: number | null
+  /** status RssAnon. */
+  rssAnon: number | null
+  /** status RssFile. */
+  rssFile: number | null
+  /** status RssShmem. */
+  rssShmem: number | null
+  /** status VmSwap. */
+  swap: number | null
+  /** Peak RSS (status VmHWM). */
+  hwm: number | null
+  /** rss as a percent of MemTotal, like pidstat's %MEM. */
+  memPercent: number | null
+  threads: number | null
+  /** Cumulative minor page faults (stat minflt). */
+  minorFaults: number | null
+  /** Cumulative major page faults (stat majflt). */
+  majorFaults: number | null
+  /** Per second, from the previous reading, like pidstat's minflt/s. null on the first. */
+  minorFaultsPerSec: number | null
+  majorFaultsPerSec: number | null
+  /** smaps_rollup Pss (with `smaps`). */
+  pss?: number
+  /** smaps_rollup Private_Clean + Private_Dirty (with `smaps`). */
+  uss?: number
+  /** smaps_rollup SwapPss (with `smaps`). */
+  swapPss?: number
+  /** V8 heap after the latest GC (with `heap`). */
+  heapUsed?: number
+  heapTotal?: number
+  external?: number
+  arrayBuffers?: number
+  /** null when no memory cgroup was found. */
+  cgroup: CgroupFigures | null
+}
+
+export interface ThresholdEvent {
+  name: string
+  metric: ByteMetric | 'child.rss'
+  /** The line, in bytes (a percent threshold resolved against the limit). */
+  threshold: number
+  value: number
+  direction: 'up' | 'down'
+  sample: Sample
+}
+
+export interface OomEvent {
+  oomEvents: number | null
+  sample: Sample
+}
+
+export interface SentryStats {
+  ticks: number
+  /** Sampler-thread CPU time over all ticks, ns. */
+  cpuNs: number
+  maxCpuNs: number
+  meanCpuNs: number
+}
+
+export interface MemorySentryEvents {
+  threshold: [ThresholdEvent]
+  oom: [OomEvent]
+  sample: [Sample]
+  error: [Error & { code?: string; path?: string }]
+}
+
+export declare class MemorySentry extends EventEmitter {
+  /** Validates the options (TypeError / RangeError naming the option) and starts sampling. */
+  constructor(options?: MemorySentryOptions)
+  on<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
+  once<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
+  off<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
+  /** The newest Sample, or null before the first tick. Reads nothing. */
+  readonly latest: Sample | null
+  /** The memory limit in force (bytes), or null. */
+  readonly limit: number | null
+  readonly running: boolean
+  readonly closed: boolean
+  /** A fresh Sample read now, synchronously. Not added to the history. */
+  snapshot(): Sample
+  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
+  history(options?: { sinceMs?: number }): Sample[]
+  stats(): SentryStats
+  start(): this
+  stop(): this
+  /** Keep the event loop alive while sampling (off by default). */
+  ref(): this
+  unref(): this
+  /** Stops and joins the sampler thread; resolves once it has. */
+  close(): Promise<void>
+}
+
+/** A one-shot fresh Sample without a sentry. */
+export declare function snapshot(options?: SnapshotOptions): Sample
+/** Resident bytes of this process: one pread of /proc/self/statm. */
+export declare function rss(): number
