@@ -177,6 +177,25 @@ export interface ThresholdEvent {
   sample: Sample
 }
 
+export interface LeakEvent {
+  metric: ByteMetric
+  /** Theil–Sen slope of the post-GC floors, bytes per second. */
+  slopeBytesPerSec: number
+  /** slope × windowMs: the growth the trend implies over the analysed span. */
+  growthBytes: number
+  /** The span analysed, ms. */
+  windowMs: number
+  /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
+  confidence: number
+  /** At the current slope, ms until the metric reaches the limit; null without a limit. */
+  msToLimit: number | null
+  /** 'heap' when the V8 heap's post-GC floor explains the growth, 'native' when it does not (needs heap: true). */
+  suspect: 'heap' | 'native' | 'unknown'
+  /** Routes whose requests the growth follows, when the Koa/HTTP memoryLogger is in use. */
+  routes?: { route: string; bytesPerRequest: number }[]
+  sample: Sample
+}
+
 export interface OomEvent {
   oomEvents: number | null
   sample: Sample
@@ -192,6 +211,8 @@ export interface SentryStats {
 
 export interface MemorySentryEvents {
   threshold: [ThresholdEvent]
+  leak: [LeakEvent]
+  'leak-end': [LeakEvent]
   oom: [OomEvent]
   sample: [Sample]
   error: [Error & { code?: string; path?: string }]

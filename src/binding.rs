@@ -13,8 +13,9 @@ use napi_derive::napi;
 
 use crate::collector::{Collector, CollectorConfig};
 use crate::js_values::{EventPayload, JsSample};
+use crate::leak::LeakConfig;
 use crate::sample::{HeapFigures, Metric};
-use crate::sampler::{Event, EventSink, SamplerConfig, SamplerThread, Shared};
+use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
 use crate::thresholds::ThresholdRule;
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
@@ -29,7 +30,16 @@ pub struct NativeThreshold {
 }
 
 #[napi(object)]
+pub struct NativeLeak {
+    pub window_ms: f64,
+    pub min_slope: f64,
+    pub warmup_ms: f64,
+    pub metric: String,
+}
+
+#[napi(object)]
 pub struct NativeOptions {
+    pub leak: Option<NativeLeak>,
     pub interval_ms: u32,
     pub history_size: u32,
     pub children: String,
@@ -138,6 +148,8 @@ impl NativeSentry {
                 interval: Duration::from_millis(u64::from(options.interval_ms.max(1))),
                 history_size: options.history_size as usize,
                 thresholds,
+                leak: options.leak.as_ref().map(leak_settings).transpose()?,
+                limit,
             },
             collector,
         );
@@ -302,6 +314,12 @@ impl NativeSentry {
         }
     }
 
+    /// The slope (bytes/s) of the leak episode in progress, or null.
+    #[napi]
+    pub fn leak_slope(&self) -> Option<f64> {
+        self.controller.shared.leak_slope()
+    }
+
     #[napi]
     pub fn threshold_states(&self) -> Vec<bool> {
         self.controller
@@ -331,6 +349,26 @@ impl Drop for NativeSentry {
         self.controller.shutdown();
         self.remove_hook();
     }
+}
+
+fn leak_settings(l: &NativeLeak) -> Result<LeakSettings> {
+    let metric = Metric::from_name(&l.metric).ok_or_else(|| {
+        Error::new(
+            Status::InvalidArg,
+            format!(
+                "memsentry: leak.metric '{}' is not sampled by this build",
+                l.metric
+            ),
+        )
+    })?;
+    Ok(LeakSettings {
+        config: LeakConfig {
+            window_ms: l.window_ms as u64,
+            min_slope: l.min_slope,
+            warmup_ms: l.warmup_ms as u64,
+        },
+        metric,
+    })
 }
 
 fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Result<ThresholdRule> {

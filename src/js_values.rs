@@ -20,6 +20,8 @@ pub fn event_name(e: &Event) -> &'static str {
         Event::Sample(_) => "sample",
         Event::Threshold { .. } => "threshold",
         Event::Oom { .. } => "oom",
+        Event::Leak { ended: false, .. } => "leak",
+        Event::Leak { ended: true, .. } => "leak-end",
         Event::Error { .. } => "error",
     }
 }
@@ -162,6 +164,25 @@ impl ToNapiValue for EventPayload {
                 o.num(c"threshold", Some(threshold as f64))?;
                 o.num(c"value", Some(value as f64))?;
                 o.set(c"direction", direction.as_str())?;
+                let s = sample_to_js(env, &sample)?;
+                o.set_raw(c"sample", s)?;
+                Ok(o.raw)
+            }
+            Event::Leak {
+                metric,
+                estimate,
+                ms_to_limit,
+                sample,
+                ..
+            } => {
+                let mut o = Obj::new(env)?;
+                o.set(c"metric", metric)?;
+                o.num(c"slopeBytesPerSec", Some(estimate.slope_bytes_per_sec))?;
+                o.num(c"growthBytes", Some(estimate.growth_bytes))?;
+                o.num(c"windowMs", Some(estimate.window_ms as f64))?;
+                o.num(c"confidence", Some(estimate.confidence))?;
+                o.num(c"msToLimit", ms_to_limit)?;
+                o.set(c"suspect", estimate.suspect.as_str())?;
                 let s = sample_to_js(env, &sample)?;
                 o.set_raw(c"sample", s)?;
                 Ok(o.raw)

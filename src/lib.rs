@@ -7,12 +7,14 @@
 pub mod cgroup;
 pub mod collector;
 pub mod history;
+pub mod leak;
 pub mod proc_file;
 pub mod read_error;
 pub mod readers;
 pub mod sample;
 pub mod sampler;
 pub mod thresholds;
+pub mod trend;
 
 #[cfg(feature = "node")]
 pub mod binding;

@@ -16,8 +16,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::collector::Collector;
 use crate::history::History;
+use crate::leak::{ms_to_limit, LeakConfig, LeakDetector, LeakEstimate, LeakTransition};
 use crate::read_error::ReadError;
-use crate::sample::{HeapFigures, Sample};
+use crate::sample::{HeapFigures, Metric, Sample};
 use crate::thresholds::{Direction, ThresholdDetector, ThresholdRule};
 
 /// What the sampler tells the outside world.
@@ -30,6 +31,15 @@ pub enum Event {
         threshold: u64,
         value: u64,
         direction: Direction,
+        sample: Arc<Sample>,
+    },
+    /// Steady growth began (`ended: false`) or stopped (`ended: true`).
+    Leak {
+        ended: bool,
+        metric: &'static str,
+        estimate: LeakEstimate,
+        /// At the current slope, until the metric reaches the limit; `None` without a limit.
+        ms_to_limit: Option<f64>,
         sample: Arc<Sample>,
     },
     /// The cgroup's OOM counter rose (v2 oom_kill; v1 oom_kill or failcnt).
@@ -53,6 +63,15 @@ pub struct SamplerConfig {
     pub interval: Duration,
     pub history_size: usize,
     pub thresholds: Vec<ThresholdRule>,
+    pub leak: Option<LeakSettings>,
+    /// The memory limit in force (bytes), for `msToLimit`.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LeakSettings {
+    pub config: LeakConfig,
+    pub metric: Metric,
 }
 
 /// The detectors' state; it outlives a stop/start so an armed threshold stays armed.
@@ -62,6 +81,7 @@ struct Detectors {
     /// Keys of the read failures seen on the previous tick: a failure is reported when it
     /// first appears, and again only after it has cleared and come back.
     failing: HashSet<String>,
+    leak: Option<(LeakDetector, Metric)>,
     /// The previous cgroup reading, to see the OOM counter rise.
     last_cgroup: Option<crate::cgroup::CgroupSample>,
 }
@@ -120,6 +140,7 @@ impl Shared {
             detectors: Mutex::new(Detectors {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
+                leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
                 last_cgroup: None,
             }),
             collector: Mutex::new(collector),
@@ -137,8 +158,26 @@ impl Shared {
         self.want_samples.store(on, Ordering::Relaxed);
     }
 
+    /// Heap figures recorded after a GC: merged into the following samples, and fed to the
+    /// leak detector, which compares the heap's post-GC floor with the metric's to name a suspect.
     pub fn set_heap(&self, heap: HeapFigures) {
-        lock(&self.collector).set_heap(heap);
+        let mono_ms = {
+            let mut c = lock(&self.collector);
+            c.set_heap(heap);
+            c.mono_ms()
+        };
+        if let Some((det, _)) = lock(&self.detectors).leak.as_mut() {
+            det.observe_heap(mono_ms, heap.heap_used, heap.external + heap.array_buffers);
+        }
+    }
+
+    /// The slope of the leak episode in progress (bytes/s), or `None`.
+    pub fn leak_slope(&self) -> Option<f64> {
+        lock(&self.detectors)
+            .leak
+            .as_ref()
+            .and_then(|(d, _)| d.current())
+            .map(|e| e.slope_bytes_per_sec)
     }
 
     pub fn latest(&self) -> Option<Arc<Sample>> {
@@ -213,6 +252,25 @@ impl Shared {
             }
             if sample.cgroup.is_some() {
                 d.last_cgroup = sample.cgroup.clone();
+            }
+
+            if let Some((det, metric)) = d.leak.as_mut() {
+                if let Some(value) = sample.metric(*metric) {
+                    if let Some(t) = det.observe(sample.mono_ms, value as f64) {
+                        let (ended, estimate) = match t {
+                            LeakTransition::Started(e) => (false, e),
+                            LeakTransition::Ended(e) => (true, e),
+                        };
+                        let limit = self.config.limit.map(|l| l as f64);
+                        events.push(Event::Leak {
+                            ended,
+                            metric: metric.name(),
+                            ms_to_limit: ms_to_limit(value as f64, limit, estimate.slope_bytes_per_sec),
+                            estimate,
+                            sample: sample.clone(),
+                        });
+                    }
+                }
             }
 
             let mut crossings = Vec::new();
@@ -328,6 +386,8 @@ mod tests {
                 interval: Duration::from_millis(interval_ms),
                 history_size: 5,
                 thresholds,
+                leak: None,
+                limit: None,
             },
             Collector::new(CollectorConfig::default()),
         )
@@ -370,6 +430,61 @@ mod tests {
     }
 
     #[test]
+    fn a_growing_heap_metric_reaches_the_leak_detector_and_fires_once() {
+        // heapUsed is fed by set_heap, so the test controls the series: +1 MB per tick at 1 s.
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(1000),
+                history_size: 10,
+                thresholds: vec![],
+                leak: Some(LeakSettings {
+                    config: LeakConfig {
+                        window_ms: 20,
+                        min_slope: 1.0,
+                        warmup_ms: 0,
+                    },
+                    metric: Metric::HeapUsed,
+                }),
+                limit: Some(1 << 40),
+            },
+            Collector::new(CollectorConfig::default()),
+        );
+        let rec = Recorder::default();
+        for i in 0..400u64 {
+            let used = (100 + i) as f64 * 1e6;
+            s.set_heap(HeapFigures {
+                heap_used: used,
+                heap_total: used,
+                external: 0.0,
+                array_buffers: 0.0,
+            });
+            s.tick(&rec);
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        let events = rec.0.lock().unwrap();
+        let leaks: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, Event::Leak { .. }))
+            .collect();
+        assert_eq!(leaks.len(), 1, "{leaks:?}");
+        let Event::Leak {
+            ended,
+            metric,
+            ms_to_limit,
+            estimate,
+            ..
+        } = leaks[0]
+        else {
+            unreachable!()
+        };
+        assert!(!ended);
+        assert_eq!(*metric, "heapUsed");
+        assert!(estimate.slope_bytes_per_sec > 0.0);
+        assert!(ms_to_limit.unwrap() > 0.0);
+        assert!(s.leak_slope().is_some());
+    }
+
+    #[test]
     fn a_failing_read_is_reported_once_per_episode() {
         let root = std::env::temp_dir().join(format!("memsentry-sampler-root-{}", std::process::id()));
         let selfdir = root.join("self");
@@ -382,6 +497,8 @@ mod tests {
                 interval: Duration::from_millis(1000),
                 history_size: 5,
                 thresholds: vec![],
+                leak: None,
+                limit: None,
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),

@@ -30,21 +30,6 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     Some(lower / 2.0 + upper / 2.0)
 }
 
-/// The lower median of `values`: the element of rank `(n - 1) / 2`, always one of the inputs.
-///
-/// Reorders `values`. `None` if empty or if any value is NaN. Unlike [`median`] it never averages
-/// two values, so the lower median of a series that jumps from one level to another is one of the
-/// two levels, never a value halfway between (which is what makes the step test in the leak
-/// detector exact).
-pub fn lower_median(values: &mut [f64]) -> Option<f64> {
-    let n = values.len();
-    if n == 0 || values.iter().any(|v| v.is_nan()) {
-        return None;
-    }
-    let (_, m, _) = values.select_nth_unstable_by((n - 1) / 2, f64::total_cmp);
-    Some(*m)
-}
-
 /// The Theil–Sen slope of `points` (x, y): the median of the slopes of all pairs with distinct x.
 ///
 /// Robust to outliers (breakdown point about 29%). Points need not be sorted. `None` if fewer than
@@ -57,10 +42,7 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
 /// [`theil_sen`] with a caller-owned scratch buffer for the n(n-1)/2 pairwise slopes, so that a
 /// caller evaluating many times does not allocate each time.
 pub fn theil_sen_with(points: &[(f64, f64)], slopes: &mut Vec<f64>) -> Option<f64> {
-    if points
-        .iter()
-        .any(|&(x, y)| !x.is_finite() || !y.is_finite())
-    {
+    if points.iter().any(|&(x, y)| !x.is_finite() || !y.is_finite()) {
         return None;
     }
     slopes.clear();
@@ -124,6 +106,24 @@ pub fn mann_kendall(values: &[f64]) -> Option<MannKendall> {
             };
         }
     }
+    let var = kendall_variance(values);
+    let z = if var <= 0.0 || s == 0 {
+        // All values equal (var = 0) or no net direction.
+        0.0
+    } else {
+        (s - s.signum()) as f64 / var.sqrt()
+    };
+    Some(MannKendall {
+        s,
+        z,
+        p_increasing: 1.0 - normal_cdf(z),
+    })
+}
+
+/// Var(S) of the Mann–Kendall statistic under "no trend", tie-corrected:
+/// `[n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18`, t = size of each group of equal values.
+fn kendall_variance(values: &[f64]) -> f64 {
+    let n = values.len();
     let nf = n as f64;
     let mut var = nf * (nf - 1.0) * (2.0 * nf + 5.0);
     let mut sorted = values.to_vec();
@@ -138,18 +138,43 @@ pub fn mann_kendall(values: &[f64]) -> Option<MannKendall> {
         var -= t * (t - 1.0) * (2.0 * t + 5.0);
         i = j;
     }
-    var /= 18.0;
-    let z = if var <= 0.0 || s == 0 {
-        // All values equal (var = 0) or no net direction.
-        0.0
-    } else {
-        (s - s.signum()) as f64 / var.sqrt()
-    };
-    Some(MannKendall {
-        s,
-        z,
-        p_increasing: 1.0 - normal_cdf(z),
-    })
+    var / 18.0
+}
+
+/// Confidence bounds of the Theil–Sen slope (Sen 1968; Gilbert 1987 §16.5): with N ordered
+/// pairwise slopes and `C = z·√Var(S)`, the lower bound is the `(N − C)/2`-th smallest slope and
+/// the upper bound the `(N + C)/2 + 1`-th. `z` = 1.645 gives one-sided 95% bounds, 1.96 a
+/// two-sided 95% interval. Returns `(lower, upper)`; `None` if the series is too short for that
+/// confidence (fewer than about 8 points at z = 1.645), `z` is not a positive number, or a
+/// coordinate is not finite.
+pub fn theil_sen_bounds(points: &[(f64, f64)], z: f64, slopes: &mut Vec<f64>) -> Option<(f64, f64)> {
+    if z.is_nan() || z <= 0.0 || points.iter().any(|&(x, y)| !x.is_finite() || !y.is_finite()) {
+        return None;
+    }
+    slopes.clear();
+    for (i, &(xi, yi)) in points.iter().enumerate() {
+        for &(xj, yj) in &points[i + 1..] {
+            let dx = xj - xi;
+            if dx != 0.0 && dx.is_finite() {
+                let s = (yj - yi) / dx;
+                if !s.is_nan() {
+                    slopes.push(s);
+                }
+            }
+        }
+    }
+    let n = slopes.len() as f64;
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let c = z * kendall_variance(&values).max(0.0).sqrt();
+    let m1 = ((n - c) / 2.0).round();
+    let m2 = ((n + c) / 2.0).round();
+    if !m1.is_finite() || m1 < 1.0 || !m2.is_finite() || m2 >= n {
+        return None;
+    }
+    slopes.sort_unstable_by(f64::total_cmp);
+    let lower = slopes[m1 as usize - 1];
+    let upper = slopes[m2 as usize];
+    (lower.is_finite() && upper.is_finite()).then_some((lower, upper))
 }
 
 /// The standard normal cumulative distribution function Φ(z), accurate to about 1e-7.
@@ -169,8 +194,7 @@ fn erfc(x: f64) -> f64 {
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
-                                + t * (1.488_515_87
-                                    + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * poly.exp();
     if x >= 0.0 {
         r
@@ -227,11 +251,7 @@ pub fn line_l1_cost(points: &[(f64, f64)], slope: f64) -> Option<f64> {
 /// `None` if there are fewer than `min_tail + 2` points or a coordinate is not finite. O(n³).
 pub fn hinge_l1_cost(points: &[(f64, f64)], min_tail: usize) -> Option<(usize, f64)> {
     let n = points.len();
-    if n < min_tail.saturating_add(2)
-        || points
-            .iter()
-            .any(|&(x, y)| !x.is_finite() || !y.is_finite())
-    {
+    if n < min_tail.saturating_add(2) || points.iter().any(|&(x, y)| !x.is_finite() || !y.is_finite()) {
         return None;
     }
     let mut scratch = Vec::new();
@@ -294,17 +314,15 @@ mod tests {
         assert_eq!(median(&mut []), None);
         assert_eq!(median(&mut [1.0, f64::NAN]), None);
         assert_eq!(median(&mut [f64::MAX, f64::MAX]), Some(f64::MAX));
-        assert_eq!(lower_median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.0));
-        assert_eq!(lower_median(&mut [5.0]), Some(5.0));
-        assert_eq!(lower_median(&mut []), None);
-        assert_eq!(lower_median(&mut [f64::NAN, 1.0]), None);
     }
 
     #[test]
     fn theil_sen_exact_lines() {
         let line: Vec<(f64, f64)> = (0..20).map(|i| (i as f64, 3.5 * i as f64 - 7.0)).collect();
         assert!(close(theil_sen(&line).unwrap(), 3.5, 1e-12));
-        let falling: Vec<(f64, f64)> = (0..7).map(|i| (i as f64 * 10.0, 1e9 - 2e6 * i as f64 * 10.0)).collect();
+        let falling: Vec<(f64, f64)> = (0..7)
+            .map(|i| (i as f64 * 10.0, 1e9 - 2e6 * i as f64 * 10.0))
+            .collect();
         assert!(close(theil_sen(&falling).unwrap(), -2e6, 1e-12));
         let flat: Vec<(f64, f64)> = (0..5).map(|i| (i as f64, 42.0)).collect();
         assert_eq!(theil_sen(&flat), Some(0.0));
@@ -335,6 +353,35 @@ mod tests {
         assert_eq!(theil_sen(&[(0.0, -f64::MAX), (1e-300, f64::MAX)]), None);
         let huge = [(0.0, 1e300), (1.0, 2e300), (2.0, 3e300)];
         assert!(close(theil_sen(&huge).unwrap(), 1e300, 1e-12));
+    }
+
+    #[test]
+    fn theil_sen_bounds_bracket_the_slope() {
+        let mut scratch = Vec::new();
+        // A line with alternating noise: the bounds bracket the true slope 2.
+        let pts: Vec<(f64, f64)> = (0..20)
+            .map(|i| (i as f64, 2.0 * i as f64 + ((i * 7) % 5) as f64 * 1.5 - 3.0))
+            .collect();
+        let (lo, hi) = theil_sen_bounds(&pts, 1.96, &mut scratch).unwrap();
+        let slope = theil_sen(&pts).unwrap();
+        assert!(
+            lo < 2.0 && 2.0 < hi && lo <= slope && slope <= hi,
+            "{lo} {slope} {hi}"
+        );
+        let (lo90, hi90) = theil_sen_bounds(&pts, 1.645, &mut scratch).unwrap();
+        assert!(lo <= lo90 && hi90 <= hi);
+        // An exact line: the interval collapses.
+        let line: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 7.0 * i as f64)).collect();
+        assert_eq!(theil_sen_bounds(&line, 1.645, &mut scratch), Some((7.0, 7.0)));
+        // Too short for the confidence, bad z, bad input.
+        assert_eq!(theil_sen_bounds(&line[..3], 1.96, &mut scratch), None);
+        assert_eq!(theil_sen_bounds(&line, f64::NAN, &mut scratch), None);
+        assert_eq!(theil_sen_bounds(&line, -1.0, &mut scratch), None);
+        assert_eq!(theil_sen_bounds(&[], 1.0, &mut scratch), None);
+        assert_eq!(
+            theil_sen_bounds(&[(0.0, f64::NAN), (1.0, 1.0)], 1.0, &mut scratch),
+            None
+        );
     }
 
     #[test]
@@ -414,20 +461,20 @@ mod tests {
         assert!(hinge >= 20.0, "{hinge}");
 
         // A ramp that levels off at x = 3: a perfect hinge, a poor line.
-        let ramp: Vec<(f64, f64)> =
-            (0..12).map(|i| (i as f64, 10.0 * (i.min(3) as f64))).collect();
+        let ramp: Vec<(f64, f64)> = (0..12).map(|i| (i as f64, 10.0 * (i.min(3) as f64))).collect();
         assert_eq!(hinge_l1_cost(&ramp, 4), Some((3, 0.0)));
         let slope = theil_sen(&ramp).unwrap();
         assert!(line_l1_cost(&ramp, slope).unwrap() > 20.0);
 
-        // A step up after index 4: a perfect two-level fit, a poor line.
-        let step: Vec<(f64, f64)> =
-            (0..12).map(|i| (i as f64, if i < 4 { 100.0 } else { 180.0 })).collect();
+        // A step up after index 5: a perfect two-level fit, a poor line.
+        let step: Vec<(f64, f64)> = (0..12)
+            .map(|i| (i as f64, if i < 5 { 100.0 } else { 180.0 }))
+            .collect();
         let slope = theil_sen(&step).unwrap();
         assert!(slope > 0.0);
         assert!(line_l1_cost(&step, slope).unwrap() > 100.0);
         let values: Vec<f64> = step.iter().map(|p| p.1).collect();
-        assert_eq!(step_l1_cost(&values), Some((4, 0.0)));
+        assert_eq!(step_l1_cost(&values), Some((5, 0.0)));
         let values: Vec<f64> = line.iter().map(|p| p.1).collect();
         assert!(step_l1_cost(&values).unwrap().1 >= 60.0);
         assert_eq!(step_l1_cost(&[1.0]), None);
@@ -437,8 +484,13 @@ mod tests {
         assert_eq!(line_l1_cost(&[], 1.0), None);
         assert_eq!(line_l1_cost(&[(0.0, f64::NAN)], 1.0), None);
         assert_eq!(hinge_l1_cost(&line[..5], 4), None);
-        assert_eq!(hinge_l1_cost(&[(0.0, 1.0), (1.0, f64::INFINITY), (2.0, 1.0)], 1), None);
-        assert_eq!(hinge_l1_cost(&[(0.0, -f64::MAX), (1.0, f64::MAX), (2.0, -f64::MAX)], 1), None);
+        assert_eq!(
+            hinge_l1_cost(&[(0.0, 1.0), (1.0, f64::INFINITY), (2.0, 1.0)], 1),
+            None
+        );
+        assert_eq!(
+            hinge_l1_cost(&[(0.0, -f64::MAX), (1.0, f64::MAX), (2.0, -f64::MAX)], 1),
+            None
+        );
     }
-
 }
