@@ -11,6 +11,7 @@ use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
+use crate::children::ChildrenMode;
 use crate::collector::{Collector, CollectorConfig};
 use crate::js_values::{EventPayload, JsSample};
 use crate::leak::LeakConfig;
@@ -104,6 +105,7 @@ impl Controller {
     /// before env teardown, so Node never finalizes it late).
     fn shutdown(&self) {
         self.stop();
+        self.shared.close_files();
         self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
@@ -134,6 +136,8 @@ impl NativeSentry {
             proc_root: PathBuf::from(&options.proc_root),
             smaps_every_n: options.smaps_every_n,
             cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
+            children: children_mode(&options.children)?,
+            discover_every_ms: u64::from(options.interval_ms).max(1000),
         });
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
         let limit = options.limit.map(|l| l as u64).or(collector.cgroup_limit());
@@ -288,9 +292,13 @@ impl NativeSentry {
     }
 
     #[napi]
-    pub fn snapshot(&self) -> JsSample {
-        let (sample, _errors) = self.controller.shared.snapshot();
-        JsSample(Arc::new(sample))
+    pub fn snapshot(&self) -> Result<JsSample> {
+        let (sample, _errors) = self
+            .controller
+            .shared
+            .snapshot()
+            .ok_or_else(|| Error::from_reason("memsentry: the sentry is closed"))?;
+        Ok(JsSample(Arc::new(sample)))
     }
 
     #[napi]
@@ -413,14 +421,25 @@ fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Resu
 
 /// A fresh Sample without a sentry: opens, reads and closes the files.
 #[napi]
-pub fn snapshot(options: NativeSnapshotOptions) -> JsSample {
+pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
     let mut collector = Collector::new(CollectorConfig {
         proc_root: PathBuf::from(&options.proc_root),
         smaps_every_n: options.smaps_every_n,
         cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
+        children: children_mode(&options.children)?,
+        discover_every_ms: 0,
     });
     let mut errors = Vec::new();
-    JsSample(Arc::new(collector.read(true, &mut errors)))
+    Ok(JsSample(Arc::new(collector.read(true, &mut errors))))
+}
+
+fn children_mode(name: &str) -> Result<ChildrenMode> {
+    ChildrenMode::from_name(name).ok_or_else(|| {
+        Error::new(
+            Status::InvalidArg,
+            format!("memsentry: children must be 'none', 'direct' or 'tree', got '{name}'"),
+        )
+    })
 }
 
 /// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cgroup::{CgroupReader, CgroupSample};
+use crate::children::{ChildChange, ChildrenMode, ChildrenTracker};
 use crate::proc_file::ProcFile;
 use crate::read_error::ReadError;
 use crate::readers::meminfo;
@@ -19,6 +20,9 @@ pub struct CollectorConfig {
     /// Where the cgroup mount points from mountinfo are looked up: `None` is the real
     /// filesystem; a fixture tree otherwise.
     pub cgroup_root: Option<PathBuf>,
+    pub children: ChildrenMode,
+    /// How often to look for new children; known ones are read on every reading.
+    pub discover_every_ms: u64,
 }
 
 impl Default for CollectorConfig {
@@ -27,6 +31,8 @@ impl Default for CollectorConfig {
             proc_root: PathBuf::from("/proc"),
             smaps_every_n: 0,
             cgroup_root: None,
+            children: ChildrenMode::None,
+            discover_every_ms: 1000,
         }
     }
 }
@@ -48,6 +54,7 @@ pub struct Collector {
     cgroup_error: Option<ReadError>,
     /// The cgroup's memory limit as first read, for `limit: 'auto'` and percent thresholds.
     initial_cgroup: Option<CgroupSample>,
+    children: Option<ChildrenTracker>,
 }
 
 impl Collector {
@@ -59,12 +66,16 @@ impl Collector {
                 Err(e) => (None, Some(e)),
             };
         let initial_cgroup = cgroup.as_mut().map(|c| c.read(&mut Vec::new()));
+        let pid = own_pid(&config.proc_root);
+        let children = (config.children != ChildrenMode::None)
+            .then(|| ChildrenTracker::new(&config.proc_root, pid, config.children, config.discover_every_ms));
         Collector {
+            children,
             cgroup,
             cgroup_error,
             initial_cgroup,
             own: ProcessReader::new(&config.proc_root, "self"),
-            pid: std::process::id(),
+            pid,
             mem_total,
             mem_total_error,
             origin: Instant::now(),
@@ -97,6 +108,16 @@ impl Collector {
     /// One reading. `force_smaps` reads smaps_rollup this time whatever the cadence (a
     /// `snapshot()` asked for now). Failed reads leave fields `None` and add to `errors`.
     pub fn read(&mut self, force_smaps: bool, errors: &mut Vec<ReadError>) -> Sample {
+        self.read_with_changes(force_smaps, errors, &mut Vec::new())
+    }
+
+    /// `read`, also reporting children that appeared or exited since the previous reading.
+    pub fn read_with_changes(
+        &mut self,
+        force_smaps: bool,
+        errors: &mut Vec<ReadError>,
+        changes: &mut Vec<ChildChange>,
+    ) -> Sample {
         let n = u64::from(self.config.smaps_every_n);
         let with_smaps = n > 0 && (force_smaps || self.readings.is_multiple_of(n));
         self.readings += 1;
@@ -137,6 +158,16 @@ impl Collector {
             s.swap = st.swap;
             s.hwm = st.hwm;
         }
+        if let Some(tracker) = self.children.as_mut() {
+            let children = tracker.read(mono_ms, with_smaps, errors, changes);
+            let children_rss: u64 = children.iter().filter_map(|c| c.rss).sum();
+            s.children_rss = Some(children_rss);
+            s.tree_rss = s.rss.map(|own| own + children_rss);
+            if let Some(own) = s.smaps {
+                s.tree_pss = Some(own.pss + children.iter().filter_map(|c| c.pss).sum::<u64>());
+            }
+            s.children = Some(children);
+        }
         if let Some(st) = f.stat {
             s.threads = Some(st.threads);
             s.minor_faults = Some(st.minor_faults);
@@ -152,6 +183,15 @@ impl Collector {
         }
         s
     }
+}
+
+/// The pid of `<proc_root>/self`: the real pid on /proc, the fixture's on a fixture tree.
+fn own_pid(proc_root: &Path) -> u32 {
+    std::fs::read(proc_root.join("self/stat"))
+        .ok()
+        .and_then(|b| crate::readers::stat::parse(&b).ok())
+        .and_then(|s| u32::try_from(s.pid).ok())
+        .unwrap_or_else(std::process::id)
 }
 
 fn read_mem_total(proc_root: &Path) -> (Option<u64>, Option<ReadError>) {
@@ -207,6 +247,54 @@ mod tests {
             std::fs::read_to_string(fixtures.join("sys/fs/cgroup/kubepods/burstable/pod123/ctr/memory.max"))
                 .unwrap();
         assert_eq!(c.cgroup_limit(), Some(limit.trim().parse().unwrap()));
+    }
+
+    #[test]
+    fn children_of_this_process_are_summed_into_tree_rss() {
+        let mut kids: Vec<_> = (0..2)
+            .map(|_| std::process::Command::new("sleep").arg("5").spawn().unwrap())
+            .collect();
+        let mut c = Collector::new(CollectorConfig {
+            children: ChildrenMode::Direct,
+            discover_every_ms: 0,
+            ..CollectorConfig::default()
+        });
+        let mut errors = Vec::new();
+        let mut changes = Vec::new();
+        let s = c.read_with_changes(false, &mut errors, &mut changes);
+        let pids: Vec<u32> = kids.iter().map(|k| k.id()).collect();
+        let ours: Vec<_> = s
+            .children
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|c| pids.contains(&c.pid))
+            .collect();
+        assert_eq!(ours.len(), 2, "{:?}", s.children);
+        let sum: u64 = s.children.as_ref().unwrap().iter().filter_map(|c| c.rss).sum();
+        assert_eq!(s.children_rss, Some(sum));
+        assert_eq!(s.tree_rss, Some(s.rss.unwrap() + sum));
+        assert!(
+            changes
+                .iter()
+                .filter(|c| matches!(c, ChildChange::Spawn { .. }))
+                .count()
+                >= 2
+        );
+        for k in &mut kids {
+            k.kill().unwrap();
+            k.wait().unwrap();
+        }
+        changes.clear();
+        c.read_with_changes(false, &mut errors, &mut changes);
+        assert!(
+            changes
+                .iter()
+                .filter(|c| matches!(c, ChildChange::Exit { .. }))
+                .count()
+                >= 2,
+            "{changes:?}"
+        );
     }
 
     #[test]

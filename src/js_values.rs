@@ -9,6 +9,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 
 use crate::cgroup::{CgroupSample, CgroupVersion};
+use crate::children::{ChildChange, ChildSample};
 use crate::sample::Sample;
 use crate::sampler::Event;
 
@@ -20,6 +21,7 @@ pub fn event_name(e: &Event) -> &'static str {
         Event::Sample(_) => "sample",
         Event::Threshold { .. } => "threshold",
         Event::Oom { .. } => "oom",
+        Event::Child(_) => "child",
         Event::Leak { ended: false, .. } => "leak",
         Event::Leak { ended: true, .. } => "leak-end",
         Event::Error { .. } => "error",
@@ -99,12 +101,46 @@ fn sample_to_js(env: sys::napi_env, s: &Sample) -> Result<sys::napi_value> {
         o.num(c"external", Some(h.external))?;
         o.num(c"arrayBuffers", Some(h.array_buffers))?;
     }
+    if let Some(children) = &s.children {
+        let mut arr = ptr::null_mut();
+        check(unsafe { sys::napi_create_array_with_length(env, children.len(), &mut arr) })?;
+        for (i, c) in children.iter().enumerate() {
+            let v = child_to_js(env, c)?;
+            check(unsafe { sys::napi_set_element(env, arr, i as u32, v) })?;
+        }
+        o.set_raw(c"children", arr)?;
+    }
+    if s.children_rss.is_some() {
+        o.bytes(c"childrenRss", s.children_rss)?;
+        o.bytes(c"treeRss", s.tree_rss)?;
+        if s.smaps.is_some() {
+            o.bytes(c"treePss", s.tree_pss)?;
+        }
+    }
     match &s.cgroup {
         Some(cg) => {
             let v = cgroup_to_js(env, cg)?;
             o.set_raw(c"cgroup", v)?;
         }
         None => o.set(c"cgroup", Null)?,
+    }
+    Ok(o.raw)
+}
+
+fn child_to_js(env: sys::napi_env, c: &ChildSample) -> Result<sys::napi_value> {
+    let mut o = Obj::new(env)?;
+    o.num(c"pid", Some(f64::from(c.pid)))?;
+    o.num(c"ppid", Some(f64::from(c.ppid)))?;
+    o.set(c"comm", c.comm.as_str())?;
+    o.set(c"cmdline", c.cmdline.as_str())?;
+    o.bytes(c"rss", c.rss)?;
+    o.bytes(c"vsz", c.vsz)?;
+    o.bytes(c"rssAnon", c.rss_anon)?;
+    o.bytes(c"swap", c.swap)?;
+    o.bytes(c"minorFaults", c.minor_faults)?;
+    o.bytes(c"majorFaults", c.major_faults)?;
+    if c.pss.is_some() {
+        o.bytes(c"pss", c.pss)?;
     }
     Ok(o.raw)
 }
@@ -185,6 +221,32 @@ impl ToNapiValue for EventPayload {
                 o.set(c"suspect", estimate.suspect.as_str())?;
                 let s = sample_to_js(env, &sample)?;
                 o.set_raw(c"sample", s)?;
+                Ok(o.raw)
+            }
+            Event::Child(change) => {
+                let mut o = Obj::new(env)?;
+                match change {
+                    ChildChange::Spawn { pid, ppid, comm } => {
+                        o.set(c"type", "spawn")?;
+                        o.num(c"pid", Some(f64::from(pid)))?;
+                        o.num(c"ppid", Some(f64::from(ppid)))?;
+                        o.set(c"comm", comm)?;
+                    }
+                    ChildChange::Exit {
+                        pid,
+                        ppid,
+                        comm,
+                        last_rss,
+                        seen_ms,
+                    } => {
+                        o.set(c"type", "exit")?;
+                        o.num(c"pid", Some(f64::from(pid)))?;
+                        o.num(c"ppid", Some(f64::from(ppid)))?;
+                        o.set(c"comm", comm)?;
+                        o.bytes(c"rss", last_rss)?;
+                        o.num(c"seenMs", Some(seen_ms as f64))?;
+                    }
+                }
                 Ok(o.raw)
             }
             Event::Oom { sample } => {

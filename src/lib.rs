@@ -5,6 +5,7 @@
 //! `thresholds`, events) → `binding` (threadsafe function to JS).
 
 pub mod cgroup;
+pub mod children;
 pub mod collector;
 pub mod history;
 pub mod leak;

@@ -3,6 +3,7 @@
 //! behind that field failed (it reaches JS as `null`).
 
 use crate::cgroup::CgroupSample;
+use crate::children::ChildSample;
 use crate::readers::smaps_rollup::SmapsRollupFields;
 
 /// V8 heap figures recorded by the JS side right after a GC (`heap: true`).
@@ -43,6 +44,15 @@ pub struct Sample {
     pub heap: Option<HeapFigures>,
     /// The process's memory cgroup; `None` when it has none that can be found.
     pub cgroup: Option<CgroupSample>,
+    /// Watched children (`None` with `children: 'none'`). Only the newest sample keeps the
+    /// per-child list; the history keeps the sums below, which bounds its memory.
+    pub children: Option<Vec<ChildSample>>,
+    /// Sum of the children's RSS. Shared pages are counted once per process that maps them.
+    pub children_rss: Option<u64>,
+    /// Own RSS plus `children_rss`.
+    pub tree_rss: Option<u64>,
+    /// Own PSS plus the children's (smaps on): shared pages split, not double-counted.
+    pub tree_pss: Option<u64>,
 }
 
 /// A byte figure a threshold or the leak detector can watch.
@@ -68,10 +78,13 @@ pub enum Metric {
     /// The cgroup's usage minus inactive file pages: what the kubelet evicts on.
     WorkingSet,
     CgroupUsage,
+    ChildrenRss,
+    TreeRss,
+    TreePss,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 19] = [
+    pub const ALL: [Metric; 22] = [
         Metric::Rss,
         Metric::Vsz,
         Metric::Shared,
@@ -91,6 +104,9 @@ impl Metric {
         Metric::ArrayBuffers,
         Metric::WorkingSet,
         Metric::CgroupUsage,
+        Metric::ChildrenRss,
+        Metric::TreeRss,
+        Metric::TreePss,
     ];
 
     /// The name used in options and events (the Sample field's JS name).
@@ -115,6 +131,9 @@ impl Metric {
             Metric::ArrayBuffers => "arrayBuffers",
             Metric::WorkingSet => "workingSet",
             Metric::CgroupUsage => "cgroupUsage",
+            Metric::ChildrenRss => "childrenRss",
+            Metric::TreeRss => "treeRss",
+            Metric::TreePss => "treePss",
         }
     }
 
@@ -147,6 +166,9 @@ impl Sample {
             Metric::ArrayBuffers => heap(|h| h.array_buffers),
             Metric::WorkingSet => self.cgroup.as_ref().and_then(|c| c.working_set),
             Metric::CgroupUsage => self.cgroup.as_ref().and_then(|c| c.usage),
+            Metric::ChildrenRss => self.children_rss,
+            Metric::TreeRss => self.tree_rss,
+            Metric::TreePss => self.tree_pss,
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum Event {
         ms_to_limit: Option<f64>,
         sample: Arc<Sample>,
     },
+    /// A child process appeared or exited.
+    Child(crate::children::ChildChange),
     /// The cgroup's OOM counter rose (v2 oom_kill; v1 oom_kill or failcnt).
     Oom {
         sample: Arc<Sample>,
@@ -89,8 +91,11 @@ struct Detectors {
 /// State shared by the sampler thread and the main thread.
 pub struct Shared {
     config: SamplerConfig,
-    collector: Mutex<Collector>,
+    /// `None` once closed: the readers' files are closed with the sentry, not at its GC.
+    collector: Mutex<Option<Collector>>,
     history: Mutex<History>,
+    /// The newest sample with its per-child list (history entries keep only the sums).
+    latest: Mutex<Option<Arc<Sample>>>,
     detectors: Mutex<Detectors>,
     /// Set while JS listens to `'sample'`: no per-sample call into JS otherwise.
     want_samples: AtomicBool,
@@ -137,13 +142,14 @@ impl Shared {
     pub fn new(config: SamplerConfig, collector: Collector) -> Arc<Shared> {
         Arc::new(Shared {
             history: Mutex::new(History::new(config.history_size)),
+            latest: Mutex::new(None),
             detectors: Mutex::new(Detectors {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
                 leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
                 last_cgroup: None,
             }),
-            collector: Mutex::new(collector),
+            collector: Mutex::new(Some(collector)),
             want_samples: AtomicBool::new(false),
             cost: TickCost::default(),
             config,
@@ -162,7 +168,10 @@ impl Shared {
     /// leak detector, which compares the heap's post-GC floor with the metric's to name a suspect.
     pub fn set_heap(&self, heap: HeapFigures) {
         let mono_ms = {
-            let mut c = lock(&self.collector);
+            let mut guard = lock(&self.collector);
+            let Some(c) = guard.as_mut() else {
+                return;
+            };
             c.set_heap(heap);
             c.mono_ms()
         };
@@ -181,7 +190,7 @@ impl Shared {
     }
 
     pub fn latest(&self) -> Option<Arc<Sample>> {
-        lock(&self.history).latest().cloned()
+        lock(&self.latest).clone()
     }
 
     pub fn history_since(&self, since_ms: f64) -> Vec<Arc<Sample>> {
@@ -199,10 +208,17 @@ impl Shared {
     }
 
     /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
-    pub fn snapshot(&self) -> (Sample, Vec<ReadError>) {
+    /// `None` after `close_files`.
+    pub fn snapshot(&self) -> Option<(Sample, Vec<ReadError>)> {
         let mut errors = Vec::new();
-        let s = lock(&self.collector).read(true, &mut errors);
-        (s, errors)
+        let s = lock(&self.collector).as_mut()?.read(true, &mut errors);
+        Some((s, errors))
+    }
+
+    /// Closes every file the readers hold. The history and the latest sample stay readable;
+    /// ticks after this do nothing. Call it after the thread has stopped.
+    pub fn close_files(&self) {
+        lock(&self.collector).take();
     }
 
     pub fn tick_stats(&self) -> TickStats {
@@ -225,10 +241,26 @@ impl Shared {
 
     fn tick_uncounted(&self, sink: &dyn EventSink) {
         let mut errors = Vec::new();
-        let sample = Arc::new(lock(&self.collector).read(false, &mut errors));
-        lock(&self.history).push(sample.clone());
+        let mut changes = Vec::new();
+        let Some(sample) = lock(&self.collector)
+            .as_mut()
+            .map(|c| c.read_with_changes(false, &mut errors, &mut changes))
+        else {
+            return;
+        };
+        let sample = Arc::new(sample);
+        let for_history = if sample.children.as_ref().is_some_and(|c| !c.is_empty()) {
+            Arc::new(Sample {
+                children: None,
+                ..(*sample).clone()
+            })
+        } else {
+            sample.clone()
+        };
+        lock(&self.history).push(for_history);
+        *lock(&self.latest) = Some(sample.clone());
 
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = changes.into_iter().map(Event::Child).collect();
         {
             let mut d = lock(&self.detectors);
             let now_failing: HashSet<String> = errors.iter().map(ReadError::key).collect();
