@@ -117,6 +117,23 @@ export interface CgroupFigures {
   pressure: Pressure | null
 }
 
+/** One child process's figures (with `children` other than 'none'). */
+export interface ChildSample {
+  pid: number
+  ppid: number
+  comm: string
+  /** The first 256 bytes of its command line, NULs as spaces. */
+  cmdline: string
+  rss: number | null
+  vsz: number | null
+  rssAnon: number | null
+  swap: number | null
+  minorFaults: number | null
+  majorFaults: number | null
+  /** With `smaps`. */
+  pss?: number
+}
+
 /** One reading. A field whose read failed is `null`. */
 export interface Sample {
   /** Wall clock, epoch ms. */
@@ -165,6 +182,25 @@ export interface Sample {
   arrayBuffers?: number
   /** null when no memory cgroup was found. */
   cgroup: CgroupFigures | null
+  /** Watched children, newest sample only (history entries keep just the sums). */
+  children?: ChildSample[]
+  /** Sum of the children's RSS (shared pages counted once per process). */
+  childrenRss?: number | null
+  /** Own RSS + childrenRss. */
+  treeRss?: number | null
+  /** Own PSS + the children's (with `smaps`): shared pages split, not double-counted. */
+  treePss?: number | null
+}
+
+export interface ChildEvent {
+  type: 'spawn' | 'exit'
+  pid: number
+  ppid: number
+  comm: string
+  /** exit only: the last RSS seen. */
+  rss?: number | null
+  /** exit only: how long the child was seen, ms. */
+  seenMs?: number
 }
 
 export interface ThresholdEvent {
@@ -214,6 +250,7 @@ export interface MemorySentryEvents {
   leak: [LeakEvent]
   'leak-end': [LeakEvent]
   oom: [OomEvent]
+  child: [ChildEvent]
   sample: [Sample]
   error: [Error & { code?: string; path?: string }]
 }
