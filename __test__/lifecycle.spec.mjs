@@ -1,0 +1,259 @@
+// The sampler thread's life: it never keeps a process alive unless asked, never crashes it, and
+// is stopped and joined at close(), at garbage collection, at worker termination and at exit.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+import { threadNames } from './helpers/proc.mjs'
+import { drainEvents, sleep, waitFor } from './helpers/wait.mjs'
+import { childScript, describe, runNode, startNode } from './helpers/child.mjs'
+
+const require = createRequire(import.meta.url)
+const { MemorySentry } = require('../index.js')
+
+// Signs of a crash in a child's stderr: a V8/Node check, a Rust panic, a fatal signal.
+const CRASH_MARKERS = ['Check failed', 'FATAL ERROR', 'panicked', 'Segmentation fault', 'Aborted']
+
+function assertNoCrash(result) {
+  assert.equal(result.timedOut, false, `the child hung: ${describe(result)}`)
+  assert.equal(result.signal, null, `killed by a signal: ${describe(result)}`)
+  for (const marker of CRASH_MARKERS) {
+    assert.ok(!result.stderr.includes(marker), `stderr has '${marker}': ${describe(result)}`)
+  }
+}
+
+function jsonLines(result) {
+  return result.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+}
+
+const samplerThreads = () => threadNames().filter((name) => name.startsWith('memsentry')).length
+
+test('a process whose only work left is a sampling sentry exits by itself, with its exit code', async () => {
+  const result = await runNode([childScript('idle-exit.js')], { timeoutMs: 15_000 })
+  assertNoCrash(result)
+  assert.equal(result.code, 7, describe(result))
+  const [exit] = jsonLines(result)
+  assert.ok(exit && exit.type === 'exit', describe(result))
+  assert.ok(exit.samples > 0, `'sample' events were flowing: ${describe(result)}`)
+  assert.equal(exit.running, true, 'the sentry was still sampling when the process exited')
+  assert.ok(exit.idleAt !== null, describe(result))
+  assert.ok(exit.exitAt - exit.idleAt <= 1000, `exited ${exit.exitAt - exit.idleAt} ms after idle`)
+  // Node start-up on a loaded machine, the 300 ms of work, then the exit.
+  assert.ok(result.elapsedMs <= 3000, `wall time ${Math.round(result.elapsedMs)} ms`)
+})
+
+for (const where of ['timer', 'listener']) {
+  test(`process.exit(3) from a ${where} while three sentries sample at 10 ms`, async () => {
+    // A few runs: the exit lands at a different point of a tick each time.
+    for (let run = 0; run < 3; run++) {
+      const result = await runNode([childScript('process-exit.js'), where], { timeoutMs: 15_000 })
+      assertNoCrash(result)
+      assert.equal(result.code, 3, `run ${run}: ${describe(result)}`)
+      assert.equal(result.stderr.trim(), '', `run ${run}: ${describe(result)}`)
+    }
+  })
+}
+
+test('sentry.ref() keeps the process alive until close()', async () => {
+  const { child, done, lines } = startNode([childScript('ref-alive.js'), 'ref', '2500'], {
+    timeoutMs: 20_000,
+  })
+  await waitFor(() => lines.some((l) => l.type === 'ready'), {
+    timeoutMs: 10_000,
+    message: "the child's 'ready' line",
+  })
+  const readyAt = Date.now()
+  await sleep(1000)
+  assert.equal(child.exitCode, null, 'still running 1 s after ready')
+  assert.equal(child.signalCode, null)
+  const result = await done
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  assert.deepEqual(
+    lines.map((l) => l.type),
+    ['ready', 'closing', 'exit'],
+    describe(result),
+  )
+  const closing = lines.find((l) => l.type === 'closing')
+  const exit = lines.find((l) => l.type === 'exit')
+  assert.ok(closing.samples > 0, 'it was sampling while it held the process')
+  assert.ok(exit.at - closing.at <= 1000, `exited ${exit.at - closing.at} ms after close()`)
+  assert.ok(Date.now() - readyAt <= 10_000)
+})
+
+for (const mode of ['plain', 'ref-unref', 'ref-stop']) {
+  test(`a sentry after ${mode === 'plain' ? 'no ref()' : mode.replace('-', '() then ') + '()'} does not keep the process alive`, async () => {
+    const result = await runNode([childScript('ref-alive.js'), mode, '5000'], { timeoutMs: 20_000 })
+    assertNoCrash(result)
+    assert.equal(result.code, 0, describe(result))
+    assert.deepEqual(
+      jsonLines(result).map((l) => l.type),
+      ['ready', 'exit'],
+      `exits before the 5 s close timer: ${describe(result)}`,
+    )
+    assert.ok(result.elapsedMs < 4000, `wall time ${Math.round(result.elapsedMs)} ms`)
+  })
+}
+
+test('1,000 start/stop cycles and 100 sentries closed leave no threads and no descriptors', async () => {
+  const result = await runNode(['--expose-gc', childScript('churn.js'), '1000', '100'], {
+    timeoutMs: 50_000,
+  })
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  const [report] = jsonLines(result)
+  assert.ok(report && !report.fatal, describe(result))
+  const { baseline } = report
+  // Counts only; the descriptors left over are named in the message of the phase that failed.
+  const info = JSON.stringify(report, (key, value) => (key === 'extraFds' ? undefined : value))
+
+  // The measurement sees sampler threads and their files while they run.
+  assert.equal(report.manyTicked, true, info)
+  assert.equal(report.manyRunning.samplers, 100, info)
+  assert.ok(report.manyRunning.fdCount >= baseline.fdCount + 100, info)
+
+  for (const phase of ['cyclesStopped', 'cyclesClosed', 'manyClosed', 'afterGc']) {
+    assert.equal(report[phase].samplers, 0, `${phase}: sampler threads left\n${info}`)
+    assert.equal(report[phase].threads, baseline.threads, `${phase}: thread count\n${info}`)
+  }
+  for (const phase of ['cyclesClosed', 'manyClosed', 'afterGc']) {
+    assert.equal(
+      report[phase].fdCount,
+      baseline.fdCount,
+      `${phase}: descriptors left open after close(): ${report[phase].extraFds.join(', ')}\n${info}`,
+    )
+  }
+})
+
+test('a sentry garbage-collected without close() stops its thread', async () => {
+  const result = await runNode(['--expose-gc', childScript('gc-collect.js')], { timeoutMs: 30_000 })
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  const [report] = jsonLines(result)
+  assert.ok(report && !report.fatal, describe(result))
+  const info = JSON.stringify(report)
+  assert.equal(report.during.samplers, 3, `three sampler threads while in use: ${info}`)
+  assert.equal(report.collected, 3, `all three sentries were collected: ${info}`)
+  assert.equal(report.after.samplers, 0, `no sampler thread after GC: ${info}`)
+  assert.equal(report.after.threads, report.baseline, `thread count back to baseline: ${info}`)
+})
+
+test('8 workers with sampling sentries, terminated mid-sampling, 10 rounds', async () => {
+  const result = await runNode([childScript('workers.js'), '10', '8'], { timeoutMs: 50_000 })
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  const [report] = jsonLines(result)
+  assert.ok(report && !report.fatal, describe(result))
+  const info = JSON.stringify(report)
+  assert.deepEqual(report.earlyExits, [], `no worker died before it sampled: ${info}`)
+  assert.equal(report.maxSamplers, 8, `eight sampler threads ran at once: ${info}`)
+  assert.equal(report.after.samplers, 0, `no sampler thread left: ${info}`)
+  assert.equal(report.after.count, report.baseline.count, `thread count back to baseline: ${info}`)
+})
+
+test('close() joins the thread, is idempotent and returns a Promise; a closed sentry cannot start', async () => {
+  const before = samplerThreads()
+  const sentry = new MemorySentry({ intervalMs: 10 })
+  await waitFor(() => sentry.latest, { message: 'a first sample' })
+  assert.equal(sentry.running, true)
+  assert.equal(samplerThreads(), before + 1, 'one sampler thread while running')
+
+  assert.equal(sentry.stop(), sentry, 'stop() returns the sentry')
+  assert.equal(sentry.stop(), sentry, 'stop() twice is fine')
+  assert.equal(sentry.running, false)
+  assert.equal(samplerThreads(), before, 'stop() joins the thread')
+  const ticksStopped = sentry.stats().ticks
+  await sleep(60)
+  assert.equal(sentry.stats().ticks, ticksStopped, 'no tick while stopped')
+
+  sentry.start()
+  sentry.start()
+  // A new thread takes its name a moment after it starts.
+  await waitFor(() => samplerThreads() === before + 1, { message: 'the restarted thread' })
+  await sleep(30)
+  assert.equal(samplerThreads(), before + 1, 'start() twice makes one thread')
+  await waitFor(() => sentry.stats().ticks > ticksStopped, { message: 'ticks after restart' })
+
+  const first = sentry.close()
+  assert.ok(first instanceof Promise, 'close() returns a Promise')
+  await first
+  assert.equal(samplerThreads(), before, 'the thread is gone once close() resolved')
+  assert.equal(sentry.closed, true)
+  assert.equal(sentry.running, false)
+  const second = sentry.close()
+  assert.ok(second instanceof Promise, 'a second close() returns a Promise too')
+  await second
+
+  assert.throws(
+    () => sentry.start(),
+    (err) => err instanceof Error && /closed/.test(err.message),
+  )
+  assert.throws(() => sentry.snapshot(), /closed/)
+  sentry.stop()
+  sentry.stop()
+  // What was sampled stays readable.
+  assert.ok(sentry.latest.rss > 0)
+  assert.ok(sentry.history().length > 0)
+  const ticks = sentry.stats().ticks
+  await sleep(60)
+  assert.equal(sentry.stats().ticks, ticks, 'no tick after close()')
+})
+
+test("unreadable procfs and no 'error' listener: no crash, figures are null", async () => {
+  const result = await runNode([childScript('error-no-listener.js')], { timeoutMs: 20_000 })
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  const [report] = jsonLines(result)
+  assert.ok(report, describe(result))
+  assert.ok(report.ticks >= 10, `kept ticking: ${JSON.stringify(report)}`)
+  assert.equal(report.running, true)
+  assert.equal(report.hasLatest, true)
+  assert.equal(report.latestRss, null)
+  assert.equal(report.latestThreads, null)
+})
+
+test("'error' events carry a code and come once per distinct failure, not once per tick", async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-empty-'))
+  mkdirSync(path.join(root, 'self'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  const sentry = new MemorySentry({ intervalMs: 20, procRoot: root })
+  t.after(() => sentry.close())
+  const errors = []
+  sentry.on('error', (err) => errors.push(err))
+
+  await waitFor(() => sentry.stats().ticks >= 2 && errors.length > 0, { message: 'errors' })
+  await sleep(50)
+  await drainEvents()
+  const early = errors.length
+  const ticksEarly = sentry.stats().ticks
+  await waitFor(() => sentry.stats().ticks >= ticksEarly + 10, { message: '10 more ticks' })
+  await sleep(50)
+  await drainEvents()
+
+  assert.equal(
+    errors.length,
+    early,
+    `no repeat over 10 more ticks: ${errors.map((e) => e.message)}`,
+  )
+  for (const err of errors) {
+    assert.ok(err instanceof Error, 'an Error')
+    assert.equal(err.code, 'ENOENT', err.message)
+    assert.match(err.message, /^memsentry: /)
+    assert.ok(err.path.startsWith(root), `path ${err.path} is under the proc root`)
+  }
+  const paths = errors.map((e) => e.path)
+  assert.equal(new Set(paths).size, paths.length, `one error per failing file: ${paths}`)
+  assert.ok(
+    paths.some((p) => p.endsWith(path.join('self', 'statm'))),
+    `statm is among the failures: ${paths}`,
+  )
+  assert.equal(sentry.latest.rss, null)
+  assert.equal(sentry.running, true, 'sampling goes on')
+})

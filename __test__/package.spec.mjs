@@ -1,0 +1,153 @@
+// The package as users get it: a clear error off Linux x64, and a tarball that installs and
+// loads in a fresh project, from require and from import.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+
+import { describe, repoRoot, runNode } from './helpers/child.mjs'
+
+const execFileAsync = promisify(execFile)
+
+// A stand-in for another platform: the loader checks process.platform / process.arch first.
+const unsupported = [
+  ['platform', 'darwin', ['darwin']],
+  ['platform', 'win32', ['win32']],
+  ['arch', 'arm64', ['arm64']],
+]
+
+for (const [property, value, mentions] of unsupported) {
+  test(`require('memsentry') with process.${property} = '${value}' fails with a clear error`, async () => {
+    const script =
+      `Object.defineProperty(process, ${JSON.stringify(property)}, { value: ${JSON.stringify(value)} }); ` +
+      `require(${JSON.stringify(repoRoot)})`
+    const result = await runNode(['-e', script], { timeoutMs: 20_000 })
+    assert.notEqual(result.code, 0, describe(result))
+    assert.equal(result.signal, null, describe(result))
+    assert.ok(result.stderr.includes('memsentry reads Linux procfs'), describe(result))
+    for (const word of mentions) assert.ok(result.stderr.includes(word), describe(result))
+    assert.ok(result.stderr.includes('ERR_MEMSENTRY_UNSUPPORTED_PLATFORM'), describe(result))
+  })
+}
+
+test("import 'memsentry' on darwin fails with the same clear error", async () => {
+  const script =
+    `Object.defineProperty(process, 'platform', { value: 'darwin' }); ` +
+    `await import(${JSON.stringify(path.join(repoRoot, 'index.mjs'))})`
+  const result = await runNode(['--input-type=module', '-e', script], { timeoutMs: 20_000 })
+  assert.notEqual(result.code, 0, describe(result))
+  assert.ok(result.stderr.includes('memsentry reads Linux procfs'), describe(result))
+  assert.ok(result.stderr.includes('darwin'), describe(result))
+})
+
+async function run(command, args, cwd, timeout) {
+  try {
+    return await execFileAsync(command, args, {
+      cwd,
+      timeout,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    })
+  } catch (err) {
+    err.message += `\n--- stdout ---\n${err.stdout}\n--- stderr ---\n${err.stderr}`
+    throw err
+  }
+}
+
+test(
+  'npm pack, then install with koa in a fresh project: require and import work',
+  { timeout: 120_000 },
+  async (t) => {
+    const packDir = mkdtempSync(path.join(tmpdir(), 'memsentry-pack-'))
+    const appDir = mkdtempSync(path.join(tmpdir(), 'memsentry-app-'))
+    t.after(() => {
+      rmSync(packDir, { recursive: true, force: true })
+      rmSync(appDir, { recursive: true, force: true })
+    })
+
+    // --ignore-scripts: 'prepare' would rebuild the addon.
+    const packed = await run(
+      'npm',
+      ['pack', '--pack-destination', packDir, '--ignore-scripts', '--json'],
+      repoRoot,
+      60_000,
+    )
+    const [info] = JSON.parse(packed.stdout)
+    const files = info.files.map((f) => f.path)
+    for (const needed of [
+      'package.json',
+      'index.js',
+      'index.mjs',
+      'binding.js',
+      'lib/native.js',
+      'lib/sentry.js',
+      'lib/options.js',
+      'memsentry.linux-x64-gnu.node',
+    ]) {
+      assert.ok(files.includes(needed), `the tarball has ${needed}: ${files.join(', ')}`)
+    }
+    assert.ok(!files.some((f) => f.startsWith('target/') || f.startsWith('src/')), files.join(', '))
+    const tarball = path.join(packDir, info.filename)
+    assert.ok(existsSync(tarball), tarball)
+
+    await run('npm', ['init', '-y'], appDir, 30_000)
+    await run('npm', ['install', tarball, 'koa@2', '--no-audit', '--no-fund'], appDir, 100_000)
+    assert.ok(
+      existsSync(path.join(appDir, 'node_modules', 'memsentry', 'memsentry.linux-x64-gnu.node')),
+      'the addon binary is installed',
+    )
+
+    const cjs = await runNode(
+      [
+        '-e',
+        `const { MemorySentry, snapshot, rss } = require('memsentry')
+      const Koa = require('koa')
+      const app = new Koa()
+      const sentry = new MemorySentry({ intervalMs: 10 })
+      app.use((ctx) => { ctx.body = { rss: rss() } })
+      const server = app.listen(0, async () => {
+        const res = await fetch('http://127.0.0.1:' + server.address().port + '/')
+        const body = await res.json()
+        const deadline = Date.now() + 5000
+        while (sentry.latest === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        console.log(JSON.stringify({ rss: rss(), http: body.rss, latest: sentry.latest && sentry.latest.rss, pss: snapshot({ smaps: true }).pss }))
+        await sentry.close()
+        server.close()
+      })`,
+      ],
+      { cwd: appDir, timeoutMs: 30_000 },
+    )
+    assert.equal(cjs.code, 0, describe(cjs))
+    const fromRequire = JSON.parse(cjs.stdout.trim())
+    assert.ok(fromRequire.rss > 0, describe(cjs))
+    assert.ok(fromRequire.http > 0, describe(cjs))
+    assert.ok(fromRequire.latest > 0, describe(cjs))
+    assert.ok(fromRequire.pss > 0, describe(cjs))
+
+    const esm = await runNode(
+      [
+        '--input-type=module',
+        '-e',
+        `import { rss, MemorySentry, snapshot } from 'memsentry'
+      import memsentry from 'memsentry'
+      const s = new MemorySentry({ intervalMs: 10 })
+      await s.close()
+      console.log(JSON.stringify({ rss: rss(), same: memsentry.rss === rss, snap: snapshot().rss, closed: s.closed }))`,
+      ],
+      { cwd: appDir, timeoutMs: 30_000 },
+    )
+    assert.equal(esm.code, 0, describe(esm))
+    const fromImport = JSON.parse(esm.stdout.trim())
+    assert.ok(fromImport.rss > 0, describe(esm))
+    assert.ok(fromImport.snap > 0, describe(esm))
+    assert.equal(fromImport.same, true)
+    assert.equal(fromImport.closed, true)
+
+    // Loaded from the installed copy, not from the checkout.
+    const where = await runNode(['-p', "require.resolve('memsentry')"], { cwd: appDir })
+    assert.equal(where.stdout.trim(), path.join(appDir, 'node_modules', 'memsentry', 'index.js'))
+  },
+)
