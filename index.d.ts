@@ -73,6 +73,13 @@ export interface MemorySentryOptions {
   heap?: boolean
   /** The memory limit for percent thresholds and `msToLimit`: `'auto'` (the cgroup's limit, else none) or a size. Default `'auto'`. */
   limit?: 'auto' | Size
+  /**
+   * Write one V8 heap snapshot into `dir` (created 0700; the file 0600) when a leak episode is
+   * confirmed, at most `maxCount` (default 1, ≤ 100) in the life of the process. Writing one
+   * blocks the event loop while V8 walks the heap (seconds on a large heap). Skipped with an
+   * `'error'` event when the disk has less free space than twice the heap. Off by default.
+   */
+  heapSnapshot?: { dir: string; maxCount?: number } | false | null
   /** Root of procfs, for tests on fixture trees. Default `'/proc'`. */
   procRoot?: string
   /** A root under which the cgroup mount points are looked up, for tests on fixture trees. Default: the real filesystem. */
@@ -206,6 +213,9 @@ export interface ChildEvent {
 export interface ThresholdEvent {
   name: string
   metric: ByteMetric | 'child.rss'
+  /** For a `'child.rss'` rule: the child that crossed. */
+  pid?: number
+  comm?: string
   /** The line, in bytes (a percent threshold resolved against the limit). */
   threshold: number
   value: number
@@ -227,6 +237,8 @@ export interface LeakEvent {
   msToLimit: number | null
   /** 'heap' when the V8 heap's post-GC floor explains the growth, 'native' when it does not (needs heap: true). */
   suspect: 'heap' | 'native' | 'unknown'
+  /** The heap snapshot written for this episode (`heapSnapshot` option). */
+  heapSnapshot?: string
   /** Routes whose requests the growth follows, when the Koa/HTTP memoryLogger is in use. */
   routes?: { route: string; bytesPerRequest: number }[]
   sample: Sample

@@ -363,6 +363,7 @@ describe('normalizeOptions defaults', () => {
     limit: null,
     procRoot: '/proc',
     cgroupRoot: null,
+    heapSnapshot: null,
   }
 
   it('for undefined, null and {}', () => {
@@ -568,5 +569,39 @@ describe('normalizeSnapshotOptions', () => {
       name: 'TypeError',
       message: 'memsentry: options must be an object, got boolean true',
     })
+  })
+})
+
+describe('heapSnapshot', () => {
+  it('off by default, a dir resolved to an absolute path, maxCount 1 by default', () => {
+    assert.equal(normalizeOptions({}).heapSnapshot, null)
+    assert.equal(normalizeOptions({ heapSnapshot: false }).heapSnapshot, null)
+    assert.deepEqual(
+      normalizeOptions({ heapSnapshot: { dir: '/tmp/snaps', maxCount: 3 } }).heapSnapshot,
+      {
+        dir: '/tmp/snaps',
+        maxCount: 3,
+      },
+    )
+    assert.equal(
+      normalizeOptions({ heapSnapshot: { dir: 'snaps' } }).heapSnapshot.dir,
+      `${process.cwd()}/snaps`,
+    )
+  })
+
+  it('bad values name the option', () => {
+    assert.throws(() => normalizeOptions({ heapSnapshot: 'x' }), /heapSnapshot must be an object/)
+    assert.throws(() => normalizeOptions({ heapSnapshot: {} }), TypeError)
+    assert.throws(
+      () => normalizeOptions({ heapSnapshot: { dir: '/tmp', maxCount: 0 } }),
+      (e) =>
+        e instanceof RangeError &&
+        /heapSnapshot\.maxCount/.test(e.message) &&
+        /got 0/.test(e.message),
+    )
+    assert.throws(
+      () => normalizeOptions({ heapSnapshot: { dir: '/tmp', maxcount: 2 } }),
+      /did you mean 'heapSnapshot\.maxCount'/,
+    )
   })
 })

@@ -75,7 +75,9 @@ const TOP_LEVEL_KEYS = Object.freeze([
   'limit',
   'procRoot',
   'cgroupRoot',
+  'heapSnapshot',
 ])
+const HEAP_SNAPSHOT_KEYS = Object.freeze(['dir', 'maxCount'])
 const THRESHOLD_KEYS = Object.freeze(['name', 'metric', 'above', 'hysteresis'])
 const LEAK_KEYS = Object.freeze(['windowMs', 'minSlope', 'warmupMs', 'metric'])
 const SMAPS_KEYS = Object.freeze(['everyN'])
@@ -582,6 +584,21 @@ function normalizeThresholds(value, settings) {
  *     smapsEveryN, heap, limit, procRoot, cgroupRoot }
  * Sizes are in bytes, slopes in bytes per second, durations in milliseconds.
  */
+// `heapSnapshot: { dir, maxCount = 1 }`: write a V8 heap snapshot into `dir` when a leak episode
+// is confirmed. Off (null) by default; a relative dir is resolved against the working directory.
+function normalizeHeapSnapshot(value) {
+  if (value === undefined || value === null || value === false) return null
+  if (!isObject(value)) throw typeError('heapSnapshot', 'an object such as { dir }', value)
+  checkKnownKeys(value, HEAP_SNAPSHOT_KEYS, 'heapSnapshot.')
+  const dir = own(value, 'dir')
+  if (typeof dir !== 'string') throw typeError('heapSnapshot.dir', 'a directory path', dir)
+  if (dir === '' || dir.includes('\0'))
+    throw rangeError('heapSnapshot.dir', 'a directory path', dir)
+  const rawMax = own(value, 'maxCount')
+  const maxCount = rawMax === undefined ? 1 : readInteger(rawMax, 'heapSnapshot.maxCount', 1, 100)
+  return { dir: require('node:path').resolve(dir), maxCount }
+}
+
 function normalizeOptions(options) {
   const opts = readRoot(options, TOP_LEVEL_KEYS)
 
@@ -611,6 +628,7 @@ function normalizeOptions(options) {
   const limit = normalizeLimit(own(opts, 'limit'))
   const procRoot = readPath(own(opts, 'procRoot'), 'procRoot', DEFAULTS.procRoot, false)
   const cgroupRoot = readPath(own(opts, 'cgroupRoot'), 'cgroupRoot', null, true)
+  const heapSnapshot = normalizeHeapSnapshot(own(opts, 'heapSnapshot'))
 
   // Metric availability depends on these three, so they are read before thresholds and leak.
   const settings = { smapsEveryN, heap, children }
@@ -628,6 +646,7 @@ function normalizeOptions(options) {
     limit,
     procRoot,
     cgroupRoot,
+    heapSnapshot,
   }
 }
 

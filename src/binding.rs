@@ -17,7 +17,7 @@ use crate::js_values::{EventPayload, JsSample};
 use crate::leak::LeakConfig;
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
-use crate::thresholds::ThresholdRule;
+use crate::thresholds::{ThresholdRule, Watched};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
 #[napi(object)]
@@ -380,7 +380,7 @@ fn leak_settings(l: &NativeLeak) -> Result<LeakSettings> {
 }
 
 fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Result<ThresholdRule> {
-    let metric = Metric::from_name(&t.metric).ok_or_else(|| {
+    let metric = Watched::from_name(&t.metric).ok_or_else(|| {
         Error::new(
             Status::InvalidArg,
             format!(

@@ -189,6 +189,7 @@ impl ToNapiValue for EventPayload {
             Event::Threshold {
                 name,
                 metric,
+                child,
                 threshold,
                 value,
                 direction,
@@ -197,6 +198,10 @@ impl ToNapiValue for EventPayload {
                 let mut o = Obj::new(env)?;
                 o.set(c"name", name)?;
                 o.set(c"metric", metric)?;
+                if let Some((pid, comm)) = child {
+                    o.num(c"pid", Some(f64::from(pid)))?;
+                    o.set(c"comm", comm)?;
+                }
                 o.num(c"threshold", Some(threshold as f64))?;
                 o.num(c"value", Some(value as f64))?;
                 o.set(c"direction", direction.as_str())?;

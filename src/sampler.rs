@@ -28,6 +28,8 @@ pub enum Event {
     Threshold {
         name: String,
         metric: &'static str,
+        /// For a `child.rss` rule: the child's pid and command name.
+        child: Option<(u32, String)>,
         threshold: u64,
         value: u64,
         direction: Direction,
@@ -312,6 +314,7 @@ impl Shared {
                 events.push(Event::Threshold {
                     name: rule.name.clone(),
                     metric: rule.metric.name(),
+                    child: c.child,
                     threshold: rule.above,
                     value: c.value,
                     direction: c.direction,
@@ -446,7 +449,7 @@ mod tests {
     fn a_threshold_below_current_rss_fires_up_once() {
         let rule = ThresholdRule {
             name: "low".into(),
-            metric: Metric::Rss,
+            metric: crate::thresholds::Watched::Sample(Metric::Rss),
             above: 1,
             hysteresis: 0,
         };

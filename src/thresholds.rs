@@ -2,12 +2,39 @@
 //! re-armed and `'down'` once it falls below `above - hysteresis`. The gap keeps a value that
 //! hovers at the line from firing on every tick.
 
+use std::collections::HashSet;
+
 use crate::sample::{Metric, Sample};
+
+/// What a rule watches: a figure of the sample, or each child's RSS on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    Sample(Metric),
+    /// `'child.rss'`: every watched child is judged separately, with its own up/down state.
+    ChildRss,
+}
+
+impl Watched {
+    pub fn name(self) -> &'static str {
+        match self {
+            Watched::Sample(m) => m.name(),
+            Watched::ChildRss => "child.rss",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Watched> {
+        if name == "child.rss" {
+            Some(Watched::ChildRss)
+        } else {
+            Metric::from_name(name).map(Watched::Sample)
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdRule {
     pub name: String,
-    pub metric: Metric,
+    pub metric: Watched,
     /// Bytes.
     pub above: u64,
     /// Bytes; `down` fires below `above - hysteresis`.
@@ -35,6 +62,8 @@ pub struct Crossing {
     pub rule: usize,
     pub value: u64,
     pub direction: Direction,
+    /// For a `child.rss` rule: the child's pid and command name.
+    pub child: Option<(u32, String)>,
 }
 
 #[derive(Debug)]
@@ -42,19 +71,28 @@ pub struct ThresholdDetector {
     rules: Vec<ThresholdRule>,
     /// Per rule: true while the value is above (an `up` fired and no `down` yet).
     above: Vec<bool>,
+    /// Per `child.rss` rule: the children currently above, by pid. A child that is gone is
+    /// forgotten, so a new process reusing its pid starts below.
+    children_above: Vec<HashSet<u32>>,
 }
 
 impl ThresholdDetector {
     pub fn new(rules: Vec<ThresholdRule>) -> Self {
         let above = vec![false; rules.len()];
-        ThresholdDetector { rules, above }
+        let children_above = vec![HashSet::new(); rules.len()];
+        ThresholdDetector {
+            rules,
+            above,
+            children_above,
+        }
     }
 
     pub fn rules(&self) -> &[ThresholdRule] {
         &self.rules
     }
 
-    /// Whether each rule is currently past its line (for a Prometheus state gauge).
+    /// Whether each rule is currently past its line (for a Prometheus state gauge); a
+    /// `child.rss` rule is past it while any child is.
     pub fn states(&self) -> &[bool] {
         &self.above
     }
@@ -62,26 +100,62 @@ impl ThresholdDetector {
     /// Checks every rule against `sample`; a metric that is `None` this tick changes nothing.
     pub fn observe(&mut self, sample: &Sample, out: &mut Vec<Crossing>) {
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(value) = sample.metric(rule.metric) else {
-                continue;
-            };
-            let was_above = self.above[i];
-            if !was_above && value > rule.above {
-                self.above[i] = true;
-                out.push(Crossing {
-                    rule: i,
-                    value,
-                    direction: Direction::Up,
-                });
-            } else if was_above && value < rule.above.saturating_sub(rule.hysteresis) {
-                self.above[i] = false;
-                out.push(Crossing {
-                    rule: i,
-                    value,
-                    direction: Direction::Down,
-                });
+            match rule.metric {
+                Watched::Sample(metric) => {
+                    let Some(value) = sample.metric(metric) else {
+                        continue;
+                    };
+                    if let Some(direction) = cross(&mut self.above[i], value, rule) {
+                        out.push(Crossing {
+                            rule: i,
+                            value,
+                            direction,
+                            child: None,
+                        });
+                    }
+                }
+                Watched::ChildRss => {
+                    let Some(children) = sample.children.as_ref() else {
+                        continue;
+                    };
+                    let states = &mut self.children_above[i];
+                    states.retain(|pid| children.iter().any(|c| c.pid == *pid));
+                    for child in children {
+                        let Some(value) = child.rss else {
+                            continue;
+                        };
+                        let mut above = states.contains(&child.pid);
+                        if let Some(direction) = cross(&mut above, value, rule) {
+                            out.push(Crossing {
+                                rule: i,
+                                value,
+                                direction,
+                                child: Some((child.pid, child.comm.clone())),
+                            });
+                        }
+                        if above {
+                            states.insert(child.pid);
+                        } else {
+                            states.remove(&child.pid);
+                        }
+                    }
+                    self.above[i] = !states.is_empty();
+                }
             }
         }
+    }
+}
+
+/// One step of the hysteresis state machine; returns the crossing, if any.
+fn cross(above: &mut bool, value: u64, rule: &ThresholdRule) -> Option<Direction> {
+    if !*above && value > rule.above {
+        *above = true;
+        Some(Direction::Up)
+    } else if *above && value < rule.above.saturating_sub(rule.hysteresis) {
+        *above = false;
+        Some(Direction::Down)
+    } else {
+        None
     }
 }
 
@@ -118,10 +192,62 @@ mod tests {
     fn rule(above: u64, hysteresis: u64) -> ThresholdRule {
         ThresholdRule {
             name: "warn".into(),
-            metric: Metric::Rss,
+            metric: Watched::Sample(Metric::Rss),
             above,
             hysteresis,
         }
+    }
+
+    #[test]
+    fn a_child_rss_rule_judges_each_child_and_forgets_exited_ones() {
+        use crate::children::ChildSample;
+        let child = |pid: u32, rss: u64| ChildSample {
+            pid,
+            comm: format!("c{pid}"),
+            rss: Some(rss * MIB),
+            ..ChildSample::default()
+        };
+        let mut det = ThresholdDetector::new(vec![ThresholdRule {
+            name: "kid".into(),
+            metric: Watched::ChildRss,
+            above: 300 * MIB,
+            hysteresis: 10 * MIB,
+        }]);
+        let mut out = Vec::new();
+        let mut step = |children: Vec<ChildSample>, out: &mut Vec<Crossing>| {
+            out.clear();
+            det.observe(
+                &Sample {
+                    children: Some(children),
+                    ..Sample::default()
+                },
+                out,
+            );
+            out.iter()
+                .map(|c| (c.child.clone().unwrap().0, c.direction))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            step(vec![child(1, 100), child(2, 400)], &mut out),
+            vec![(2, Direction::Up)]
+        );
+        assert_eq!(
+            step(vec![child(1, 350), child(2, 400)], &mut out),
+            vec![(1, Direction::Up)]
+        );
+        assert_eq!(out[0].child.as_ref().unwrap().1, "c1");
+        assert_eq!(
+            step(vec![child(1, 200), child(2, 295)], &mut out),
+            vec![(1, Direction::Down)]
+        );
+        assert_eq!(
+            step(vec![child(1, 200), child(2, 280)], &mut out),
+            vec![(2, Direction::Down)]
+        );
+        assert_eq!(step(vec![child(2, 400)], &mut out), vec![(2, Direction::Up)]);
+        // pid 2 exits while above; a new process with that pid starts below and fires again.
+        assert!(step(vec![], &mut out).is_empty());
+        assert_eq!(step(vec![child(2, 400)], &mut out), vec![(2, Direction::Up)]);
     }
 
     #[test]
