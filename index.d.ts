@@ -270,9 +270,18 @@ export interface MemorySentryEvents {
 export declare class MemorySentry extends EventEmitter {
   /** Validates the options (TypeError / RangeError naming the option) and starts sampling. */
   constructor(options?: MemorySentryOptions)
-  on<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
-  once<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
-  off<K extends keyof MemorySentryEvents>(event: K, listener: (...args: MemorySentryEvents[K]) => void): this
+  on<K extends keyof MemorySentryEvents>(
+    event: K,
+    listener: (...args: MemorySentryEvents[K]) => void,
+  ): this
+  once<K extends keyof MemorySentryEvents>(
+    event: K,
+    listener: (...args: MemorySentryEvents[K]) => void,
+  ): this
+  off<K extends keyof MemorySentryEvents>(
+    event: K,
+    listener: (...args: MemorySentryEvents[K]) => void,
+  ): this
   /** The newest Sample, or null before the first tick. Reads nothing. */
   readonly latest: Sample | null
   /** The memory limit in force (bytes), or null. */

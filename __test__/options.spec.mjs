@@ -360,6 +360,7 @@ describe('normalizeOptions defaults', () => {
     leak: { windowMs: 600000, minSlope: 524288 / 60, warmupMs: 0, metric: 'rss' },
     smapsEveryN: 0,
     heap: false,
+    cgroup: true,
     limit: null,
     procRoot: '/proc',
     cgroupRoot: null,
@@ -569,6 +570,20 @@ describe('normalizeSnapshotOptions', () => {
       name: 'TypeError',
       message: 'memsentry: options must be an object, got boolean true',
     })
+  })
+})
+
+describe('cgroup', () => {
+  it('is on by default; off, the cgroup metrics are rejected naming the option', () => {
+    assert.equal(normalizeOptions({}).cgroup, true)
+    assert.equal(normalizeOptions({ cgroup: false }).cgroup, false)
+    assert.throws(() => normalizeOptions({ cgroup: 'no' }), TypeError)
+    assert.throws(
+      () =>
+        normalizeOptions({ cgroup: false, thresholds: [{ metric: 'workingSet', above: '1GiB' }] }),
+      (e) =>
+        e instanceof RangeError && /workingSet/.test(e.message) && /cgroup: true/.test(e.message),
+    )
   })
 })
 

@@ -59,6 +59,11 @@ fn main() {
     time("status parse (procfs crate Status)", n, || {
         <procfs::process::Status as procfs::FromRead>::from_read(&status_bytes[..]).unwrap()
     });
+    if let Ok(Some(mut cg)) = memsentry::cgroup::CgroupReader::discover(root, "self", None) {
+        time("cgroup: every file of the memory cgroup", n, || {
+            cg.read(&mut Vec::new())
+        });
+    }
     let mut c = memsentry::collector::Collector::new(Default::default());
     let mut errors = Vec::new();
     time("collector: one whole reading", n, || c.read(false, &mut errors));

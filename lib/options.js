@@ -60,6 +60,7 @@ const BYTE_METRICS = Object.freeze([
 // would never have a value, so a threshold or leak detector on it would silently never fire.
 const SMAPS_METRICS = new Set(['pss', 'uss', 'swapPss', 'treePss'])
 const HEAP_METRICS = new Set(['heapUsed', 'heapTotal', 'external', 'arrayBuffers'])
+const CGROUP_METRICS = new Set(['workingSet', 'cgroupUsage'])
 const CHILDREN_METRICS = new Set(['childrenRss', 'treeRss', 'treePss', 'child.rss'])
 
 const CHILDREN_MODES = Object.freeze(['none', 'direct', 'tree'])
@@ -76,6 +77,7 @@ const TOP_LEVEL_KEYS = Object.freeze([
   'procRoot',
   'cgroupRoot',
   'heapSnapshot',
+  'cgroup',
 ])
 const HEAP_SNAPSHOT_KEYS = Object.freeze(['dir', 'maxCount'])
 const THRESHOLD_KEYS = Object.freeze(['name', 'metric', 'above', 'hysteresis'])
@@ -401,6 +403,9 @@ function readMetric(value, path, settings, { forLeak = false } = {}) {
   if (HEAP_METRICS.has(value) && !settings.heap) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs heap: true`)
   }
+  if (CGROUP_METRICS.has(value) && !settings.cgroup) {
+    throw new RangeError(`${PREFIX}${path} ${quote(value)} needs cgroup: true`)
+  }
   if (CHILDREN_METRICS.has(value) && settings.children === 'none') {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs children: 'direct' or 'tree'`)
   }
@@ -625,13 +630,16 @@ function normalizeOptions(options) {
   const rawHeap = own(opts, 'heap')
   const heap = rawHeap === undefined ? false : readBoolean(rawHeap, 'heap')
 
+  const rawCgroup = own(opts, 'cgroup')
+  const cgroup = rawCgroup === undefined ? true : readBoolean(rawCgroup, 'cgroup')
+
   const limit = normalizeLimit(own(opts, 'limit'))
   const procRoot = readPath(own(opts, 'procRoot'), 'procRoot', DEFAULTS.procRoot, false)
   const cgroupRoot = readPath(own(opts, 'cgroupRoot'), 'cgroupRoot', null, true)
   const heapSnapshot = normalizeHeapSnapshot(own(opts, 'heapSnapshot'))
 
   // Metric availability depends on these three, so they are read before thresholds and leak.
-  const settings = { smapsEveryN, heap, children }
+  const settings = { smapsEveryN, heap, children, cgroup }
   const leak = normalizeLeak(own(opts, 'leak'), intervalMs, settings)
   const thresholds = normalizeThresholds(own(opts, 'thresholds'), settings)
 
@@ -643,6 +651,7 @@ function normalizeOptions(options) {
     leak,
     smapsEveryN,
     heap,
+    cgroup,
     limit,
     procRoot,
     cgroupRoot,

@@ -47,6 +47,7 @@ pub struct NativeOptions {
     pub thresholds: Vec<NativeThreshold>,
     pub smaps_every_n: u32,
     pub heap: bool,
+    pub cgroup: bool,
     pub limit: Option<f64>,
     pub proc_root: String,
     pub cgroup_root: Option<String>,
@@ -137,6 +138,7 @@ impl NativeSentry {
             smaps_every_n: options.smaps_every_n,
             cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
             children: children_mode(&options.children)?,
+            cgroup: options.cgroup,
             discover_every_ms: u64::from(options.interval_ms).max(1000),
         });
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
@@ -427,6 +429,7 @@ pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
         smaps_every_n: options.smaps_every_n,
         cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
         children: children_mode(&options.children)?,
+        cgroup: true,
         discover_every_ms: 0,
     });
     let mut errors = Vec::new();

@@ -21,6 +21,8 @@ pub struct CollectorConfig {
     /// filesystem; a fixture tree otherwise.
     pub cgroup_root: Option<PathBuf>,
     pub children: ChildrenMode,
+    /// Read the process's memory cgroup on every reading.
+    pub cgroup: bool,
     /// How often to look for new children; known ones are read on every reading.
     pub discover_every_ms: u64,
 }
@@ -32,6 +34,7 @@ impl Default for CollectorConfig {
             smaps_every_n: 0,
             cgroup_root: None,
             children: ChildrenMode::None,
+            cgroup: true,
             discover_every_ms: 1000,
         }
     }
@@ -60,11 +63,14 @@ pub struct Collector {
 impl Collector {
     pub fn new(config: CollectorConfig) -> Self {
         let (mem_total, mem_total_error) = read_mem_total(&config.proc_root);
-        let (mut cgroup, cgroup_error) =
-            match CgroupReader::discover(&config.proc_root, "self", config.cgroup_root.as_deref()) {
-                Ok(reader) => (reader, None),
-                Err(e) => (None, Some(e)),
-            };
+        let (mut cgroup, cgroup_error) = match config
+            .cgroup
+            .then(|| CgroupReader::discover(&config.proc_root, "self", config.cgroup_root.as_deref()))
+        {
+            None | Some(Ok(None)) => (None, None),
+            Some(Ok(reader)) => (reader, None),
+            Some(Err(e)) => (None, Some(e)),
+        };
         let initial_cgroup = cgroup.as_mut().map(|c| c.read(&mut Vec::new()));
         let pid = own_pid(&config.proc_root);
         let children = (config.children != ChildrenMode::None)

@@ -525,7 +525,7 @@ mod tests {
         let selfdir = root.join("self");
         std::fs::create_dir_all(&selfdir).unwrap();
         std::fs::copy("/proc/meminfo", root.join("meminfo")).unwrap();
-        std::fs::copy("/proc/self/stat", selfdir.join("stat")).unwrap();
+        std::fs::copy("/proc/self/statm", selfdir.join("statm")).unwrap();
         std::fs::copy("/proc/self/status", selfdir.join("status")).unwrap();
         let s = Shared::new(
             SamplerConfig {
@@ -541,8 +541,6 @@ mod tests {
             }),
         );
         let rec = Recorder::default();
-        s.tick(&rec);
-        s.tick(&rec);
         let count = |rec: &Recorder| {
             rec.0
                 .lock()
@@ -551,17 +549,27 @@ mod tests {
                 .filter(|e| matches!(e, Event::Error { .. }))
                 .count()
         };
-        assert_eq!(count(&rec), 1, "statm missing: one error for two ticks");
-        std::fs::write(selfdir.join("statm"), b"100 50 10 5 0 20 0\n").unwrap();
         s.tick(&rec);
-        assert_eq!(
-            s.latest().unwrap().rss,
-            Some(50 * crate::readers::page_size::page_size())
+        s.tick(&rec);
+        assert_eq!(count(&rec), 1, "stat missing: one error for two ticks");
+        assert_eq!(s.latest().unwrap().threads, None);
+        assert!(
+            s.latest().unwrap().rss.is_some(),
+            "the other files still give their fields"
         );
-        std::fs::write(selfdir.join("statm"), b"garbage\n").unwrap();
+        std::fs::write(
+            selfdir.join("stat"),
+            b"7 (node) S 1 7 7 0 -1 0 3 0 4 0 0 0 0 0 20 0 9 0 99 0 0\n",
+        )
+        .unwrap();
         s.tick(&rec);
-        assert_eq!(count(&rec), 2, "the failure came back: reported again");
-        assert_eq!(s.latest().unwrap().rss, None);
+        assert_eq!(s.latest().unwrap().threads, Some(9));
+        assert_eq!(count(&rec), 1, "recovered: nothing new");
+        std::fs::write(selfdir.join("stat"), b"garbage\n").unwrap();
+        s.tick(&rec);
+        s.tick(&rec);
+        assert_eq!(count(&rec), 2, "the failure came back: reported again, once");
+        assert_eq!(s.latest().unwrap().threads, None);
         std::fs::remove_dir_all(root).unwrap();
     }
 

@@ -1,0 +1,375 @@
+'use strict'
+
+// memsentry/prometheus: exports a sentry's figures as prom-client metrics.
+//
+//   const { MemorySentry } = require('memsentry')
+//   const { collect } = require('memsentry/prometheus')
+//   const sentry = new MemorySentry({ intervalMs: 1000 })
+//   const metrics = collect(sentry)            // into prom-client's global `register`
+//   // ... later: metrics.close()
+//
+// Built on memsentry's public API only. prom-client is a peer dependency.
+//
+// What a scrape costs: nothing is read from procfs or the cgroup fs during a scrape. Every metric
+// reads the CACHED newest sample (`sentry.latest`), and that getter is called once per scrape, not
+// once per metric: the first metric asked for its value in a synchronous turn reads it, the others
+// reuse it, and the cache is dropped in the next microtask. prom-client's `registry.metrics()` asks
+// every metric for its value in one synchronous loop, so a scrape is one read.
+//
+// Exported (names shown with the default prefix 'memsentry_'; all in base units, bytes and seconds):
+//
+//   memsentry_rss_bytes, _vsz_bytes, _shared_bytes, _text_bytes, _data_bytes, _rss_anon_bytes,
+//   _rss_file_bytes, _rss_shmem_bytes, _swap_bytes, _hwm_bytes (peak RSS)
+//   memsentry_memory_ratio            resident memory as a ratio of MemTotal, 0..1 (the Sample's
+//                                     `memPercent` / 100; Prometheus convention is ratios, not
+//                                     percents: multiply by 100 in the dashboard)
+//   memsentry_threads
+//   memsentry_minor_faults_total, memsentry_major_faults_total
+//                                     counters (TYPE counter): the kernel's cumulative fault counts,
+//                                     so rate() works; the per-second rates of the Sample are not
+//                                     exported, Prometheus computes them from the counters
+//   memsentry_last_sample_timestamp_seconds
+//                                     when the exported sample was taken (epoch seconds): alert on
+//                                     `time() - memsentry_last_sample_timestamp_seconds` to catch a
+//                                     stopped sampler
+//   memsentry_pss_bytes, _uss_bytes, _swap_pss_bytes                 with `smaps` on
+//   memsentry_heap_used_bytes, _heap_total_bytes, _external_bytes, _array_buffers_bytes
+//                                                                    with `heap: true`
+//   memsentry_children, _children_rss_bytes, _tree_rss_bytes        with `children` not 'none'
+//   memsentry_tree_pss_bytes                                         with children and smaps
+//   memsentry_cgroup_usage_bytes, _limit_bytes, _high_bytes, _working_set_bytes,
+//   _inactive_file_bytes, _anon_bytes, _file_bytes, _oom_events_total (counter),
+//   _under_oom (0/1), _pressure_some_avg10, _pressure_some_avg60, _pressure_full_avg10 (memory
+//   pressure stall, percent of wall time as the kernel reports it)      when the cgroup is read
+//   memsentry_leak_slope_bytes_per_second
+//                                     slope of the current leak episode (from the 'leak' event), 0
+//                                     when none (after 'leak-end'); only with leak detection on
+//   memsentry_threshold_active{name="..."}
+//                                     1 between a threshold's 'up' and 'down' events, else 0; one
+//                                     series per configured threshold
+//
+// A figure that is null or absent in the sample (a failed read, a group that is off, no cgroup
+// limit) is left out of the scrape: never exported as NaN or 0. Metric families that the sentry's
+// options can never fill (smaps, heap, children) are not registered at all.
+//
+// Calling `collect` again on the same registry with the same prefix REPLACES the earlier
+// collection: its metrics are unregistered and its listeners removed (its `close()` becomes a
+// no-op), then the new ones are registered; no duplicate-registration error. To export two sentries
+// into one registry, give them different prefixes. A metric of the same name registered by someone
+// else is a real conflict and throws.
+//
+// Threshold state is learnt from 'threshold' events: a threshold that went up before `collect` was
+// called reads 0 until its next event, so call `collect` right after creating the sentry.
+
+const promClient = require('prom-client')
+
+const { Gauge, Counter } = promClient
+
+// Marks metrics this module made, across copies of it, so a second `collect` can replace them.
+const OWNED = Symbol.for('memsentry.prometheus')
+
+// registry -> Map(prefix -> live collection): what a second `collect` replaces.
+const live = new WeakMap()
+
+const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+
+// [name suffix, help, read(sample) -> number | boolean | null | undefined, aggregator]
+// The aggregator is used by prom-client's cluster AggregatorRegistry.
+const PROCESS = [
+  ['rss_bytes', 'Resident set size (VmRSS).', (s) => s.rss],
+  ['vsz_bytes', 'Virtual memory size (VmSize).', (s) => s.vsz],
+  ['shared_bytes', 'Resident shared pages (statm shared).', (s) => s.shared],
+  ['text_bytes', 'Text (code) size (statm text).', (s) => s.text],
+  ['data_bytes', 'Data plus stack size (statm data).', (s) => s.data],
+  ['rss_anon_bytes', 'Resident anonymous memory (RssAnon).', (s) => s.rssAnon],
+  ['rss_file_bytes', 'Resident file mappings (RssFile).', (s) => s.rssFile],
+  ['rss_shmem_bytes', 'Resident shared memory (RssShmem).', (s) => s.rssShmem],
+  ['swap_bytes', 'Swapped-out anonymous memory (VmSwap).', (s) => s.swap],
+  ['hwm_bytes', 'Peak resident set size (VmHWM).', (s) => s.hwm, 'max'],
+  [
+    'memory_ratio',
+    'Resident set size as a ratio of MemTotal, 0..1 (pidstat %MEM / 100).',
+    (s) => (s.memPercent == null ? null : s.memPercent / 100),
+  ],
+  ['threads', 'Number of threads.', (s) => s.threads],
+  [
+    'last_sample_timestamp_seconds',
+    'When the exported sample was taken, in seconds since the epoch.',
+    (s) => s.time / 1000,
+    'max',
+  ],
+]
+
+const PROCESS_COUNTERS = [
+  ['minor_faults_total', 'Minor page faults since the process started.', (s) => s.minorFaults],
+  ['major_faults_total', 'Major page faults since the process started.', (s) => s.majorFaults],
+]
+
+const SMAPS = [
+  ['pss_bytes', 'Proportional set size (smaps_rollup Pss).', (s) => s.pss],
+  ['uss_bytes', 'Unique set size (private clean + private dirty).', (s) => s.uss],
+  ['swap_pss_bytes', 'Proportional swap (smaps_rollup SwapPss).', (s) => s.swapPss],
+]
+
+const HEAP = [
+  ['heap_used_bytes', 'V8 heap used, after the latest GC.', (s) => s.heapUsed],
+  ['heap_total_bytes', 'V8 heap total, after the latest GC.', (s) => s.heapTotal],
+  ['external_bytes', 'Memory of C++ objects bound to JS objects (V8 external).', (s) => s.external],
+  ['array_buffers_bytes', 'Memory of ArrayBuffers and SharedArrayBuffers.', (s) => s.arrayBuffers],
+]
+
+const CHILDREN = [
+  ['children', 'Number of watched child processes.', (s) => s.children?.length],
+  ['children_rss_bytes', 'Sum of the resident set sizes of the children.', (s) => s.childrenRss],
+  ['tree_rss_bytes', 'Resident set size of this process plus its children.', (s) => s.treeRss],
+]
+
+const TREE_SMAPS = [
+  ['tree_pss_bytes', 'Proportional set size of this process plus its children.', (s) => s.treePss],
+]
+
+// The cgroup is shared by every process in it: in a cluster, take one worker's figure.
+const CGROUP = [
+  ['cgroup_usage_bytes', 'Memory charged to the cgroup.', (c) => c.usage],
+  ['cgroup_limit_bytes', 'Memory limit of the cgroup (absent when unlimited).', (c) => c.limit],
+  ['cgroup_high_bytes', 'memory.high throttling limit (absent when unset).', (c) => c.high],
+  [
+    'cgroup_working_set_bytes',
+    'Working set of the cgroup (usage minus inactive file), what the OOM killer weighs.',
+    (c) => c.workingSet,
+  ],
+  ['cgroup_inactive_file_bytes', 'Inactive file cache of the cgroup.', (c) => c.inactiveFile],
+  ['cgroup_anon_bytes', 'Anonymous memory of the cgroup.', (c) => c.anon],
+  ['cgroup_file_bytes', 'File cache of the cgroup.', (c) => c.file],
+  ['cgroup_under_oom', '1 while the cgroup is under OOM (cgroup v1), else 0.', (c) => c.underOom],
+  [
+    'cgroup_pressure_some_avg10',
+    'Memory pressure: percent of time some task stalled on memory, 10 s average.',
+    (c) => c.pressure?.someAvg10,
+  ],
+  [
+    'cgroup_pressure_some_avg60',
+    'Memory pressure: percent of time some task stalled on memory, 60 s average.',
+    (c) => c.pressure?.someAvg60,
+  ],
+  [
+    'cgroup_pressure_full_avg10',
+    'Memory pressure: percent of time all tasks stalled on memory, 10 s average.',
+    (c) => c.pressure?.fullAvg10,
+  ],
+]
+
+const CGROUP_COUNTERS = [
+  ['cgroup_oom_events_total', 'OOM kills in the cgroup.', (c) => c.oomEvents],
+]
+
+const NO_VALUES = Object.freeze([])
+// prom-client's text formatter memoizes the formatting of a value's `sharedLabels` in a WeakMap
+// keyed on that object, and defaults it to a fresh `{}` per value per scrape: a miss, a WeakMap
+// insertion and garbage every time. One frozen empty object (the same meaning) always hits.
+const NO_LABELS = Object.freeze({})
+
+function toValue(v) {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null
+  if (typeof v === 'boolean') return v ? 1 : 0
+  return null
+}
+
+// prom-client Gauges and Counters whose values are read at scrape time. They override `get()`
+// (what registries call) instead of using `collect()` + `set()`: a plain Gauge cannot be left
+// without a value (an absent figure would scrape as 0) and a Counter cannot be set to the kernel's
+// cumulative count.
+function readAtScrape(Base) {
+  return class extends Base {
+    #values
+    constructor(config, values) {
+      super({ ...config, registers: [] })
+      this.#values = values
+      this[OWNED] = true
+    }
+
+    async get() {
+      return {
+        help: this.help,
+        name: this.name,
+        type: this.type,
+        values: this.#values(),
+        aggregator: this.aggregator,
+      }
+    }
+  }
+}
+
+const ScrapedGauge = readAtScrape(Gauge)
+const ScrapedCounter = readAtScrape(Counter)
+
+// The values of an unlabelled metric: one, or none when the figure is absent.
+function single(read) {
+  return () => {
+    const v = toValue(read())
+    return v === null ? NO_VALUES : [{ value: v, labels: NO_LABELS, sharedLabels: NO_LABELS }]
+  }
+}
+
+/**
+ * Registers prom-client metrics for `sentry`'s figures, read from its cached newest sample at
+ * scrape time.
+ *
+ * @param {import('memsentry').MemorySentry} sentry
+ * @param {{ registry?: import('prom-client').Registry, prefix?: string }} [options]
+ * @returns {{ registry: import('prom-client').Registry, metrics: Record<string, import('prom-client').Metric>, close(): void }}
+ */
+function collect(sentry, { registry = promClient.register, prefix = 'memsentry_' } = {}) {
+  if (sentry == null || typeof sentry.on !== 'function' || !('latest' in sentry)) {
+    throw new TypeError('memsentry/prometheus: collect(sentry) needs a MemorySentry')
+  }
+  if (registry == null || typeof registry.registerMetric !== 'function') {
+    throw new TypeError('memsentry/prometheus: options.registry must be a prom-client Registry')
+  }
+  if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX_RE.test(prefix))) {
+    throw new TypeError(
+      `memsentry/prometheus: options.prefix must be a valid metric name prefix, got ${JSON.stringify(prefix)}`,
+    )
+  }
+
+  const options = sentry.options
+
+  // One read of `sentry.latest` per scrape: cached for the current synchronous turn.
+  let cached
+  const forget = () => {
+    cached = undefined
+  }
+  const sample = () => {
+    if (cached === undefined) {
+      try {
+        cached = sentry.latest ?? null
+      } catch {
+        cached = null // a closed sentry: nothing to export
+      }
+      queueMicrotask(forget)
+    }
+    return cached
+  }
+
+  const metrics = {}
+  const add = (metric) => {
+    metrics[metric.name] = metric
+  }
+  // `group` picks the object the rows read from: the sample itself, or its cgroup.
+  const fromRows = (Base, rows, group, defaultAggregator) => {
+    for (const [suffix, help, read, aggregator = defaultAggregator] of rows) {
+      const value = () => {
+        const g = group(sample())
+        return g == null ? null : read(g)
+      }
+      add(new Base({ name: prefix + suffix, help, aggregator }, single(value)))
+    }
+  }
+  const fromSample = (Base, rows) => fromRows(Base, rows, (s) => s, 'sum')
+  const fromCgroup = (Base, rows) => fromRows(Base, rows, (s) => s?.cgroup, 'first')
+
+  fromSample(ScrapedGauge, PROCESS)
+  fromSample(ScrapedCounter, PROCESS_COUNTERS)
+  if (options.smapsEveryN > 0) fromSample(ScrapedGauge, SMAPS)
+  if (options.heap) fromSample(ScrapedGauge, HEAP)
+  if (options.children !== 'none') fromSample(ScrapedGauge, CHILDREN)
+  if (options.children !== 'none' && options.smapsEveryN > 0) fromSample(ScrapedGauge, TREE_SMAPS)
+  // Whether the cgroup can be read is known only at run time: always registered, empty without.
+  fromCgroup(ScrapedGauge, CGROUP)
+  fromCgroup(ScrapedCounter, CGROUP_COUNTERS)
+
+  // Leak state, from events.
+  let leakSlope = 0
+  const onLeak = (e) => {
+    leakSlope = toValue(e?.slopeBytesPerSec) ?? 0
+  }
+  const onLeakEnd = () => {
+    leakSlope = 0
+  }
+  const leakOn = options.leak != null && options.leak !== false
+  if (leakOn) {
+    const help = 'Growth rate of the current leak episode, bytes per second; 0 when none.'
+    const name = `${prefix}leak_slope_bytes_per_second`
+    add(
+      new ScrapedGauge(
+        { name, help, aggregator: 'max' },
+        single(() => leakSlope),
+      ),
+    )
+  }
+
+  // Threshold state, from events; one series per configured threshold, in option order.
+  const thresholdValues = new Map()
+  for (const t of options.thresholds ?? []) thresholdValues.set(t.name, 0)
+  const onThreshold = (e) => {
+    if (e == null || typeof e.name !== 'string') return
+    if (e.direction === 'up') thresholdValues.set(e.name, 1)
+    else if (e.direction === 'down') thresholdValues.set(e.name, 0)
+  }
+  if (thresholdValues.size > 0) {
+    const config = {
+      name: `${prefix}threshold_active`,
+      help: "1 while a threshold is crossed (between its 'up' and 'down' events), else 0.",
+      labelNames: ['name'],
+      aggregator: 'max',
+    }
+    // Fresh objects: a registry with default labels rewrites the values' labels in place.
+    const values = () =>
+      Array.from(thresholdValues, ([name, value]) => ({
+        value,
+        labels: { name },
+        sharedLabels: NO_LABELS,
+      }))
+    add(new ScrapedGauge(config, values))
+  }
+
+  // Replace an earlier collection of ours on this registry and prefix; refuse to clobber others'.
+  let byPrefix = live.get(registry)
+  if (byPrefix === undefined) {
+    byPrefix = new Map()
+    live.set(registry, byPrefix)
+  }
+  for (const name of Object.keys(metrics)) {
+    const existing = registry.getSingleMetric?.(name)
+    if (existing !== undefined && !existing[OWNED]) {
+      throw new Error(
+        `memsentry/prometheus: the registry already has a metric named ${name} that memsentry did not register; pass another prefix`,
+      )
+    }
+  }
+  byPrefix.get(prefix)?.close()
+  for (const [name, metric] of Object.entries(metrics)) {
+    // An earlier collection under another prefix may own this name only if prefixes overlap;
+    // drop it so registration cannot throw.
+    if (registry.getSingleMetric?.(name)) registry.removeSingleMetric(name)
+    registry.registerMetric(metric)
+  }
+
+  if (leakOn) {
+    sentry.on('leak', onLeak)
+    sentry.on('leak-end', onLeakEnd)
+  }
+  if (thresholdValues.size > 0) sentry.on('threshold', onThreshold)
+
+  let closed = false
+  const handle = {
+    registry,
+    metrics,
+    close() {
+      if (closed) return
+      closed = true
+      sentry.off('threshold', onThreshold)
+      sentry.off('leak', onLeak)
+      sentry.off('leak-end', onLeakEnd)
+      for (const [name, metric] of Object.entries(metrics)) {
+        // Registered under `name`; prom-client may have renamed a counter for OpenMetrics.
+        if (registry.getSingleMetric?.(name) === metric) registry.removeSingleMetric(name)
+      }
+      if (byPrefix.get(prefix) === handle) byPrefix.delete(prefix)
+    },
+  }
+  byPrefix.set(prefix, handle)
+  return handle
+}
+
+module.exports = { collect }
