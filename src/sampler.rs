@@ -251,15 +251,7 @@ impl Shared {
             return;
         };
         let sample = Arc::new(sample);
-        let for_history = if sample.children.as_ref().is_some_and(|c| !c.is_empty()) {
-            Arc::new(Sample {
-                children: None,
-                ..(*sample).clone()
-            })
-        } else {
-            sample.clone()
-        };
-        lock(&self.history).push(for_history);
+        lock(&self.history).push(&sample);
         *lock(&self.latest) = Some(sample.clone());
 
         let mut events: Vec<Event> = changes.into_iter().map(Event::Child).collect();
