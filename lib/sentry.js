@@ -27,6 +27,8 @@ class MemorySentry extends EventEmitter {
   #closed = false
   #refed = false
   #heapObserver = null
+  #latest = null
+  #latestTicks = -1
 
   constructor(options) {
     super()
@@ -132,9 +134,20 @@ class MemorySentry extends EventEmitter {
     this.#heapObserver = observer
   }
 
-  /** The newest Sample, or null before the first tick. Reads nothing. */
+  /**
+   * The newest Sample, or null before the first tick. Reads nothing: the object is built once
+   * per tick and shared by every caller until the next one (frozen, so no caller can change
+   * what another sees).
+   */
   get latest() {
-    return this.#native.latest()
+    const ticks = this.#native.ticks
+    if (ticks !== this.#latestTicks) {
+      // Read the count first: the sample fetched after it is at least as new as that tick.
+      this.#latestTicks = ticks
+      this.#latest = this.#native.latest()
+      if (this.#latest !== null) Object.freeze(this.#latest)
+    }
+    return this.#latest
   }
 
   /** Whether the sampler thread runs. */

@@ -288,6 +288,12 @@ impl NativeSentry {
         });
     }
 
+    /// Ticks so far: lets the JS side reuse its `latest` object until the next tick.
+    #[napi(getter)]
+    pub fn ticks(&self) -> f64 {
+        self.controller.shared.tick_stats().ticks as f64
+    }
+
     #[napi]
     pub fn latest(&self) -> Option<JsSample> {
         self.controller.shared.latest().map(JsSample)
