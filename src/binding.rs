@@ -131,7 +131,7 @@ pub struct NativeSentry {
 
 #[napi]
 impl NativeSentry {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: NativeOptions, on_event: Function<'_, (), ()>) -> Result<Self> {
         let collector = Collector::new(CollectorConfig {
             proc_root: PathBuf::from(&options.proc_root),
@@ -193,13 +193,13 @@ impl NativeSentry {
     }
 
     /// The memory limit in force (bytes): the `limit` option, else the cgroup's; `null` if none.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn limit(&self) -> Option<f64> {
         self.limit.map(|l| l as f64)
     }
 
     /// Starts the sampler thread; a no-op when it runs or after `close()`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn start(&mut self) -> Result<()> {
         let sink = self
             .controller
@@ -220,12 +220,12 @@ impl NativeSentry {
         Ok(())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop(&mut self) {
         self.controller.stop();
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn running(&self) -> bool {
         self.controller
             .thread
@@ -235,14 +235,14 @@ impl NativeSentry {
     }
 
     /// Stops and joins the thread and releases everything; idempotent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.controller.shutdown();
         self.remove_hook();
     }
 
     /// Whether the threadsafe function keeps the event loop alive.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_ref(&mut self, on: bool) -> Result<()> {
         if on == self.referenced {
             return Ok(());
@@ -272,13 +272,13 @@ impl NativeSentry {
         Ok(())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_want_samples(&self, on: bool) {
         self.controller.shared.set_want_samples(on);
     }
 
     /// V8 heap figures recorded after a GC by the JS side (`heap: true`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_heap(&self, heap_used: f64, heap_total: f64, external: f64, array_buffers: f64) {
         self.controller.shared.set_heap(HeapFigures {
             heap_used,
@@ -289,17 +289,17 @@ impl NativeSentry {
     }
 
     /// Ticks so far: lets the JS side reuse its `latest` object until the next tick.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn ticks(&self) -> f64 {
         self.controller.shared.tick_stats().ticks as f64
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn latest(&self) -> Option<JsSample> {
         self.controller.shared.latest().map(JsSample)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn snapshot(&self) -> Result<JsSample> {
         let (sample, _errors) = self
             .controller
@@ -309,7 +309,7 @@ impl NativeSentry {
         Ok(JsSample(Arc::new(sample)))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn history(&self, since_ms: f64) -> Vec<JsSample> {
         self.controller
             .shared
@@ -320,7 +320,7 @@ impl NativeSentry {
     }
 
     /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeStats {
         let t = self.controller.shared.tick_stats();
         NativeStats {
@@ -331,12 +331,12 @@ impl NativeSentry {
     }
 
     /// The slope (bytes/s) of the leak episode in progress, or null.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn leak_slope(&self) -> Option<f64> {
         self.controller.shared.leak_slope()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn threshold_states(&self) -> Vec<bool> {
         self.controller
             .shared
@@ -428,7 +428,7 @@ fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Resu
 }
 
 /// A fresh Sample without a sentry: opens, reads and closes the files.
-#[napi]
+#[napi(catch_unwind)]
 pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
     let mut collector = Collector::new(CollectorConfig {
         proc_root: PathBuf::from(&options.proc_root),
@@ -452,9 +452,16 @@ fn children_mode(name: &str) -> Result<ChildrenMode> {
 }
 
 /// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn rss() -> Result<f64> {
     crate::readers::statm::own_rss()
         .map(|b| b as f64)
         .map_err(|e| Error::from_reason(format!("memsentry: cannot read /proc/self/statm: {e}")))
+}
+
+/// Panics on purpose. Not part of the API (the JS wrapper does not export it): it lets the test
+/// suite check that a Rust panic in an entry point reaches JS as an exception, not an abort.
+#[napi(catch_unwind)]
+pub fn panic_for_tests() {
+    panic!("memsentry: deliberate panic for the test suite");
 }

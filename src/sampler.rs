@@ -565,6 +565,36 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
+    /// A sink that panics on the first sample: the tick's panic must be caught on the sampler
+    /// thread, reported as an `EPANIC` error, and end the thread without taking the process down.
+    struct PanickingSink(Mutex<Vec<Event>>);
+    impl EventSink for PanickingSink {
+        fn emit(&self, event: Event) {
+            if matches!(event, Event::Sample(_)) {
+                panic!("boom in a tick");
+            }
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_tick_is_reported_and_stops_the_thread() {
+        let s = shared(10, vec![]);
+        s.set_want_samples(true);
+        let sink = Arc::new(PanickingSink(Mutex::new(Vec::new())));
+        let t = SamplerThread::spawn(s.clone(), sink.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let ticks = s.tick_stats().ticks;
+        std::thread::sleep(Duration::from_millis(60));
+        let events = sink.0.lock().unwrap().clone();
+        assert!(
+            matches!(&events[..], [Event::Error { code: "EPANIC", message, .. }] if message.contains("boom in a tick")),
+            "{events:?}"
+        );
+        assert_eq!(s.tick_stats().ticks, ticks, "no tick after the panic");
+        t.stop();
+    }
+
     #[test]
     fn the_thread_samples_on_its_period_and_stops_promptly() {
         let s = shared(20, vec![]);
