@@ -150,6 +150,11 @@ class MemorySentry extends EventEmitter {
     return this.#latest
   }
 
+  /** The memory limit in force (bytes): the `limit` option, else the cgroup's; null if none. */
+  get limit() {
+    return this.#native.limit
+  }
+
   /** Whether the sampler thread runs. */
   get running() {
     return !this.#closed && this.#native.running

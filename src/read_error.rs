@@ -39,12 +39,11 @@ impl ReadError {
         }
     }
 
-    /// Identifies the failure for once-only reporting.
+    /// Identifies the failure for once-only reporting: the file. A file that goes away often
+    /// fails one way and then another (a kept-open fd gives ENODEV, reopening it ENOENT): that
+    /// is one failure to the user, reported once until the file reads again.
     pub fn key(&self) -> String {
-        match &self.kind {
-            ReadErrorKind::Io(k) => format!("{}|io|{:?}", self.path.display(), k),
-            ReadErrorKind::Parse => format!("{}|parse", self.path.display()),
-        }
+        self.path.display().to_string()
     }
 
     /// A short code for JS (`err.code`).

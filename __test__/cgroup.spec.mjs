@@ -1,0 +1,516 @@
+// The cgroup figures: on this machine against the files of the process's own memory cgroup, and
+// on fixture trees (tests/fixtures/cgroup/, __test__/fixtures/cgroup-node/) for what this machine
+// lacks: a limit, memory.high, v2, an OOM kill, a file that vanishes.
+import { describe, it, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { MemorySentry, snapshot } from '../index.mjs'
+import { waitFor, sleep } from './helpers/wait.mjs'
+import { MiB } from './helpers/proc.mjs'
+
+const RUST_FIXTURES = fileURLToPath(new URL('../tests/fixtures/cgroup/', import.meta.url))
+const NODE_FIXTURES = fileURLToPath(new URL('./fixtures/cgroup-node/', import.meta.url))
+const UNLIMITED = 2 ** 62
+
+// Every sentry made here, closed at the end whatever happens.
+const sentries = []
+function sentry(options) {
+  const s = new MemorySentry({ children: 'none', leak: false, ...options })
+  sentries.push(s)
+  return s
+}
+after(async () => {
+  await Promise.all(sentries.map((s) => s.close()))
+})
+
+/** Options that point a sentry at a fixture tree. */
+function rootsOf(tree) {
+  return { procRoot: path.join(tree, 'proc'), cgroupRoot: tree }
+}
+
+/** A fixture sentry: fast, with an 'error' listener (the fixture has no proc/self/statm). */
+function fixtureSentry(tree, options = {}) {
+  const s = sentry({ intervalMs: 50, ...rootsOf(tree), ...options })
+  const errors = []
+  s.on('error', (err) => errors.push(err))
+  return { s, errors }
+}
+
+async function firstCgroup(s, what) {
+  return waitFor(() => s.latest?.cgroup, {
+    timeoutMs: 10_000,
+    message: () => `${what}: no cgroup figures; latest = ${JSON.stringify(s.latest)}`,
+  })
+}
+
+/** A copy of a fixture tree in a temp dir, removed after test `t`. */
+function tempCopy(t, dir) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memsentry-cgroup-'))
+  fs.cpSync(dir, tmp, { recursive: true, verbatimSymlinks: true })
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+  return tmp
+}
+
+/** Rewrites a file in place (same inode): the sentry keeps it open and re-reads it with pread. */
+function rewriteInPlace(file, text) {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    const bytes = Buffer.from(text)
+    fs.writeSync(fd, bytes, 0, bytes.length, 0)
+    fs.ftruncateSync(fd, bytes.length)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** 'max' or a number of bytes as the kernel writes them; v1's "unlimited" (≥ 2^62) is null. */
+function limitFile(file) {
+  const text = fs.readFileSync(file, 'utf8').trim()
+  if (text === 'max') return null
+  const n = Number(text)
+  assert.match(text, /^\d+$/, file)
+  return n >= UNLIMITED ? null : n
+}
+
+// --- this machine's own memory cgroup -----------------------------------------------------------
+
+/** The process's memory cgroup directory from /proc/self/{cgroup,mountinfo}, or null. */
+function ownMemoryCgroup() {
+  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')
+  const v1 = lines.map((l) => l.split(':')).find(([, ctl]) => ctl.split(',').includes('memory'))
+  const v2 = lines.map((l) => l.split(':')).find(([id, ctl]) => id === '0' && ctl === '')
+  const [version, cgPath] = v1 ? [1, v1.slice(2).join(':')] : v2 ? [2, v2.slice(2).join(':')] : []
+  if (!version) return null
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n')) {
+    const [left, right] = line.split(' - ')
+    const [, , , root, mountPoint] = left.split(' ')
+    const [fsType, , superOptions] = right.split(' ')
+    const fits =
+      version === 1
+        ? fsType === 'cgroup' && superOptions.split(',').includes('memory')
+        : fsType === 'cgroup2'
+    if (!fits) continue
+    const rel = cgPath.startsWith(root) ? cgPath.slice(root.length) : ''
+    for (const dir of [path.join(mountPoint, rel), mountPoint]) {
+      const usage = version === 1 ? 'memory.usage_in_bytes' : 'memory.current'
+      if (fs.existsSync(path.join(dir, usage))) return { version, dir }
+    }
+  }
+  return null
+}
+
+/** A direct read of the cgroup's files, as memsentry's figures would be computed from them. */
+function readOwn({ version, dir }) {
+  const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8')
+  const stat = new Map(
+    read('memory.stat')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k, Number(v)]),
+  )
+  if (version === 1) {
+    const usage = Number(read('memory.usage_in_bytes'))
+    const inactiveFile = stat.get('total_inactive_file') ?? stat.get('inactive_file')
+    const oom = new Map(
+      read('memory.oom_control')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    )
+    return {
+      usage,
+      inactiveFile,
+      workingSet: Math.max(0, usage - inactiveFile),
+      limit: limitFile(path.join(dir, 'memory.limit_in_bytes')),
+      high: null,
+      underOom: oom.get('under_oom') === '1',
+      oomEvents: oom.has('oom_kill')
+        ? Number(oom.get('oom_kill'))
+        : Number(read('memory.failcnt').trim()),
+    }
+  }
+  const usage = Number(read('memory.current'))
+  const inactiveFile = stat.get('inactive_file')
+  const events = new Map(
+    read('memory.events')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')),
+  )
+  return {
+    usage,
+    inactiveFile,
+    workingSet: Math.max(0, usage - inactiveFile),
+    limit: limitFile(path.join(dir, 'memory.max')),
+    high: fs.existsSync(path.join(dir, 'memory.high'))
+      ? limitFile(path.join(dir, 'memory.high'))
+      : null,
+    underOom: null,
+    oomEvents: Number(events.get('oom_kill')),
+  }
+}
+
+function within(actual, expected, fraction) {
+  return actual != null && Math.abs(actual - expected) <= fraction * Math.abs(expected)
+}
+
+/**
+ * Waits for a fresh tick, reads the files right after it, and returns the first
+ * [sample.cgroup, direct read] pair for which `agree` holds; fails after `attempts` with all
+ * the pairs tried (the cgroup's usage moves between the tick and the read).
+ */
+async function agreeAfterTick(s, cg, agree, attempts = 30) {
+  const tried = []
+  for (let i = 0; i < attempts; i++) {
+    const before = s.latest?.time
+    await waitFor(() => s.latest !== null && s.latest.time !== before, { timeoutMs: 10_000 })
+    const direct = readOwn(cg)
+    const mine = s.latest.cgroup
+    if (agree(mine, direct)) return [mine, direct]
+    tried.push({ mine, direct })
+  }
+  assert.fail(`no agreement in ${attempts} ticks:\n${JSON.stringify(tried.slice(-5), null, 1)}`)
+}
+
+describe("this machine's own memory cgroup", () => {
+  const cg = ownMemoryCgroup()
+  const skip = cg === null && 'no memory cgroup for this process'
+
+  it('latest.cgroup agrees with the cgroup files', { skip }, async () => {
+    const s = sentry({ intervalMs: 50 })
+    const first = await firstCgroup(s, 'own cgroup')
+    const direct = readOwn(cg)
+    assert.equal(first.version, cg.version)
+    assert.equal(first.limit, direct.limit, `limit file in ${cg.dir}`)
+    assert.equal(first.high, direct.high)
+    assert.equal(first.underOom, direct.underOom)
+    assert.equal(first.oomEvents, direct.oomEvents)
+    for (const key of ['usage', 'workingSet', 'inactiveFile', 'anon', 'file']) {
+      assert.equal(typeof first[key], 'number', `${key}: ${first[key]}`)
+    }
+
+    // usage within 5% of a read taken right after the tick
+    await agreeAfterTick(s, cg, (mine, d) => within(mine.usage, d.usage, 0.05))
+    // workingSet = usage − inactive_file, floored at 0: in the sample itself, exactly...
+    for (let i = 0; i < 5; i++) {
+      const c = s.latest.cgroup
+      assert.equal(c.workingSet, Math.max(0, c.usage - c.inactiveFile), JSON.stringify(c))
+      await sleep(60)
+    }
+    // ...and within 5% of the same computed from the files
+    await agreeAfterTick(s, cg, (mine, d) => within(mine.workingSet, d.workingSet, 0.05))
+
+    // The figures follow the cgroup: touch 64 MiB (charged to this cgroup) and see usage rise.
+    const base = s.latest.cgroup.usage
+    const ballast = Buffer.alloc(64 * MiB, 1)
+    await waitFor(() => s.latest.cgroup.usage >= base + 48 * MiB, {
+      timeoutMs: 10_000,
+      message: () => `usage ${s.latest.cgroup.usage} did not rise from ${base} by 64 MiB`,
+    })
+    await agreeAfterTick(s, cg, (mine, d) => within(mine.usage, d.usage, 0.05))
+    assert.equal(ballast[ballast.length - 1], 1)
+
+    // A fresh snapshot, bracketed by two direct reads
+    const before = readOwn(cg).usage
+    const snap = s.snapshot().cgroup
+    const afterRead = readOwn(cg).usage
+    const [lo, hi] = [Math.min(before, afterRead), Math.max(before, afterRead)]
+    assert.ok(
+      snap.usage >= lo * 0.95 && snap.usage <= hi * 1.05,
+      `snapshot usage ${snap.usage} outside [${lo}, ${hi}] ± 5%`,
+    )
+  })
+
+  it(
+    'limit is null where the cgroup is unlimited (v1: limit_in_bytes ≥ 2^62)',
+    { skip },
+    async () => {
+      const s = sentry({ intervalMs: 50 })
+      const c = await firstCgroup(s, 'own cgroup')
+      const direct = readOwn(cg)
+      assert.equal(c.limit, direct.limit)
+      assert.equal(s.limit, direct.limit, 'sentry.limit')
+      if (cg.version === 1) {
+        const raw = Number(fs.readFileSync(path.join(cg.dir, 'memory.limit_in_bytes'), 'utf8'))
+        assert.equal(c.limit === null, raw >= UNLIMITED, `limit_in_bytes ${raw}, limit ${c.limit}`)
+      }
+    },
+  )
+
+  it('sentry.limit equals process.constrainedMemory() where Node reports a real limit', async (t) => {
+    const s = sentry({ intervalMs: 50 })
+    const constrained = process.constrainedMemory?.() ?? 0
+    const direct = cg && readOwn(cg)
+    if (constrained > 0 && constrained < UNLIMITED) {
+      // Node may report memory.high when it is below memory.max; memsentry keeps memory.max.
+      if (direct && direct.high !== null && direct.limit !== null && direct.high < direct.limit) {
+        assert.equal(s.limit, direct.limit)
+      } else {
+        assert.equal(s.limit, constrained)
+      }
+    } else {
+      t.diagnostic(`constrainedMemory() = ${constrained}: no real limit here`)
+      assert.equal(s.limit, null, 'no limit where Node reports none')
+    }
+  })
+
+  it(
+    'a percent threshold with no known limit is a RangeError naming the limit',
+    {
+      skip: (cg === null || readOwn(cg).limit !== null) && 'this cgroup has a limit',
+    },
+    () => {
+      assert.throws(
+        () => sentry({ thresholds: [{ metric: 'rss', above: '90%' }] }),
+        (err) => err instanceof RangeError && /limit/.test(err.message) && /90/.test(err.message),
+      )
+      const s = sentry({ limit: '512MiB', thresholds: [{ metric: 'rss', above: '90%' }] })
+      assert.equal(s.limit, 512 * MiB)
+    },
+  )
+})
+
+// --- fixture trees ------------------------------------------------------------------------------
+
+// Each tree with where its cgroup directory is, so the expected figures come from its files.
+const TREES = [
+  { tree: RUST_FIXTURES + 'v1-limit', dir: 'sys/fs/cgroup/memory/process_api/a1b2', v: 1 },
+  { tree: RUST_FIXTURES + 'v1-docker', dir: 'sys/fs/cgroup/memory', v: 1 },
+  { tree: RUST_FIXTURES + 'v1-escaped-mount', dir: 'sys/fs/cgroup/mem ory/app', v: 1 },
+  { tree: RUST_FIXTURES + 'v1-unlimited', dir: 'sys/fs/cgroup/memory/process_api/a1b2', v: 1 },
+  { tree: NODE_FIXTURES + 'v1-limit-2p62', dir: 'sys/fs/cgroup/memory/process_api/c3d4', v: 1 },
+  {
+    tree: NODE_FIXTURES + 'v1-limit-below-2p62',
+    dir: 'sys/fs/cgroup/memory/process_api/c3d4',
+    v: 1,
+  },
+  { tree: RUST_FIXTURES + 'v2-nested', dir: 'sys/fs/cgroup/kubepods/burstable/pod123/ctr', v: 2 },
+  { tree: RUST_FIXTURES + 'v2-container-ns', dir: 'sys/fs/cgroup', v: 2 },
+  { tree: RUST_FIXTURES + 'v2-container-root', dir: 'sys/fs/cgroup', v: 2 },
+  { tree: RUST_FIXTURES + 'v2-container-missing', dir: 'sys/fs/cgroup', v: 2 },
+  {
+    tree: RUST_FIXTURES + 'v2-unlimited-syspsi',
+    dir: 'sys/fs/cgroup/user.slice/user-1000.slice/session-4.scope',
+    v: 2,
+  },
+  { tree: NODE_FIXTURES + 'v2-high-no-max', dir: 'sys/fs/cgroup/system.slice/app.service', v: 2 },
+]
+
+function expectedLimits({ tree, dir, v }) {
+  const d = path.join(tree, dir)
+  if (v === 1) return { limit: limitFile(path.join(d, 'memory.limit_in_bytes')), high: null }
+  return {
+    limit: limitFile(path.join(d, 'memory.max')),
+    high: limitFile(path.join(d, 'memory.high')),
+  }
+}
+
+describe('fixture trees', () => {
+  it('sentry.limit and cgroup.limit are memory.max / memory.limit_in_bytes of each tree', async () => {
+    const limited = TREES.filter((t) => expectedLimits(t).limit !== null).length
+    assert.ok(limited >= 6, `${limited} trees with a limit`)
+    for (const t of TREES) {
+      const name = path.basename(t.tree)
+      const { limit, high } = expectedLimits(t)
+      const { s } = fixtureSentry(t.tree)
+      assert.equal(s.limit, limit, `${name}: sentry.limit`)
+      const c = await firstCgroup(s, name)
+      assert.equal(c.version, t.v, `${name}: version`)
+      assert.equal(c.limit, limit, `${name}: cgroup.limit`)
+      assert.equal(c.high, high, `${name}: cgroup.high`)
+      const shot = snapshot(rootsOf(t.tree)).cgroup
+      assert.equal(shot.limit, limit, `${name}: snapshot().cgroup.limit`)
+      await s.close()
+    }
+  })
+
+  it('v2 with memory.high below memory.max: the limit is memory.max, high is memory.high', async () => {
+    const tree = RUST_FIXTURES + 'v2-nested'
+    const dir = path.join(tree, 'sys/fs/cgroup/kubepods/burstable/pod123/ctr')
+    const max = Number(fs.readFileSync(path.join(dir, 'memory.max'), 'utf8'))
+    const high = Number(fs.readFileSync(path.join(dir, 'memory.high'), 'utf8'))
+    assert.ok(high < max, 'the fixture has memory.high below memory.max')
+    const { s } = fixtureSentry(tree)
+    assert.equal(s.limit, max)
+    const c = await firstCgroup(s, 'v2-nested')
+    assert.equal(c.limit, max)
+    assert.equal(c.high, high)
+    // The parent cgroups hold decoy values: none of them may leak in.
+    assert.equal(c.usage, Number(fs.readFileSync(path.join(dir, 'memory.current'), 'utf8')))
+  })
+
+  it("v2 memory.max 'max': limit null even with memory.high set", async () => {
+    const tree = NODE_FIXTURES + 'v2-high-no-max'
+    const { s } = fixtureSentry(tree)
+    assert.equal(s.limit, null)
+    const c = await firstCgroup(s, 'v2-high-no-max')
+    assert.equal(c.limit, null)
+    assert.equal(c.high, 512 * MiB)
+  })
+
+  it('a percent threshold with no limit is a RangeError mentioning the limit', () => {
+    for (const name of ['v2-unlimited-syspsi', 'v1-unlimited']) {
+      const roots = rootsOf(RUST_FIXTURES + name)
+      assert.throws(
+        () => sentry({ ...roots, thresholds: [{ metric: 'cgroupUsage', above: '80%' }] }),
+        (err) =>
+          err instanceof RangeError &&
+          /thresholds\[0\]/.test(err.message) &&
+          /limit/.test(err.message),
+        name,
+      )
+    }
+    const roots = rootsOf(NODE_FIXTURES + 'v2-high-no-max')
+    assert.throws(
+      () => sentry({ ...roots, thresholds: [{ metric: 'rss', above: '50%' }] }),
+      (err) => err instanceof RangeError && /limit/.test(err.message),
+      'memory.high is not a limit',
+    )
+  })
+
+  it('a percent threshold is resolved against the cgroup limit', async () => {
+    // v2-nested: usage 100 MiB, memory.max 256 MiB; 30% = 76.8 MiB is below the usage.
+    const { s } = fixtureSentry(RUST_FIXTURES + 'v2-nested', {
+      thresholds: [{ name: 'p30', metric: 'cgroupUsage', above: '30%' }],
+    })
+    const fired = []
+    s.on('threshold', (e) => fired.push(e))
+    await waitFor(() => fired.length > 0, { timeoutMs: 10_000, message: 'no threshold event' })
+    assert.equal(fired[0].name, 'p30')
+    assert.equal(fired[0].direction, 'up')
+    assert.equal(fired[0].threshold, Math.round((256 * MiB * 30) / 100))
+    assert.equal(fired[0].value, 100 * MiB)
+  })
+
+  it("limit: '512MiB' overrides the cgroup's limit", async () => {
+    const { s } = fixtureSentry(RUST_FIXTURES + 'v2-nested', {
+      limit: '512MiB',
+      thresholds: [{ name: 'p18', metric: 'cgroupUsage', above: '18%' }],
+    })
+    assert.equal(s.limit, 512 * MiB)
+    const fired = []
+    s.on('threshold', (e) => fired.push(e))
+    await waitFor(() => fired.length > 0, { timeoutMs: 10_000, message: 'no threshold event' })
+    // 18% of 512 MiB (of 256 MiB it would be half that)
+    assert.equal(fired[0].threshold, Math.round((512 * MiB * 18) / 100))
+    // the sample still reports the cgroup's own memory.max
+    assert.equal(s.latest.cgroup.limit, 256 * MiB)
+
+    // and it works where the cgroup has no limit at all
+    const free = fixtureSentry(RUST_FIXTURES + 'v2-unlimited-syspsi', {
+      limit: '512MiB',
+      thresholds: [{ metric: 'cgroupUsage', above: '90%' }],
+    })
+    assert.equal(free.s.limit, 512 * MiB)
+  })
+
+  for (const [name, file, before, after] of [
+    [
+      'v2-nested',
+      'sys/fs/cgroup/kubepods/burstable/pod123/ctr/memory.events',
+      1,
+      'low 0\nhigh 12\nmax 4\noom 2\noom_kill 2\noom_group_kill 0\n',
+    ],
+    [
+      'v1-limit',
+      'sys/fs/cgroup/memory/process_api/a1b2/memory.oom_control',
+      2,
+      'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n',
+    ],
+  ]) {
+    it(`an OOM kill in the cgroup gives an 'oom' event (${name})`, async (t) => {
+      const tree = tempCopy(t, RUST_FIXTURES + name)
+      const { s } = fixtureSentry(tree)
+      const ooms = []
+      s.on('oom', (e) => ooms.push(e))
+      const c = await firstCgroup(s, name)
+      assert.equal(c.oomEvents, before)
+      // several ticks on the old count: nothing fires
+      const ticks = s.stats().ticks
+      await waitFor(() => s.stats().ticks >= ticks + 5, { timeoutMs: 10_000 })
+      assert.deepEqual(ooms, [], 'no oom event before the counter rose')
+
+      rewriteInPlace(path.join(tree, file), after)
+      await waitFor(() => ooms.length > 0, { timeoutMs: 5_000, message: 'no oom event' })
+      assert.equal(ooms[0].oomEvents, before + 1)
+      assert.equal(ooms[0].sample.cgroup.oomEvents, before + 1)
+      // once per rise, not once per tick
+      const at = s.stats().ticks
+      await waitFor(() => s.stats().ticks >= at + 5, { timeoutMs: 10_000 })
+      assert.equal(ooms.length, 1, JSON.stringify(ooms.map((e) => e.oomEvents)))
+    })
+  }
+
+  it("a cgroup file that vanishes: its fields null, one 'error', sampling goes on", async (t) => {
+    // A regular file stays readable through the sentry's open descriptor after unlink (cgroupfs
+    // fails such reads with ENODEV). To vanish the way a cgroup file does, memory.current is a
+    // symlink to a procfs file of a process of ours: when that process is reaped, the open
+    // descriptor fails (ESRCH) and the path no longer resolves (ENOENT).
+    const tree = tempCopy(t, RUST_FIXTURES + 'v2-nested')
+    const dir = path.join(tree, 'sys/fs/cgroup/kubepods/burstable/pod123/ctr')
+    const current = path.join(dir, 'memory.current')
+    const holder = spawn('sleep', ['120'], { stdio: 'ignore' })
+    t.after(() => holder.kill('SIGKILL'))
+    await waitFor(() => holder.pid !== undefined)
+    fs.writeFileSync(`/proc/${holder.pid}/oom_score_adj`, '777')
+    fs.rmSync(current)
+    fs.symlinkSync(`/proc/${holder.pid}/oom_score_adj`, current)
+
+    const { s, errors } = fixtureSentry(tree)
+    const currentErrors = () => errors.filter((e) => e.path === current)
+    const c = await firstCgroup(s, 'v2-nested copy')
+    assert.equal(c.usage, 777)
+    assert.deepEqual(currentErrors(), [])
+
+    const gone = new Promise((resolve) => holder.once('exit', resolve))
+    holder.kill('SIGKILL')
+    await gone
+    await waitFor(() => s.latest.cgroup.usage === null, {
+      timeoutMs: 5_000,
+      message: () => `usage still ${s.latest.cgroup.usage}`,
+    })
+    const c2 = s.latest.cgroup
+    assert.equal(c2.workingSet, null, 'workingSet needs usage')
+    // the other files still read
+    assert.equal(c2.limit, 256 * MiB)
+    assert.equal(c2.oomEvents, 1)
+    assert.equal(typeof c2.anon, 'number')
+
+    // Sampling goes on; the failure is reported once, however many ticks it lasts.
+    const { ticks } = s.stats()
+    const time = s.latest.time
+    await waitFor(() => s.stats().ticks >= ticks + 10, { timeoutMs: 10_000 })
+    assert.ok(s.running)
+    assert.ok(s.latest.time > time)
+    assert.equal(s.latest.cgroup.usage, null)
+    const whileGone = currentErrors()
+    assert.ok(whileGone.length > 0, 'no error event')
+    for (const err of whileGone) {
+      assert.ok(err instanceof Error)
+      assert.equal(typeof err.code, 'string')
+      assert.match(err.message, /memory\.current/)
+    }
+
+    // The file comes back: so do the figures.
+    fs.rmSync(current)
+    fs.writeFileSync(current, `${100 * MiB}\n`)
+    await waitFor(() => s.latest.cgroup.usage === 100 * MiB, {
+      timeoutMs: 5_000,
+      message: () => `usage ${s.latest.cgroup.usage} after the file came back`,
+    })
+    assert.equal(typeof s.latest.cgroup.workingSet, 'number')
+
+    // One vanishing, one event: on cgroupfs the kept descriptor fails first (ENODEV, here
+    // ESRCH), then the path (ENOENT); that is still the same failure.
+    assert.equal(
+      whileGone.length,
+      1,
+      `error events while the file was gone:\n${whileGone.map((e) => `${e.code} ${e.message}`).join('\n')}`,
+    )
+  })
+})
