@@ -102,8 +102,8 @@ for (const mode of ['plain', 'ref-unref', 'ref-stop']) {
   })
 }
 
-test('1,000 start/stop cycles and 100 sentries closed leave no threads and no descriptors', async () => {
-  const result = await runNode(['--expose-gc', childScript('churn.js'), '1000', '100'], {
+test('10,000 start/stop cycles and 100 sentries closed leave no threads and no descriptors', async () => {
+  const result = await runNode(['--expose-gc', childScript('churn.js'), '10000', '100'], {
     timeoutMs: 50_000,
   })
   assertNoCrash(result)
