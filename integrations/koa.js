@@ -1,0 +1,442 @@
+'use strict'
+
+// memsentry/koa: a memory report per batch of requests, for Koa (`memoryLogger`) and for plain
+// node:http or Express (`memoryLogger.http`).
+//
+//   const { memoryLogger } = require('memsentry/koa')
+//   app.use(memoryLogger({ every: 1000 }))
+//
+// Each batch (every `every` requests, or every `everyMs` milliseconds, whichever comes first when
+// both are given) hands `log` one report:
+//   { requests, ms, reqPerSec, rss, rssDelta, heapUsed?, heapDelta?, treeRss?, workingSet?,
+//     routes?: { 'GET /orders/:id': 600, ... }, suspectRoutes?: [{ route, bytesPerRequest }] }
+// Fields whose figures the sentry does not have (heap without `heap: true`, workingSet outside a
+// cgroup, treeRss without children) are left out.
+//
+// Per request the logger only counts (no procfs read, no native call); the memory figures come
+// once per batch from `sentry.latest`, the sampler thread's newest sample (or `rss()` before the
+// first sample).
+//
+// Route attribution: while the sentry reports a leak (between its 'leak' and 'leak-end' events),
+// reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
+// 'leak' event itself gets `routes` with the same list (its listener is prepended, so listeners
+// added later see it). The growth is measured from GC to GC on the V8 heap (metric 'heap', the
+// default: one PerformanceObserver for 'gc' entries, started on the first request) or from
+// sample to sample on RSS (metric 'rss'); see ./routes.js for the fit.
+//
+// Without a `sentry` option the logger creates one (intervalMs 1000, leak detection and heap
+// figures on) and closes it when the server that served its first request closes: on that first
+// request it listens to `ctx.req.socket.server`'s 'close' event. `middleware.close()` closes it
+// too.
+
+const { performance, PerformanceObserver } = require('node:perf_hooks')
+const v8 = require('node:v8')
+const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
+const { formatReport } = require('./format')
+
+// Shortest heap attribution observation (GC to GC).
+const HEAP_OBSERVATION_MS = 1000
+
+function defaultLog(report) {
+  console.log(formatReport(report))
+}
+
+function toLogFunction(log) {
+  if (typeof log === 'function') return log
+  if (log != null && typeof log.info === 'function') return (report) => log.info(report)
+  throw new TypeError(
+    `memsentry/koa: log must be a function or a logger with .info(), got ${log === null ? 'null' : typeof log}`,
+  )
+}
+
+function positiveNumber(value, name, { integer = false } = {}) {
+  if (typeof value !== 'number') {
+    throw new TypeError(`memsentry/koa: ${name} must be a number, got ${typeof value}`)
+  }
+  if (!(value > 0) || (integer && !Number.isInteger(value)) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `memsentry/koa: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
+    )
+  }
+  return value
+}
+
+let warnedLogError = false
+
+// perf_hooks holds a GC observer for as long as it observes, so the observer holds its logger
+// only weakly: an app dropped without close() leaves nothing running. Made outside the class so
+// that the callback's context holds nothing but the WeakRef.
+function observeGc(ref) {
+  const observer = new PerformanceObserver(() => {
+    const logger = ref.deref()
+    if (logger === undefined) observer.disconnect()
+    else logger.afterGc()
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  return observer
+}
+
+/** The shared part of the Koa and node:http forms: counting, batching, reporting. */
+class BatchLogger {
+  #sentry
+  #ownSentry
+  #every
+  #everyMs
+  #log
+  #routes
+  #table
+  #attribution
+  #metric
+  #minObservationMs
+  #timer = null
+  #gcObserver = null
+  #started = false
+  #closed = false
+  #leakOn = false
+  #onLeak
+  #onLeakEnd
+
+  // The current batch.
+  #requests = 0
+  #batchStart = performance.now()
+  #counts = new Map()
+  // The previous report's figures, for the deltas.
+  #lastRss = null
+  #lastHeap = null
+  // The current attribution observation: route counts since it started, when it started (ms,
+  // performance.now() for 'heap', the sample's epoch time for 'rss') and the metric then.
+  #obsCounts = new Map()
+  #obsStartMs = null
+  #obsStartValue = null
+
+  constructor(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`memsentry/koa: options must be an object, got ${typeof options}`)
+    }
+    const {
+      sentry,
+      every,
+      everyMs,
+      log = defaultLog,
+      routes = true,
+      maxRoutes = 100,
+      metric = 'heap',
+      attribution = {},
+    } = options
+    this.#everyMs = everyMs === undefined ? undefined : positiveNumber(everyMs, 'everyMs')
+    this.#every =
+      every === undefined
+        ? this.#everyMs === undefined
+          ? 1000
+          : Infinity
+        : positiveNumber(every, 'every', { integer: true })
+    this.#log = toLogFunction(log)
+    this.#routes = Boolean(routes)
+    this.#table = new RouteTable(positiveNumber(maxRoutes, 'maxRoutes', { integer: true }))
+    if (metric !== 'heap' && metric !== 'rss') {
+      throw new RangeError(
+        `memsentry/koa: metric must be 'heap' or 'rss', got ${JSON.stringify(metric)}`,
+      )
+    }
+    this.#metric = metric
+    if (attribution === null || typeof attribution !== 'object') {
+      throw new TypeError(`memsentry/koa: attribution must be an object, got ${typeof attribution}`)
+    }
+    const { minObservationMs, ...fit } = attribution
+    this.#attribution = new RouteAttribution(fit)
+    this.#minObservationMs =
+      minObservationMs === undefined
+        ? undefined
+        : positiveNumber(minObservationMs, 'attribution.minObservationMs')
+
+    if (sentry == null) {
+      const { MemorySentry } = require('../index.js')
+      this.#sentry = new MemorySentry({ intervalMs: 1000, leak: {}, heap: true })
+      this.#ownSentry = true
+    } else {
+      if (typeof sentry.on !== 'function' || !('latest' in sentry)) {
+        throw new TypeError('memsentry/koa: sentry must be a MemorySentry')
+      }
+      this.#sentry = sentry
+      this.#ownSentry = false
+    }
+
+    // Prepended, so that listeners the application adds see `routes` on the event.
+    this.#onLeak = (event) => {
+      this.#leakOn = true
+      if (!this.#routes || event == null || typeof event !== 'object') return
+      if (!Object.isExtensible(event) && !('routes' in event)) return
+      const suspects = this.#attribution.suspects()
+      try {
+        event.routes = Array.isArray(event.routes) ? [...event.routes, ...suspects] : suspects
+      } catch {
+        // a frozen event: listeners see it as it came
+      }
+    }
+    this.#onLeakEnd = () => {
+      this.#leakOn = false
+    }
+    this.#sentry.prependListener('leak', this.#onLeak)
+    this.#sentry.prependListener('leak-end', this.#onLeakEnd)
+
+    if (this.#everyMs !== undefined) {
+      this.#timer = setTimeout(() => this.#onTimer(), this.#everyMs)
+      this.#timer.unref()
+    }
+  }
+
+  get sentry() {
+    return this.#sentry
+  }
+
+  get attribution() {
+    return this.#attribution
+  }
+
+  /** Whether requests are counted per route. */
+  get routes() {
+    return this.#routes
+  }
+
+  /** Whether the sentry is in a leak episode (between 'leak' and 'leak-end'). */
+  get leaking() {
+    return this.#leakOn
+  }
+
+  /**
+   * On each request's start; the first one hooks the server's 'close' (for a sentry of our own)
+   * and starts the GC observer of the heap attribution.
+   */
+  begin(req) {
+    if (this.#started) return
+    this.#started = true
+    if (this.#closed) return
+    if (this.#ownSentry) {
+      const server = req?.socket?.server
+      if (server != null && typeof server.once === 'function') {
+        server.once('close', () => this.close())
+      }
+    }
+    if (this.#routes && this.#metric === 'heap') this.#observeGc()
+  }
+
+  /** Counts one finished request under `route` (null: no route counting). */
+  count(route) {
+    if (this.#closed) return
+    this.#requests++
+    if (this.#routes && route != null) {
+      const name = this.#table.intern(route)
+      this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1)
+      this.#obsCounts.set(name, (this.#obsCounts.get(name) ?? 0) + 1)
+    }
+    if (this.#requests >= this.#every) this.flush()
+  }
+
+  #onTimer() {
+    if (this.#closed) return
+    if (this.#requests > 0) this.flush()
+    else this.#batchStart = performance.now()
+    this.#timer.refresh()
+  }
+
+  #latest() {
+    const sentry = this.#sentry
+    if (sentry.closed) return null
+    try {
+      return sentry.latest ?? null
+    } catch {
+      return null
+    }
+  }
+
+  #minObsMs() {
+    if (this.#minObservationMs === undefined) {
+      if (this.#metric === 'heap') {
+        this.#minObservationMs = HEAP_OBSERVATION_MS
+      } else {
+        let intervalMs = 1000
+        try {
+          intervalMs = this.#sentry.options?.intervalMs ?? 1000
+        } catch {
+          // not a MemorySentry with options: keep the default
+        }
+        this.#minObservationMs = 4 * intervalMs
+      }
+    }
+    return this.#minObservationMs
+  }
+
+  /** Ends the current observation with the metric at `value` (bytes) at `timeMs`. */
+  #closeObservation(timeMs, value) {
+    if (this.#obsStartValue !== null) {
+      this.#attribution.add({
+        counts: this.#obsCounts,
+        growthBytes: value - this.#obsStartValue,
+        seconds: (timeMs - this.#obsStartMs) / 1000,
+      })
+    }
+    this.#obsStartMs = timeMs
+    this.#obsStartValue = value
+    this.#obsCounts = new Map()
+  }
+
+  // Heap attribution: observations run from one GC to another, at least minObservationMs apart,
+  // with the V8 heap in use right after each (read with v8.getHeapStatistics(), no procfs).
+  // Aligning both ends on GCs matters: the heap in use between GCs includes the garbage made
+  // since the last one, and the sentry's heap figures date from the last GC before each sample,
+  // which under load can be hundreds of ms and thousands of requests before the sample.
+  #observeGc() {
+    this.#gcObserver = observeGc(new WeakRef(this))
+  }
+
+  /** Internal: called by the GC observer after each GC. */
+  afterGc() {
+    if (this.#closed) return
+    const now = performance.now()
+    if (this.#obsStartMs !== null && now - this.#obsStartMs < this.#minObsMs()) return
+    this.#closeObservation(now, v8.getHeapStatistics().used_heap_size)
+  }
+
+  // RSS attribution: observations run from one sample to another, at least minObservationMs
+  // (4 sampling periods by default) apart, fed at batch ends.
+  #observeRss(sample) {
+    if (sample == null || typeof sample.rss !== 'number') return
+    if (this.#obsStartMs !== null && sample.time - this.#obsStartMs < this.#minObsMs()) return
+    this.#closeObservation(sample.time, sample.rss)
+  }
+
+  /** Ends the current batch now and logs its report (nothing when it has no request). */
+  flush() {
+    if (this.#requests === 0) return null
+    const now = performance.now()
+    const ms = now - this.#batchStart
+    const sample = this.#latest()
+    let rss = sample?.rss
+    if (typeof rss !== 'number') rss = require('../index.js').rss()
+    const report = {
+      requests: this.#requests,
+      ms: Math.round(ms * 10) / 10,
+      reqPerSec: ms > 0 ? Math.round((this.#requests / ms) * 10000) / 10 : null,
+      rss,
+      rssDelta: this.#lastRss === null ? 0 : rss - this.#lastRss,
+    }
+    this.#lastRss = rss
+    if (typeof sample?.heapUsed === 'number') {
+      report.heapUsed = sample.heapUsed
+      report.heapDelta = this.#lastHeap === null ? 0 : sample.heapUsed - this.#lastHeap
+      this.#lastHeap = sample.heapUsed
+    }
+    // The tree's RSS only says something when there are children.
+    if (typeof sample?.treeRss === 'number' && sample.children?.length > 0) {
+      report.treeRss = sample.treeRss
+    }
+    if (typeof sample?.cgroup?.workingSet === 'number') report.workingSet = sample.cgroup.workingSet
+    if (this.#routes) {
+      report.routes = Object.fromEntries(this.#counts)
+      if (this.#metric === 'rss') this.#observeRss(sample)
+      if (this.#leakOn) report.suspectRoutes = this.#attribution.suspects()
+    }
+
+    this.#requests = 0
+    this.#counts = new Map()
+    this.#batchStart = now
+    this.#timer?.refresh()
+
+    try {
+      this.#log(report)
+    } catch (err) {
+      // A failing logger must not fail the request that happened to end the batch.
+      if (!warnedLogError) {
+        warnedLogError = true
+        process.emitWarning(`memsentry/koa: the log function threw: ${err?.message ?? err}`)
+      }
+    }
+    return report
+  }
+
+  /**
+   * Stops reporting, removes the sentry listeners and the GC observer, and closes the sentry if
+   * the logger created it. Requests after this are not counted.
+   */
+  close() {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#gcObserver?.disconnect()
+    this.#gcObserver = null
+    this.#sentry.removeListener('leak', this.#onLeak)
+    this.#sentry.removeListener('leak-end', this.#onLeakEnd)
+    if (this.#ownSentry) this.#sentry.close()
+  }
+}
+
+function decorate(fn, logger) {
+  Object.defineProperties(fn, {
+    sentry: { get: () => logger.sentry, enumerable: true },
+    attribution: { get: () => logger.attribution, enumerable: true },
+    leaking: { get: () => logger.leaking, enumerable: true },
+  })
+  /** Routes the memory growth follows, now (whether or not a leak episode is on). */
+  fn.suspects = () => logger.attribution.suspects()
+  fn.flush = () => logger.flush()
+  fn.close = () => logger.close()
+  return fn
+}
+
+/**
+ * Koa middleware that logs a memory report per batch of requests.
+ *
+ * @param {object} [options]
+ * @param {import('../index').MemorySentry} [options.sentry] the sentry to read; default: one of
+ *   its own (intervalMs 1000, leak on, heap on), closed when the server closes
+ * @param {number} [options.every=1000] requests per batch (default 1000 unless only everyMs given)
+ * @param {number} [options.everyMs] also end a batch after this many ms
+ * @param {Function|{info: Function}} [options.log] receives each report object; default prints one
+ *   line with console.log
+ * @param {boolean} [options.routes=true] count requests per route and attribute leaks to routes
+ * @param {number} [options.maxRoutes=100] distinct routes kept; the rest count as 'other'
+ * @param {'heap'|'rss'} [options.metric='heap'] the growth route attribution fits: the V8 heap in
+ *   use right after GCs (observations from GC to GC), or the sentry's RSS (sample to sample)
+ * @param {object} [options.attribution] minObservationMs (shortest observation; default 1000 for
+ *   'heap', 4 sampling periods for 'rss'), and RouteAttribution's window, minT,
+ *   minBytesPerRequest, minObservations
+ */
+function memoryLogger(options = {}) {
+  const logger = new BatchLogger(options)
+  const middleware = async function memsentryLogger(ctx, next) {
+    logger.begin(ctx.req)
+    const method = ctx.method
+    const path = ctx.path
+    try {
+      await next()
+    } finally {
+      logger.count(logger.routes ? routeName(method, path, ctx._matchedRoute) : null)
+    }
+  }
+  return decorate(middleware, logger)
+}
+
+/**
+ * The same reports for node:http and Express: `(req, res, next?)`, counting each request when
+ * its response finishes. Route names: Express's `req.baseUrl + req.route.path` when matched,
+ * else the path with ids collapsed.
+ *
+ *   const log = memoryLogger.http()
+ *   http.createServer((req, res) => { log(req, res); handle(req, res) })
+ *   app.use(memoryLogger.http())   // Express
+ */
+memoryLogger.http = function http(options = {}) {
+  const logger = new BatchLogger(options)
+  const handler = function memsentryHttpLogger(req, res, next) {
+    logger.begin(req)
+    res.once('finish', () => {
+      if (!logger.routes) return logger.count(null)
+      const template = req.route?.path != null ? `${req.baseUrl ?? ''}${req.route.path}` : null
+      logger.count(routeName(req.method, urlPath(req.originalUrl ?? req.url), template))
+    })
+    if (typeof next === 'function') next()
+  }
+  return decorate(handler, logger)
+}
+
+module.exports = { memoryLogger, BatchLogger }
