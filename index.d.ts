@@ -54,6 +54,13 @@ export interface LeakOptions {
   warmupMs?: number
   /** The figure watched. Default `'rss'`. */
   metric?: ByteMetric
+  /**
+   * Write an HTML report (see `memsentry/report`) into this directory (created 0700; the file
+   * 0600, `memsentry-leak-<pid>-<time>.html`) when a leak is confirmed, at most 5 in the life of
+   * the process; its path is on the `'leak'` event as `report`. Written off the event's call
+   * (setImmediate); children's command lines are left out. Off by default.
+   */
+  report?: string | false | null
 }
 
 export interface MemorySentryOptions {
@@ -84,6 +91,13 @@ export interface MemorySentryOptions {
   procRoot?: string
   /** A root under which the cgroup mount points are looked up, for tests on fixture trees. Default: the real filesystem. */
   cgroupRoot?: string | null
+}
+
+export interface ReportOptions {
+  /** Put children's command lines and this process's arguments in the report. Default false: arguments can hold secrets. */
+  includeCmdline?: boolean
+  /** The page's title. Default `'memsentry: pid <pid>'`. */
+  title?: string
 }
 
 export interface SnapshotOptions {
@@ -239,6 +253,8 @@ export interface LeakEvent {
   suspect: 'heap' | 'native' | 'unknown'
   /** The heap snapshot written for this episode (`heapSnapshot` option). */
   heapSnapshot?: string
+  /** The HTML report being written for this episode (`leak.report` option). */
+  report?: string
   /** Routes whose requests the growth follows, when the Koa/HTTP memoryLogger is in use. */
   routes?: { route: string; bytesPerRequest: number }[]
   sample: Sample
@@ -288,6 +304,11 @@ export declare class MemorySentry extends EventEmitter {
   readonly limit: number | null
   readonly running: boolean
   readonly closed: boolean
+  /**
+   * Writes a self-contained HTML report of the history (and of the events recorded since the first
+   * report or `attach`) to `file`, mode 0600; returns its absolute path. See `memsentry/report`.
+   */
+  writeReport(file: string, options?: ReportOptions): string
   /** A fresh Sample read now, synchronously. Not added to the history. */
   snapshot(): Sample
   /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */

@@ -81,7 +81,7 @@ const TOP_LEVEL_KEYS = Object.freeze([
 ])
 const HEAP_SNAPSHOT_KEYS = Object.freeze(['dir', 'maxCount'])
 const THRESHOLD_KEYS = Object.freeze(['name', 'metric', 'above', 'hysteresis'])
-const LEAK_KEYS = Object.freeze(['windowMs', 'minSlope', 'warmupMs', 'metric'])
+const LEAK_KEYS = Object.freeze(['windowMs', 'minSlope', 'warmupMs', 'metric', 'report'])
 const SMAPS_KEYS = Object.freeze(['everyN'])
 const SNAPSHOT_KEYS = Object.freeze(['smaps', 'children', 'procRoot', 'cgroupRoot'])
 
@@ -479,7 +479,19 @@ function normalizeLeak(value, intervalMs, settings) {
     { forLeak: true },
   )
 
-  return { windowMs, minSlope, warmupMs, metric }
+  // `report: dir`: write an HTML report (memsentry/report) into dir when a leak is confirmed.
+  const rawReport = own(leak, 'report')
+  let report = null
+  if (rawReport !== undefined && rawReport !== null && rawReport !== false) {
+    if (typeof rawReport !== 'string') {
+      throw typeError('leak.report', 'a directory path', rawReport)
+    }
+    if (rawReport.trim() === '') throw rangeError('leak.report', 'a directory path', rawReport)
+    report = require('node:path').resolve(rawReport)
+  }
+
+  // Only when set, so the normalized shape without it is unchanged.
+  return { windowMs, minSlope, warmupMs, metric, ...(report !== null ? { report } : {}) }
 }
 
 // `seenNames` maps each name already used to the index of its threshold.

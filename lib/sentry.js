@@ -51,6 +51,8 @@ class MemorySentry extends EventEmitter {
       if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
     })
     if (opts.heap) this.#observeHeap()
+    // A leak report shows the events that led up to the leak: record them from the start.
+    if (opts.leak?.report) require('../integrations/report').attach(this)
     this.start()
   }
 
@@ -74,6 +76,11 @@ class MemorySentry extends EventEmitter {
       return
     }
     if (name === 'leak' && this.#options.heapSnapshot) this.#writeHeapSnapshot(payload)
+    if (name === 'leak' && this.#options.leak?.report) {
+      // Sets payload.report now; the file is written in a setImmediate callback, at most 5 per
+      // process (failures are 'error' events).
+      require('../integrations/report').writeLeakReport(this, this.#options.leak.report, payload)
+    }
     this.emit(name, payload)
   }
 
@@ -176,6 +183,15 @@ class MemorySentry extends EventEmitter {
   stats() {
     const { ticks, cpuNs, maxCpuNs } = this.#native.stats()
     return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0 }
+  }
+
+  /**
+   * Writes a self-contained HTML report of the history and the events recorded since the first
+   * report or `require('memsentry/report').attach(sentry)` (mode 0600); returns its absolute path.
+   * Command lines only with `{ includeCmdline: true }`. See memsentry/report.
+   */
+  writeReport(file, options) {
+    return require('../integrations/report').writeReport(this, file, options)
   }
 
   /** A fresh Sample, read now on the calling thread. It does not enter the history. */

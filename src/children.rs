@@ -40,8 +40,8 @@
 //! zeros and its `smaps_rollup` fails with ESRCH (not an error); `last_rss` keeps the last
 //! non-empty RSS, so a zombie's zeros do not hide what the child used.
 //!
-//! `cmdline` is read when the child is first seen and again when its `comm` changes, since a child
-//! caught between fork and exec still shows the parent's command. (An exec of a program with the
+//! `cmdline` is read when the child is first seen, again when its `comm` changes and while it is
+//! empty, since a child caught between fork and exec still shows the parent's command. (An exec of a program with the
 //! same name as the parent, node spawning node, keeps the parent's command line.) The `comm` of a
 //! Spawn is the one seen first, so a child caught before its exec is announced with the parent's
 //! `comm`; samples show the current one.
@@ -609,7 +609,8 @@ impl ChildrenTracker {
                 comm: t.comm.clone(),
             });
         }
-        if comm_changed {
+        // Also while empty: a child caught mid-exec can show an empty cmdline for a moment.
+        if comm_changed || t.cmdline.is_empty() {
             t.cmdline = read_cmdline(t.reader.dir(), errors);
         }
 
