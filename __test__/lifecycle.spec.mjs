@@ -145,8 +145,8 @@ test('a sentry garbage-collected without close() stops its thread', async () => 
   assert.equal(report.after.threads, report.baseline, `thread count back to baseline: ${info}`)
 })
 
-test('8 workers with sampling sentries, terminated mid-sampling, 10 rounds', async () => {
-  const result = await runNode([childScript('workers.js'), '10', '8'], { timeoutMs: 50_000 })
+test('8 workers with sampling sentries, terminated mid-sampling, 50 rounds', async () => {
+  const result = await runNode([childScript('workers.js'), '50', '8'], { timeoutMs: 120_000 })
   assertNoCrash(result)
   assert.equal(result.code, 0, describe(result))
   const [report] = jsonLines(result)

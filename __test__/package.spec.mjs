@@ -105,15 +105,18 @@ test(
         '-e',
         `const { MemorySentry, snapshot, rss } = require('memsentry')
       const Koa = require('koa')
+      const { memoryLogger } = require('memsentry/koa')
       const app = new Koa()
       const sentry = new MemorySentry({ intervalMs: 10 })
+      const reports = []
+      app.use(memoryLogger({ sentry, every: 1, log: (r) => reports.push(r) }))
       app.use((ctx) => { ctx.body = { rss: rss() } })
       const server = app.listen(0, async () => {
         const res = await fetch('http://127.0.0.1:' + server.address().port + '/')
         const body = await res.json()
         const deadline = Date.now() + 5000
         while (sentry.latest === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-        console.log(JSON.stringify({ rss: rss(), http: body.rss, latest: sentry.latest && sentry.latest.rss, pss: snapshot({ smaps: true }).pss }))
+        console.log(JSON.stringify({ rss: rss(), http: body.rss, latest: sentry.latest && sentry.latest.rss, pss: snapshot({ smaps: true }).pss, reports: reports.map((r) => r.requests) }))
         await sentry.close()
         server.close()
       })`,
@@ -126,6 +129,7 @@ test(
     assert.ok(fromRequire.http > 0, describe(cjs))
     assert.ok(fromRequire.latest > 0, describe(cjs))
     assert.ok(fromRequire.pss > 0, describe(cjs))
+    assert.deepEqual(fromRequire.reports, [1], `memsentry/koa resolved and logged: ${describe(cjs)}`)
 
     const esm = await runNode(
       [
