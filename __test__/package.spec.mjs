@@ -129,7 +129,11 @@ test(
     assert.ok(fromRequire.http > 0, describe(cjs))
     assert.ok(fromRequire.latest > 0, describe(cjs))
     assert.ok(fromRequire.pss > 0, describe(cjs))
-    assert.deepEqual(fromRequire.reports, [1], `memsentry/koa resolved and logged: ${describe(cjs)}`)
+    assert.deepEqual(
+      fromRequire.reports,
+      [1],
+      `memsentry/koa resolved and logged: ${describe(cjs)}`,
+    )
 
     const esm = await runNode(
       [
