@@ -262,21 +262,30 @@ impl ChildrenTracker {
     }
 
     fn find_by_children_files(&self, errors: &mut Vec<ReadError>) -> BTreeMap<u32, Candidate> {
+        self.walk(|parent| {
+            self.children_listed(parent, errors)
+                .into_iter()
+                .map(|pid| (pid, None))
+                .collect()
+        })
+    }
+
+    /// The descendants of our pid, breadth first (one level in Direct mode), asking `kids_of`
+    /// for each parent's children: each pid is taken once, from the first parent that lists it,
+    /// and each parent is asked once.
+    fn walk(
+        &self,
+        mut kids_of: impl FnMut(u32) -> Vec<(u32, Option<(u64, String)>)>,
+    ) -> BTreeMap<u32, Candidate> {
         let mut found = BTreeMap::new();
         let mut queue = vec![self.self_pid];
         let mut expanded = HashSet::from([self.self_pid]);
         while let Some(parent) = queue.pop() {
-            for pid in self.children_listed(parent, errors) {
+            for (pid, stat) in kids_of(parent) {
                 if pid == self.self_pid || found.contains_key(&pid) {
                     continue;
                 }
-                found.insert(
-                    pid,
-                    Candidate {
-                        ppid: parent,
-                        stat: None,
-                    },
-                );
+                found.insert(pid, Candidate { ppid: parent, stat });
                 if self.mode == ChildrenMode::Tree && expanded.insert(pid) {
                     queue.push(pid);
                 }
@@ -365,28 +374,12 @@ impl ChildrenTracker {
                 }
             }
         }
-        let mut found = BTreeMap::new();
-        let mut queue = vec![self.self_pid];
-        while let Some(parent) = queue.pop() {
-            let Some(kids) = by_ppid.remove(&parent) else {
-                continue;
-            };
-            for (pid, start_time, comm) in kids {
-                if pid == self.self_pid || found.contains_key(&pid) {
-                    continue;
-                }
-                found.insert(
-                    pid,
-                    Candidate {
-                        ppid: parent,
-                        stat: Some((start_time, comm)),
-                    },
-                );
-                if self.mode == ChildrenMode::Tree {
-                    queue.push(pid);
-                }
-            }
-        }
+        let found = self.walk(|parent| {
+            let kids = by_ppid.remove(&parent).unwrap_or_default();
+            kids.into_iter()
+                .map(|(pid, start_time, comm)| (pid, Some((start_time, comm))))
+                .collect()
+        });
         Some((found, info))
     }
 
