@@ -10,10 +10,7 @@ const { normalizeOptions, forNative } = require('./options')
 // Native errors for option values only the native side can judge (a percent threshold with no
 // known limit) come back with code 'InvalidArg': they are RangeErrors to the user.
 function rethrow(err) {
-  if (err && err.code === 'InvalidArg') {
-    const e = new RangeError(err.message)
-    throw e
-  }
+  if (err && err.code === 'InvalidArg') throw new RangeError(err.message)
   throw err
 }
 

@@ -330,22 +330,6 @@ impl NativeSentry {
         }
     }
 
-    /// The slope (bytes/s) of the leak episode in progress, or null.
-    #[napi(catch_unwind)]
-    pub fn leak_slope(&self) -> Option<f64> {
-        self.controller.shared.leak_slope()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn threshold_states(&self) -> Vec<bool> {
-        self.controller
-            .shared
-            .threshold_states()
-            .into_iter()
-            .map(|(_, on)| on)
-            .collect()
-    }
-
     fn remove_hook(&mut self) {
         if let Some(arg) = self.hook_arg.take() {
             if !self.controller.hook_ran.load(Ordering::SeqCst) {

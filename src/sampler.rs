@@ -199,16 +199,6 @@ impl Shared {
         lock(&self.history).since(since_ms)
     }
 
-    pub fn threshold_states(&self) -> Vec<(String, bool)> {
-        let d = lock(&self.detectors);
-        d.thresholds
-            .rules()
-            .iter()
-            .map(|r| r.name.clone())
-            .zip(d.thresholds.states().iter().copied())
-            .collect()
-    }
-
     /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
     /// `None` after `close_files`.
     pub fn snapshot(&self) -> Option<(Sample, Vec<ReadError>)> {
