@@ -7,7 +7,6 @@
 //    /api/v1/query, the way Grafana would ask it.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -17,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { exportedMetrics, TARGET_LABELS } from './helpers/exported.mjs'
 import { dashboardQueries, legendLabels, namesIn, substituteVariables } from './helpers/promql.mjs'
 import { requirePrometheus, startPrometheus } from './helpers/prometheus-server.mjs'
+import { makeContainerCgroup, spawnInCgroup } from './helpers/cgroup.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DASHBOARD = path.join(ROOT, 'examples/grafana-dashboard.json')
@@ -81,56 +81,6 @@ describe('the Grafana dashboard names only what memsentry exports', () => {
 
 // ---- a real Prometheus, a real memsentry process ------------------------------------------------
 
-/** This process's memory cgroup: { version, dir } (v1: the memory hierarchy). */
-function ownMemoryCgroup() {
-  const lines = fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')
-  const v1 = lines.map((l) => l.split(':')).find(([, ctrl]) => ctrl.split(',').includes('memory'))
-  if (v1) {
-    const dir = path.join('/sys/fs/cgroup/memory', v1[2])
-    return { version: 1, dir: fs.existsSync(dir) ? dir : '/sys/fs/cgroup/memory' }
-  }
-  const v2 = lines.find((l) => l.startsWith('0::'))
-  return { version: 2, dir: path.join('/sys/fs/cgroup', v2.slice(3)) }
-}
-
-/**
- * A new memory cgroup under this process's own, with a limit: the pod's "container". Needs root
- * and a writable cgroup fs, as on the project's machines; anything else fails with the reason.
- */
-function makeContainerCgroup(limitBytes) {
-  const own = ownMemoryCgroup()
-  const dir = path.join(own.dir, `memsentry-fleet-${process.pid}`)
-  try {
-    fs.mkdirSync(dir)
-    const limitFile = own.version === 1 ? 'memory.limit_in_bytes' : 'memory.max'
-    fs.writeFileSync(path.join(dir, limitFile), String(limitBytes))
-  } catch (err) {
-    throw new Error(
-      `cannot make a memory cgroup with a limit for the pod (cgroup v${own.version}, ${dir}): ` +
-        `${err.message}. This test needs root and a writable cgroup fs (the project's machines have both).`,
-    )
-  }
-  return {
-    ...own,
-    dir,
-    remove: async () => {
-      const procs = path.join(dir, 'cgroup.procs')
-      for (let i = 0; i < 50 && fs.existsSync(dir); i++) {
-        for (const pid of fs.readFileSync(procs, 'utf8').split('\n').filter(Boolean)) {
-          try {
-            process.kill(Number(pid), 'SIGKILL') // only processes this test started live there
-          } catch {}
-        }
-        try {
-          fs.rmdirSync(dir)
-        } catch {
-          await sleep(100)
-        }
-      }
-    },
-  }
-}
-
 const LIMIT = 1024 * 1024 * 1024
 
 describe('every dashboard query returns data from a real Prometheus scraping real memsentry', () => {
@@ -144,18 +94,10 @@ describe('every dashboard query returns data from a real Prometheus scraping rea
       state.cgroup.version === 1
         ? path.join(ROOT, 'tests/fixtures/cgroup/v2-nested')
         : path.join(ROOT, 'tests/fixtures/cgroup/v1-limit')
-    // Joins the cgroup before node starts, so memsentry finds it at construction.
-    state.pod = spawn(
-      'sh',
-      [
-        '-c',
-        'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
-        'sh',
-        state.cgroup.dir,
-        process.execPath,
-        path.join(ROOT, '__test__/fixtures/fleet/pod.mjs'),
-        fixture,
-      ],
+    state.pod = spawnInCgroup(
+      state.cgroup,
+      process.execPath,
+      [path.join(ROOT, '__test__/fixtures/fleet/pod.mjs'), fixture],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     state.pod.stderr.on('data', (c) => (state.podLog = (state.podLog + c).slice(-4000)))
@@ -165,14 +107,11 @@ describe('every dashboard query returns data from a real Prometheus scraping rea
         throw new Error(`the pod exited before listening:\n${state.podLog}`)
       }),
     ])
-    const { port } = JSON.parse(String(line))
+    const { port, fixturePort } = JSON.parse(String(line))
+    state.instance = `127.0.0.1:${port}`
     state.prom = await startPrometheus([
-      { name: 'memsentry', targets: [`127.0.0.1:${port}`] },
-      {
-        name: 'memsentry-cgroup-fixture',
-        targets: [`127.0.0.1:${port}`],
-        path: '/metrics-fixture',
-      },
+      { name: 'memsentry', targets: [state.instance] },
+      { name: 'memsentry-cgroup-fixture', targets: [`127.0.0.1:${fixturePort}`] },
     ])
   })
 
@@ -212,12 +151,25 @@ describe('every dashboard query returns data from a real Prometheus scraping rea
           `\ntargets: ${(await state.prom.targets()).join('; ')}\npod stderr: ${state.podLog}`,
       )
     }
-    const fromFixture = queries.filter((q) =>
-      answered.get(q.where).every((r) => r.metric.job === 'memsentry-cgroup-fixture'),
-    )
+    // The fixture may stand in only for what this machine's cgroup version cannot have: every
+    // other query must also have the real pod's data (asked again now that all have answered).
+    const versionOnly =
+      state.cgroup.version === 1 ? ['memsentry_cgroup_high_bytes'] : ['memsentry_cgroup_under_oom']
+    const fromFixture = []
+    for (const q of queries) {
+      const result = await state.prom.query(q.promql)
+      const real = result.filter((r) => r.metric.instance === state.instance)
+      if (real.length > 0) continue
+      fromFixture.push(q.where)
+      const named = [...namesIn(q.promql).metrics]
+      assert.ok(
+        named.every((m) => versionOnly.includes(m)),
+        `${q.where}: no data from the real pod, only from the cgroup fixture: ${q.promql}`,
+      )
+    }
     t.diagnostic(
       `${queries.length} queries answered after ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
-        `only from the cgroup fixture: ${fromFixture.map((q) => q.where).join(', ') || 'none'}`,
+        `from the cgroup v${3 - state.cgroup.version} fixture only: ${fromFixture.join(', ') || 'none'}`,
     )
     // The figures worth a second look: the pod's own limit, a positive time to it.
     const limit = await state.prom.query('memsentry_cgroup_limit_bytes{job="memsentry"}')

@@ -35,9 +35,14 @@ export function freePort() {
 
 /**
  * Starts Prometheus scraping `jobs` ([{ name, targets: ['127.0.0.1:port'], path? }]) every
- * second, and waits until it is ready. Returns { url, query(expr), targets(), log(), stop() }.
+ * second, and waits until it is ready. Instead of jobs, `options.config` may give a whole
+ * configuration file's text, with `options.files` ({ name: text }) written beside it (rule files).
+ * Returns { url, query(expr), api(path), targets(), log(), stop() }.
  */
-export async function startPrometheus(jobs, { scrapeInterval = '1s' } = {}) {
+export async function startPrometheus(
+  jobs,
+  { scrapeInterval = '1s', config: text, files = {} } = {},
+) {
   requirePrometheus()
   const dir = await mkdtemp(join(tmpdir(), 'memsentry-prometheus-'))
   const config = join(dir, 'prometheus.yml')
@@ -48,12 +53,13 @@ export async function startPrometheus(jobs, { scrapeInterval = '1s' } = {}) {
     `  evaluation_interval: ${scrapeInterval}`,
     'scrape_configs:',
   ]
-  for (const job of jobs) {
+  for (const job of jobs ?? []) {
     lines.push(`  - job_name: ${JSON.stringify(job.name)}`)
     if (job.path) lines.push(`    metrics_path: ${JSON.stringify(job.path)}`)
     lines.push('    static_configs:', `      - targets: ${JSON.stringify(job.targets)}`)
   }
-  await writeFile(config, lines.join('\n') + '\n')
+  await writeFile(config, text ?? lines.join('\n') + '\n')
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content)
 
   let log = ''
   let prom
@@ -125,6 +131,12 @@ export async function startPrometheus(jobs, { scrapeInterval = '1s' } = {}) {
         throw new Error(`Prometheus rejected ${expr}: ${body.errorType}: ${body.error}`)
       }
       return body.data.result
+    },
+    /** The `data` of a GET of /api/v1/<path>. */
+    async api(path) {
+      const body = await (await fetch(`${url}/api/v1/${path}`)).json()
+      if (body.status !== 'success') throw new Error(`/api/v1/${path}: ${body.error}`)
+      return body.data
     },
     /** One line per active target: job, health, last error. */
     async targets() {
