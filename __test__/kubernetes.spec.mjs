@@ -171,6 +171,22 @@ describe('Kubernetes manifests (examples/kubernetes)', () => {
   })
 })
 
+describe('OpenTelemetry collector example (examples/opentelemetry/collector.yaml)', () => {
+  // No collector binary to run it with (README.md says why): only its wiring is checked.
+  it('receives OTLP and exports to Prometheus in a metrics pipeline whose parts all exist', () => {
+    const file = path.join(ROOT, 'examples/opentelemetry/collector.yaml')
+    const config = parse(fs.readFileSync(file, 'utf8'))
+    const { receivers, processors, exporters } = config.service.pipelines.metrics
+    assert.deepEqual(receivers, ['otlp'])
+    assert.deepEqual(exporters, ['prometheus'])
+    for (const r of receivers) assert.ok(r in config.receivers, r)
+    for (const p of processors) assert.ok(p in config.processors, p)
+    for (const e of exporters) assert.ok(e in config.exporters, e)
+    assert.match(config.receivers.otlp.protocols.http.endpoint, /:4318$/)
+    assert.match(config.exporters.prometheus.endpoint, /:\d+$/)
+  })
+})
+
 // ---- the Deployment's command and environment, run for real, scraped through the annotations ---
 
 describe("the Deployment's pod, run for real and found through its prometheus.io annotations", () => {
