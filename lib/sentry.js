@@ -4,7 +4,7 @@ const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 const path = require('node:path')
 const v8 = require('node:v8')
-const { PerformanceObserver } = require('node:perf_hooks')
+const { PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
 const { normalizeOptions, forNative } = require('./options')
 
 // Native errors for option values only the native side can judge (a percent threshold with no
@@ -47,7 +47,9 @@ class MemorySentry extends EventEmitter {
     this.on('removeListener', (event) => {
       if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
     })
-    if (opts.heap) this.#observeHeap()
+    // The leak detector needs the heap's figures and the full GCs to tell a leak from garbage
+    // and from V8 resizing its heap; `heap: true` also puts the figures into the samples.
+    if (opts.heap || opts.leak) this.#observeHeap()
     // A leak report shows the events that led up to the leak: record them from the start.
     if (opts.leak?.report) require('../integrations/report').attach(this)
     this.start()
@@ -116,25 +118,28 @@ class MemorySentry extends EventEmitter {
   }
 
   // Records V8's heap figures after each GC, at most once per sampling period (a busy server
-  // runs many scavenges a second; the sampler reads the newest figures each tick).
+  // runs many scavenges a second; the sampler reads the newest figures each tick), and after
+  // every full GC (rare, and what the leak detector waits for).
   #observeHeap() {
     // Weak for the same reason as the event callback: perf_hooks holds the observer.
     const nativeRef = new WeakRef(this.#native)
     const minGapMs = this.#options.intervalMs / 2
+    const MAJOR = perfConstants.NODE_PERFORMANCE_GC_MAJOR
     let last = -Infinity
     const observer = new PerformanceObserver((list) => {
       const native = nativeRef.deref()
       if (!native) return observer.disconnect()
       const entries = list.getEntries()
       const now = entries[entries.length - 1].startTime
-      if (now - last < minGapMs) return
+      const major = entries.some((e) => e.detail?.kind === MAJOR)
+      if (!major && now - last < minGapMs) return
       last = now
       const m = process.memoryUsage()
-      native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+      native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, major)
     })
     observer.observe({ entryTypes: ['gc'] })
     const m = process.memoryUsage()
-    this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+    this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, false)
     this.#heapObserver = observer
   }
 

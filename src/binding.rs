@@ -33,8 +33,10 @@ pub struct NativeThreshold {
 #[napi(object)]
 pub struct NativeLeak {
     pub window_ms: f64,
-    pub min_slope: f64,
-    pub warmup_ms: f64,
+    /// Bytes/s; absent: the detector's default rule, which scales with the window.
+    pub min_slope: Option<f64>,
+    /// Absent: the detector's default, min(window / 2, 30 s).
+    pub warmup_ms: Option<f64>,
     pub metric: String,
 }
 
@@ -156,6 +158,7 @@ impl NativeSentry {
                 thresholds,
                 leak: options.leak.as_ref().map(leak_settings).transpose()?,
                 limit,
+                heap_in_samples: options.heap,
             },
             collector,
         );
@@ -277,15 +280,26 @@ impl NativeSentry {
         self.controller.shared.set_want_samples(on);
     }
 
-    /// V8 heap figures recorded after a GC by the JS side (`heap: true`).
+    /// V8 heap figures recorded after a GC by the JS side (`heap: true`, or leak detection on);
+    /// `major_gc`: that GC was a full mark-compact.
     #[napi(catch_unwind)]
-    pub fn set_heap(&self, heap_used: f64, heap_total: f64, external: f64, array_buffers: f64) {
-        self.controller.shared.set_heap(HeapFigures {
-            heap_used,
-            heap_total,
-            external,
-            array_buffers,
-        });
+    pub fn set_heap(
+        &self,
+        heap_used: f64,
+        heap_total: f64,
+        external: f64,
+        array_buffers: f64,
+        major_gc: bool,
+    ) {
+        self.controller.shared.set_heap(
+            HeapFigures {
+                heap_used,
+                heap_total,
+                external,
+                array_buffers,
+            },
+            major_gc,
+        );
     }
 
     /// Ticks so far: lets the JS side reuse its `latest` object until the next tick.
@@ -365,7 +379,7 @@ fn leak_settings(l: &NativeLeak) -> Result<LeakSettings> {
         config: LeakConfig {
             window_ms: l.window_ms as u64,
             min_slope: l.min_slope,
-            warmup_ms: l.warmup_ms as u64,
+            warmup_ms: l.warmup_ms.map(|w| w as u64),
         },
         metric,
     })

@@ -91,7 +91,7 @@
 //! of the metric's slope; anything between, no heap figures, or a metric that does not grow is
 //! `Unknown`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::trend;
 
@@ -103,48 +103,92 @@ const GROUP: u64 = 3;
 const MIN_POINTS: usize = 8;
 /// z of the one-sided 95% lower confidence bound of the slope.
 const LOWER_BOUND_Z: f64 = 1.645;
-/// To start: that lower bound, as a fraction of `min_slope`.
+/// To start: that lower bound, as a fraction of the minimum slope.
 const START_LOWER_FRACTION: f64 = 0.75;
 /// To start: Mann–Kendall confidence (1 − one-sided p).
 const START_CONFIDENCE: f64 = 0.95;
-/// To start: growth from the middle to the last third, as a fraction of `min_slope`.
+/// To start: growth from the middle to the last third, as a fraction of the minimum slope ...
 const START_RECENT_FRACTION: f64 = 0.5;
+/// ... and as a fraction of the slope itself: growth that is slowing down (a heap resizing, a
+/// cache nearing its cap) is not a leak.
+const START_RECENT_SHARE: f64 = 0.5;
 /// To start: the line's misfit at most this times that of the best hinge or step.
 const START_SHAPE_FACTOR: f64 = 1.3;
-/// To go on: slope at least this fraction of `min_slope`, ...
+/// To go on: slope at least this fraction of the minimum slope, ...
 const KEEP_SLOPE_FRACTION: f64 = 0.5;
 /// ... growth from the middle to the last third at least this fraction, ...
 const KEEP_RECENT_FRACTION: f64 = 0.25;
 /// ... and the line's misfit at most this times that of the best hinge or step.
 const KEEP_SHAPE_FACTOR: f64 = 3.0;
-/// Consecutive evaluations that must agree before the state changes.
+/// Consecutive evaluations that must agree before the state changes ...
 const CONFIRM: u32 = 2;
-/// Heap floor growth explaining at least this share of the metric's growth: `Heap`.
-const HEAP_SHARE: f64 = 0.5;
-/// Heap floor growth below this share: `Native`.
+/// ... and before a growth that no part of the process's memory explains counts as a leak: half
+/// a window more of the same evidence.
+const CONFIRM_UNEXPLAINED: u32 = (FINE_BUCKETS / 2) as u32;
+/// A part (heap floor, external, a child) growing at this share of the metric explains it.
+const EXPLAINS: f64 = 0.5;
+/// Heap floor growth below this share: `Native`; a process's own growth below it: `Child`.
 const NATIVE_SHARE: f64 = 0.2;
-/// Fine buckets with a heap observation needed to classify.
-const MIN_HEAP_POINTS: usize = 3;
+/// Full GC times kept (the last window's; a bound for GC storms).
+const FULL_GCS_KEPT: usize = 256;
+/// Envelope points a part needs to be classified.
+const MIN_PART_POINTS: usize = 3;
+/// Default minimum growth over a 60 s window; it scales with √(window / 60 s).
+const MIN_GROWTH_PER_MINUTE: f64 = 1.5 * 1024.0 * 1024.0;
+/// Default minimum growth over a window, as a share of the metric's level.
+const MIN_GROWTH_SHARE: f64 = 0.02;
+/// Default warm-up, at most (and at most half the window).
+const DEFAULT_WARMUP_MS: u64 = 30_000;
 
 /// Configuration of a [`LeakDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LeakConfig {
     /// Analysis window, ms. Default 600_000.
     pub window_ms: u64,
-    /// Bytes per second; growth slower than this is not a leak. NaN never reports; a negative
-    /// value counts as 0 (any significant steady growth).
-    pub min_slope: f64,
-    /// Ignore samples whose time is < first_sample_time + warmup_ms.
-    pub warmup_ms: u64,
+    /// Bytes per second; growth slower than this is not a leak. `None` (the default): the
+    /// evidence scales with the window and the metric's level (see the module documentation).
+    /// NaN never reports; a negative value counts as 0 (any significant steady growth).
+    pub min_slope: Option<f64>,
+    /// Ignore samples whose time is < first_sample_time + warmup_ms. `None` (the default):
+    /// min(window / 2, 30 s), the start-up of a service (modules, JIT, pools, first caches).
+    pub warmup_ms: Option<u64>,
 }
 
 impl Default for LeakConfig {
-    /// A 10-minute window, 1 MiB/min, no warm-up.
+    /// A 10-minute window, the adaptive minimum slope, no warm-up.
     fn default() -> Self {
         LeakConfig {
             window_ms: 600_000,
-            min_slope: 1024.0 * 1024.0 / 60.0,
-            warmup_ms: 0,
+            min_slope: None,
+            warmup_ms: None,
+        }
+    }
+}
+
+impl LeakConfig {
+    /// The warm-up in force, ms.
+    pub fn warmup(&self) -> u64 {
+        self.warmup_ms
+            .unwrap_or((self.window_ms / 2).min(DEFAULT_WARMUP_MS))
+    }
+
+    /// The minimum slope in force for a metric whose floors sit at `level` bytes: the configured
+    /// one, else the default rule: growth over a window of at least
+    /// max(1.5 MiB × √(window / 60 s), 2% of the level).
+    pub fn min_slope_at(&self, level: f64) -> f64 {
+        match self.min_slope {
+            Some(m) if m.is_nan() => f64::INFINITY,
+            Some(m) => m.max(0.0),
+            None => {
+                let window_s = (self.window_ms as f64 / 1000.0).max(1e-3);
+                let by_window = MIN_GROWTH_PER_MINUTE * (window_s / 60.0).sqrt();
+                let by_level = if level.is_finite() {
+                    MIN_GROWTH_SHARE * level
+                } else {
+                    0.0
+                };
+                by_window.max(by_level) / window_s
+            }
         }
     }
 }
@@ -156,16 +200,19 @@ pub enum Suspect {
     Heap,
     /// The metric grows while the V8 heap floor does not: native memory, external, ArrayBuffers.
     Native,
+    /// A tree metric grows while the process's own RSS does not: a child process grows.
+    Child,
     /// No or too few heap figures, or a share in between.
     Unknown,
 }
 
 impl Suspect {
-    /// `"heap"`, `"native"` or `"unknown"`.
+    /// `"heap"`, `"native"`, `"child"` or `"unknown"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Suspect::Heap => "heap",
             Suspect::Native => "native",
+            Suspect::Child => "child",
             Suspect::Unknown => "unknown",
         }
     }
@@ -204,12 +251,83 @@ struct Bucket {
     min: f64,
 }
 
-/// One fine bucket of V8 heap figures: (ms since the origin, value) of each minimum.
+/// The parts of the process's memory that can explain the metric's growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// V8 heapUsed after a GC: live JS objects (and garbage not yet collected).
+    HeapUsed = 0,
+    /// V8 heapTotal: what the heap holds, used or free.
+    HeapTotal = 1,
+    /// external + arrayBuffers: memory held by JS objects outside the heap (Buffers).
+    External = 2,
+    /// The process's own RSS, when the metric covers its children too.
+    Own = 3,
+    /// The metric less the process's own RSS: the children's part of a tree metric.
+    Children = 4,
+}
+
+impl Part {
+    const ALL: [Part; PARTS] = [
+        Part::HeapUsed,
+        Part::HeapTotal,
+        Part::External,
+        Part::Own,
+        Part::Children,
+    ];
+}
+
+const PARTS: usize = 5;
+
+/// One fine bucket of part figures: (ms since the origin, value) of each part's minimum.
 #[derive(Debug, Clone, Copy)]
-struct HeapBucket {
+struct PartBucket {
     idx: u64,
-    heap: (u64, f64),
-    external: Option<(u64, f64)>,
+    mins: [Option<(u64, f64)>; PARTS],
+}
+
+/// A full (mark-compact) GC and the heap figures right after it.
+#[derive(Debug, Clone, Copy)]
+struct FullGc {
+    /// ms since the origin.
+    t: u64,
+    heap_used: f64,
+    external: f64,
+}
+
+/// The slopes of the parts over the analysed span (None: too few figures).
+#[derive(Debug, Clone, Copy, Default)]
+struct PartSlopes([Option<f64>; PARTS]);
+
+impl PartSlopes {
+    fn get(&self, p: Part) -> Option<f64> {
+        self.0[p as usize]
+    }
+}
+
+/// How a growth is accounted for by the parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// A part that holds memory on purpose grows with the metric: the heap floor, external
+    /// memory, or a child.
+    Explained(Suspect),
+    /// V8's heap grows its free space, not its live objects: it sized itself for a higher
+    /// allocation rate, and keeps the pages. Not a leak.
+    HeapSizing,
+    /// The heap figures explain too little of it: native memory outside V8's view (or heap
+    /// growth hidden in noise).
+    Unexplained(Suspect),
+    /// No heap figures to tell.
+    Unknown,
+}
+
+impl Cause {
+    fn suspect(self) -> Suspect {
+        match self {
+            Cause::Explained(s) | Cause::Unexplained(s) => s,
+            Cause::HeapSizing => Suspect::Native,
+            Cause::Unknown => Suspect::Unknown,
+        }
+    }
 }
 
 /// The statistics of one evaluation. The costlier ones (the confidence bound, the shape fits) are
@@ -224,6 +342,8 @@ struct Analysis {
     confidence: f64,
     /// Slope between the lowest floors of the middle and of the last third of the envelope.
     slope_recent: f64,
+    /// The median floor: the metric's level.
+    level: f64,
     /// Analysed span, fine buckets `[first_idx, end_idx)`.
     first_idx: u64,
     end_idx: u64,
@@ -255,8 +375,6 @@ impl Analysis {
 #[derive(Debug, Clone)]
 pub struct LeakDetector {
     config: LeakConfig,
-    /// `config.min_slope`, NaN made +∞ and negatives 0.
-    min_slope: f64,
     /// Fine bucket width, ms (≥ 1).
     width_ms: u64,
     first_t: Option<u64>,
@@ -264,9 +382,21 @@ pub struct LeakDetector {
     /// Time of the first sample after the warm-up: fine bucket 0 starts here.
     origin: Option<u64>,
     buckets: VecDeque<Bucket>,
-    heap: VecDeque<HeapBucket>,
-    last_heap_t: Option<u64>,
+    parts: VecDeque<PartBucket>,
+    last_part_t: [Option<u64>; PARTS],
+    /// The full GCs of the last window: (ms since the origin, heapUsed and external right after
+    /// it: the live heap, without garbage), and whether any was ever reported (if none is, the GC
+    /// kind is unknown and the rules do without).
+    full_gcs: VecDeque<FullGc>,
+    gc_kinds_known: bool,
     episode: Option<LeakEstimate>,
+    /// What explained the growth when the episode started (None: no episode).
+    episode_cause: Option<Cause>,
+    /// The process's own RSS at the newest tick that reported it (ms, bytes).
+    last_own: Option<(u64, f64)>,
+    /// The minimum slope in force when the episode started (the level grows with a leak; the
+    /// episode keeps the bar it was judged by).
+    episode_min_slope: f64,
     /// Consecutive evaluations whose verdict differs from the state.
     streak: u32,
     scratch: Vec<f64>,
@@ -274,22 +404,21 @@ pub struct LeakDetector {
 
 impl LeakDetector {
     pub fn new(config: LeakConfig) -> Self {
-        let min_slope = if config.min_slope.is_nan() {
-            f64::INFINITY
-        } else {
-            config.min_slope.max(0.0)
-        };
         LeakDetector {
             config,
-            min_slope,
             width_ms: config.window_ms.div_ceil(FINE_BUCKETS).max(1),
             first_t: None,
             last_t: None,
             origin: None,
             buckets: VecDeque::with_capacity(FINE_BUCKETS as usize + 1),
-            heap: VecDeque::new(),
-            last_heap_t: None,
+            parts: VecDeque::new(),
+            last_part_t: [None; PARTS],
+            full_gcs: VecDeque::new(),
+            gc_kinds_known: false,
             episode: None,
+            episode_cause: None,
+            last_own: None,
+            episode_min_slope: f64::INFINITY,
             streak: 0,
             scratch: Vec::new(),
         }
@@ -305,8 +434,13 @@ impl LeakDetector {
             return None;
         }
         self.last_t = Some(t_ms);
+        if let Some((t, own)) = self.last_own {
+            if t == t_ms {
+                self.observe_part(t_ms, Part::Children, value - own);
+            }
+        }
         let first = *self.first_t.get_or_insert(t_ms);
-        if t_ms < first.saturating_add(self.config.warmup_ms) {
+        if t_ms < first.saturating_add(self.config.warmup()) {
             return None;
         }
         let origin = *self.origin.get_or_insert(t_ms);
@@ -330,48 +464,93 @@ impl LeakDetector {
         while self.buckets.front().is_some_and(|b| b.idx < lo) {
             self.buckets.pop_front();
         }
-        while self.heap.front().is_some_and(|b| b.idx < lo) {
-            self.heap.pop_front();
+        while self.parts.front().is_some_and(|b| b.idx < lo) {
+            self.parts.pop_front();
+        }
+        let lo_ms = lo * self.width_ms;
+        while self.full_gcs.front().is_some_and(|g| g.t < lo_ms) {
+            self.full_gcs.pop_front();
         }
         self.evaluate(idx)
     }
 
-    /// V8 heap figures recorded right after a GC (`heap_used` = post-GC heapUsed bytes,
-    /// `external` = external + arrayBuffers bytes; NaN if unknown). Used only to classify
-    /// `suspect`. Ignored before the first metric sample after the warm-up, when `heap_used` is
-    /// not finite, or when the time goes backwards.
-    pub fn observe_heap(&mut self, t_ms: u64, heap_used: f64, external: f64) {
+    /// V8 heap figures recorded right after a GC (`heap_used`, `heap_total` = heapUsed and
+    /// heapTotal bytes, `external` = external + arrayBuffers bytes; NaN if unknown), and whether
+    /// that GC was a full (mark-compact) one. They tell what grows: live JS objects, V8's free
+    /// heap, or memory outside the heap; and the full GCs tell garbage from what is kept (see the
+    /// module documentation). Ignored before the first metric sample after the warm-up or when
+    /// the time goes backwards.
+    pub fn observe_heap(&mut self, t_ms: u64, heap_used: f64, heap_total: f64, external: f64, full_gc: bool) {
+        if full_gc {
+            self.gc_kinds_known = true;
+        }
+        self.observe_part(t_ms, Part::HeapUsed, heap_used);
+        self.observe_part(t_ms, Part::HeapTotal, heap_total);
+        self.observe_part(t_ms, Part::External, external);
         let Some(origin) = self.origin else {
             return;
         };
-        if !heap_used.is_finite() || t_ms < origin || self.last_heap_t.is_some_and(|last| t_ms < last) {
+        if !full_gc || t_ms < origin {
             return;
         }
-        self.last_heap_t = Some(t_ms);
+        let t = t_ms - origin;
+        if self.full_gcs.back().is_some_and(|g| t < g.t) {
+            return;
+        }
+        if self.full_gcs.len() >= FULL_GCS_KEPT {
+            self.full_gcs.pop_front();
+        }
+        self.full_gcs.push_back(FullGc {
+            t,
+            heap_used,
+            external,
+        });
+    }
+
+    /// The process's own RSS, when the watched metric covers its children too (`treeRss`): a
+    /// tree that grows while the process does not is a child's growth.
+    /// Call it before [`observe`](Self::observe) with the same `t_ms`.
+    pub fn observe_own(&mut self, t_ms: u64, own: f64) {
+        self.observe_part(t_ms, Part::Own, own);
+        self.last_own = Some((t_ms, own));
+    }
+
+    fn observe_part(&mut self, t_ms: u64, part: Part, value: f64) {
+        let Some(origin) = self.origin else {
+            return;
+        };
+        let last = &mut self.last_part_t[part as usize];
+        if !value.is_finite() || t_ms < origin || last.is_some_and(|l| t_ms < l) {
+            return;
+        }
+        *last = Some(t_ms);
         let rel = t_ms - origin;
         let idx = rel / self.width_ms;
-        let external = external.is_finite().then_some((rel, external));
-        match self.heap.back_mut() {
-            Some(b) if b.idx == idx => {
-                if heap_used < b.heap.1 {
-                    b.heap = (rel, heap_used);
-                }
-                if let Some(e) = external {
-                    if b.external.is_none_or(|old| e.1 < old.1) {
-                        b.external = Some(e);
-                    }
-                }
+        // Parts arrive from two sources (GC callbacks, ticks), so a figure may belong to a bucket
+        // before the newest: find it from the back, or insert it in order.
+        let pos = self.parts.iter().rposition(|b| b.idx <= idx);
+        let slot = match pos {
+            Some(i) if self.parts[i].idx == idx => i,
+            _ => {
+                let at = pos.map_or(0, |i| i + 1);
+                self.parts.insert(
+                    at,
+                    PartBucket {
+                        idx,
+                        mins: [None; PARTS],
+                    },
+                );
+                at
             }
-            _ => self.heap.push_back(HeapBucket {
-                idx,
-                heap: (rel, heap_used),
-                external,
-            }),
+        };
+        let m = &mut self.parts[slot].mins[part as usize];
+        if m.is_none_or(|(_, old)| value < old) {
+            *m = Some((rel, value));
         }
         let newest = self.buckets.back().map_or(idx, |b| b.idx.max(idx));
         let lo = newest.saturating_sub(FINE_BUCKETS);
-        while self.heap.front().is_some_and(|b| b.idx < lo) {
-            self.heap.pop_front();
+        while self.parts.front().is_some_and(|b| b.idx < lo) {
+            self.parts.pop_front();
         }
     }
 
@@ -391,35 +570,128 @@ impl LeakDetector {
     /// Runs when fine bucket `cur` has just begun, so every older bucket is complete.
     fn evaluate(&mut self, cur: u64) -> Option<LeakTransition> {
         // Not enough data: no decision, the state stays as it is.
-        let a = self.analyse(cur)?;
-        let min = self.min_slope;
+        let env = self.envelope(cur);
+        let a = self.analyse(&env, cur)?;
+        let cause = self.cause(&a);
         // The verdict that would change the state: "a leak" while idle, "no longer" in an episode.
-        let flips = if self.episode.is_none() {
-            a.slope >= min
-                && a.confidence >= START_CONFIDENCE
-                && a.slope_recent >= START_RECENT_FRACTION * min
-                && a.slope_lower(&mut self.scratch) >= START_LOWER_FRACTION * min
-                && a.steady(START_SHAPE_FACTOR)
-        } else {
-            !(a.slope >= KEEP_SLOPE_FRACTION * min
-                && a.slope_recent >= KEEP_RECENT_FRACTION * min
-                && a.steady(KEEP_SHAPE_FACTOR))
+        let (flips, needed) = match self.episode_cause {
+            None => {
+                let min = self.config.min_slope_at(a.level);
+                let flips = cause != Cause::HeapSizing
+                    && a.slope >= min
+                    && a.confidence >= START_CONFIDENCE
+                    && a.slope_recent >= START_RECENT_FRACTION * min
+                    && a.slope_recent >= START_RECENT_SHARE * a.slope
+                    && self.outlived_full_gcs(&a, cause, START_RECENT_FRACTION * min) == Some(true)
+                    && a.slope_lower(&mut self.scratch) >= START_LOWER_FRACTION * min
+                    && a.steady(START_SHAPE_FACTOR);
+                let needed = match cause {
+                    Cause::Unexplained(_) => CONFIRM_UNEXPLAINED,
+                    _ => CONFIRM,
+                };
+                (flips, needed)
+            }
+            Some(started) => (!self.keeps(&a, started, cur), CONFIRM),
         };
         self.streak = if flips { self.streak + 1 } else { 0 };
-        if self.streak < CONFIRM {
+        if self.streak < needed {
             if self.episode.is_some() {
-                self.episode = Some(self.estimate(&a));
+                self.episode = Some(self.estimate(&a, cause));
             }
             return None;
         }
         self.streak = 0;
-        let estimate = self.estimate(&a);
+        let estimate = self.estimate(&a, cause);
         if self.episode.take().is_some() {
+            self.episode_cause = None;
             Some(LeakTransition::Ended(estimate))
         } else {
+            self.episode_min_slope = self.config.min_slope_at(a.level);
+            self.episode_cause = Some(cause);
             self.episode = Some(estimate.clone());
             Some(LeakTransition::Started(estimate))
         }
+    }
+
+    /// Whether an episode that started as `started` goes on: what explained the growth still
+    /// grows. A child's growth is judged on the children alone (the parent's own GC drops do
+    /// not stop it); the heap's and external memory's across the full GCs, where there are
+    /// some; anything else on the metric's floors.
+    fn keeps(&mut self, a: &Analysis, started: Cause, cur: u64) -> bool {
+        let min = self.episode_min_slope;
+        let on_floors = |a: &Analysis| {
+            a.slope >= KEEP_SLOPE_FRACTION * min
+                && a.slope_recent >= KEEP_RECENT_FRACTION * min
+                && a.steady(KEEP_SHAPE_FACTOR)
+        };
+        if started == Cause::Explained(Suspect::Child) {
+            let env = self.part_envelope(Part::Children, a.first_idx, cur);
+            return match self.analyse(&env, cur) {
+                Some(children) => on_floors(&children),
+                None => on_floors(a),
+            };
+        }
+        match self.outlived_full_gcs(a, started, KEEP_RECENT_FRACTION * min) {
+            Some(kept) if matches!(started, Cause::Explained(_)) => kept,
+            _ => on_floors(a),
+        }
+    }
+
+    /// Whether what explains the growth outlived the full GCs: `Some(true)` if the part that
+    /// explains it (the heap for `Heap`, external memory for `Native`, else the metric) was
+    /// higher right after the last full GC of the span than anywhere before it in the window, by
+    /// at least `rate` (bytes/s) times the time between. Garbage that reached the old generation
+    /// raises every floor until a full GC takes it away (every 30 s to a few minutes on a lightly
+    /// loaded service); what a leak adds stays. `Some(false)` if there was no full GC in the span
+    /// or it left nothing; `Some(true)` where GC kinds are unknown (no heap figures) or for a
+    /// child's growth, which the process's GC does not touch. `None` (for an episode: cannot
+    /// tell) if no full GC ran in the span.
+    fn outlived_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> Option<bool> {
+        if !self.gc_kinds_known || cause == Cause::Explained(Suspect::Child) {
+            return Some(true);
+        }
+        let start_ms = a.first_idx * self.width_ms;
+        let Some(gc) = self.full_gcs.iter().rev().find(|g| g.t >= start_ms) else {
+            return if self.episode_cause.is_some() {
+                None
+            } else {
+                Some(false)
+            };
+        };
+        let (after, before) = match cause {
+            Cause::Explained(Suspect::Heap) => (gc.heap_used, self.part_min_before(Part::HeapUsed, gc.t)),
+            Cause::Explained(Suspect::Native) => (gc.external, self.part_min_before(Part::External, gc.t)),
+            // The metric: its lowest floor after the GC against its lowest before.
+            _ => {
+                let after = self
+                    .buckets
+                    .iter()
+                    .filter(|b| b.min_t > gc.t)
+                    .map(|b| b.min)
+                    .fold(f64::INFINITY, f64::min);
+                let before = self
+                    .buckets
+                    .iter()
+                    .filter(|b| b.min_t < gc.t)
+                    .min_by(|x, y| x.min.total_cmp(&y.min))
+                    .map(|b| (b.min_t, b.min));
+                (after, before)
+            }
+        };
+        let Some((t_before, before)) = before else {
+            return Some(false);
+        };
+        let dt = gc.t.saturating_sub(t_before) as f64 / 1000.0;
+        Some(after.is_finite() && after - before >= rate * dt)
+    }
+
+    /// The lowest figure of `part` seen before `t` (ms since the origin) in the kept buckets.
+    fn part_min_before(&self, part: Part, t: u64) -> Option<(u64, f64)> {
+        self.parts
+            .iter()
+            .filter_map(|b| b.mins[part as usize])
+            .filter(|&(at, _)| at < t)
+            .min_by(|x, y| x.1.total_cmp(&y.1))
     }
 
     /// The lower envelope: the minimum of each whole sub-window of `GROUP` fine buckets, the
@@ -435,8 +707,20 @@ impl LeakDetector {
         trend::lower_envelope(points)
     }
 
-    fn analyse(&mut self, cur: u64) -> Option<Analysis> {
-        let env = self.envelope(cur);
+    /// The same envelope of a part, over fine buckets `[from, cur)`.
+    fn part_envelope(&self, part: Part, from: u64, cur: u64) -> Vec<(u64, f64, f64)> {
+        let points = self
+            .parts
+            .iter()
+            .filter(|b| b.idx >= from && b.idx < cur)
+            .filter_map(|b| {
+                b.mins[part as usize].map(|(t, v)| ((cur - 1 - b.idx) / GROUP, t as f64 / 1000.0, v))
+            });
+        trend::lower_envelope(points)
+    }
+
+    /// The statistics of an envelope ending at fine bucket `cur`; None without enough data.
+    fn analyse(&mut self, env: &[(u64, f64, f64)], cur: u64) -> Option<Analysis> {
         let n = env.len();
         if n < MIN_POINTS {
             return None;
@@ -448,9 +732,10 @@ impl LeakDetector {
             return None;
         }
         let points: Vec<(f64, f64)> = env.iter().map(|&(_, t, v)| (t, v)).collect();
-        let values: Vec<f64> = env.iter().map(|&(_, _, v)| v).collect();
+        let mut values: Vec<f64> = env.iter().map(|&(_, _, v)| v).collect();
         let slope = trend::theil_sen_with(&points, &mut self.scratch)?;
         let confidence = trend::mann_kendall(&values)?.confidence_increasing();
+        let level = trend::median(&mut values)?;
         // The middle and the last third, each as (center time, lowest floor).
         let k = n / 3;
         let third = |part: &[(f64, f64)]| -> Option<(f64, f64)> {
@@ -469,72 +754,121 @@ impl LeakDetector {
             slope,
             confidence,
             slope_recent,
+            level,
             first_idx,
             end_idx,
         })
     }
 
-    fn estimate(&self, a: &Analysis) -> LeakEstimate {
+    /// The Theil–Sen slope of each part's lower envelope over the analysed span (the same
+    /// sub-windows as the metric's), where it has enough points spanning a third of the span.
+    fn part_slopes(&self, a: &Analysis) -> PartSlopes {
+        let span_s = (a.end_idx - a.first_idx) as f64 * self.width_ms as f64 / 1000.0;
+        let mut out = PartSlopes::default();
+        for (i, part) in Part::ALL.into_iter().enumerate() {
+            let points: Vec<(f64, f64)> = self
+                .part_envelope(part, a.first_idx, a.end_idx)
+                .iter()
+                .map(|&(_, t, v)| (t, v))
+                .collect();
+            let covers = match (points.first(), points.last()) {
+                (Some(f), Some(l)) => points.len() >= MIN_PART_POINTS && l.0 - f.0 >= span_s / 3.0,
+                _ => false,
+            };
+            if covers {
+                out.0[i] = trend::theil_sen(&points);
+            }
+        }
+        out
+    }
+
+    /// What accounts for the growth (see the module documentation).
+    fn cause(&self, a: &Analysis) -> Cause {
+        if a.slope.is_nan() || a.slope <= 0.0 {
+            return Cause::Unknown;
+        }
+        let parts = self.part_slopes(a);
+        let share = |p: Part| parts.get(p).map(|s| s / a.slope);
+        if share(Part::Own).is_some_and(|s| s < NATIVE_SHARE) {
+            return Cause::Explained(Suspect::Child);
+        }
+        let Some(heap) = share(Part::HeapUsed) else {
+            return Cause::Unknown;
+        };
+        let external = share(Part::External).unwrap_or(0.0);
+        if heap >= EXPLAINS {
+            Cause::Explained(Suspect::Heap)
+        } else if external >= EXPLAINS {
+            Cause::Explained(Suspect::Native)
+        } else if heap + external >= EXPLAINS {
+            Cause::Explained(if heap >= external {
+                Suspect::Heap
+            } else {
+                Suspect::Native
+            })
+        } else if share(Part::HeapTotal).is_some_and(|total| total - heap >= EXPLAINS) {
+            Cause::HeapSizing
+        } else if heap < NATIVE_SHARE {
+            Cause::Unexplained(Suspect::Native)
+        } else {
+            Cause::Unexplained(Suspect::Unknown)
+        }
+    }
+
+    fn estimate(&self, a: &Analysis, cause: Cause) -> LeakEstimate {
         let window_ms = (a.end_idx - a.first_idx).saturating_mul(self.width_ms);
         LeakEstimate {
             slope_bytes_per_sec: a.slope,
             growth_bytes: a.slope * window_ms as f64 / 1000.0,
             window_ms,
             confidence: a.confidence.clamp(0.0, 1.0),
-            suspect: self.suspect(a),
+            suspect: cause.suspect(),
         }
     }
 
-    /// The heap's share of the growth → Heap / Native / Unknown (see the module documentation).
-    fn suspect(&self, a: &Analysis) -> Suspect {
-        if a.slope.is_nan() || a.slope <= 0.0 {
-            return Suspect::Unknown;
-        }
-        let in_span = |b: &&HeapBucket| b.idx >= a.first_idx && b.idx < a.end_idx;
-        let seconds = |(t, v): (u64, f64)| (t as f64 / 1000.0, v);
-        let heap: Vec<(f64, f64)> = self
-            .heap
-            .iter()
-            .filter(in_span)
-            .map(|b| seconds(b.heap))
-            .collect();
-        let external: Vec<(f64, f64)> = self
-            .heap
-            .iter()
-            .filter(in_span)
-            .filter_map(|b| b.external.map(seconds))
-            .collect();
-        let span_s = (a.end_idx - a.first_idx) as f64 * self.width_ms as f64 / 1000.0;
-        let covers = |pts: &[(f64, f64)]| match (pts.first(), pts.last()) {
-            (Some(f), Some(l)) => pts.len() >= MIN_HEAP_POINTS && l.0 - f.0 >= span_s / 3.0,
-            _ => false,
-        };
-        if !covers(&heap) {
-            return Suspect::Unknown;
-        }
-        let Some(heap_slope) = trend::theil_sen(&heap) else {
-            return Suspect::Unknown;
-        };
-        let external_slope = if covers(&external) {
-            trend::theil_sen(&external).unwrap_or(0.0)
-        } else {
-            0.0
-        };
-        let heap_share = heap_slope / a.slope;
-        let external_share = external_slope / a.slope;
-        if heap_share >= HEAP_SHARE {
-            Suspect::Heap
-        } else if heap_share < NATIVE_SHARE || external_share >= HEAP_SHARE {
-            Suspect::Native
-        } else {
-            Suspect::Unknown
-        }
-    }
-
-    /// Buckets held (metric + heap): bounded by 2 × (FINE_BUCKETS + 1).
+    /// Buckets held (metric + parts): bounded by 2 × (FINE_BUCKETS + 1).
     #[cfg(test)]
     fn buckets_held(&self) -> usize {
-        self.buckets.len() + self.heap.len()
+        self.buckets.len() + self.parts.len()
+    }
+}
+
+/// Which child grows fastest, for a leak whose suspect is a child: each child's RSS now against
+/// what it was between half a window and a window ago (two baselines, rotated every half window,
+/// so a child's start-up is soon out of the comparison).
+#[derive(Debug, Clone, Default)]
+pub struct ChildGrowth {
+    rotated_at: u64,
+    old: HashMap<u32, (u64, f64)>,
+    new: HashMap<u32, (u64, f64)>,
+}
+
+impl ChildGrowth {
+    /// The children's RSS at `t_ms`: (pid, rss bytes).
+    pub fn observe(&mut self, t_ms: u64, window_ms: u64, children: impl Iterator<Item = (u32, f64)>) {
+        let mut seen = HashSet::new();
+        for (pid, rss) in children {
+            seen.insert(pid);
+            self.new.entry(pid).or_insert((t_ms, rss));
+        }
+        // Exited children leave; pids are reused.
+        self.new.retain(|pid, _| seen.contains(pid));
+        self.old.retain(|pid, _| seen.contains(pid));
+        if t_ms.saturating_sub(self.rotated_at) >= window_ms / 2 {
+            self.old = std::mem::take(&mut self.new);
+            self.rotated_at = t_ms;
+        }
+    }
+
+    /// The child that grew fastest up to `t_ms`, given each child's RSS now: (pid, bytes/s).
+    pub fn fastest(&self, t_ms: u64, children: impl Iterator<Item = (u32, f64)>) -> Option<(u32, f64)> {
+        children
+            .filter_map(|(pid, rss)| {
+                let &(t0, rss0) = self.old.get(&pid).or_else(|| self.new.get(&pid))?;
+                let dt = t_ms.checked_sub(t0).filter(|&dt| dt > 0)? as f64 / 1000.0;
+                Some((pid, (rss - rss0) / dt))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
 
@@ -636,8 +970,8 @@ mod tests {
     fn config(window_ms: u64, min_slope: f64, warmup_ms: u64) -> LeakConfig {
         LeakConfig {
             window_ms,
-            min_slope,
-            warmup_ms,
+            min_slope: Some(min_slope),
+            warmup_ms: Some(warmup_ms),
         }
     }
 
@@ -833,10 +1167,14 @@ mod tests {
             if let Some((heap_slope, external_slope)) = heap {
                 if t % 5 == 0 {
                     let jitter = rng.range(-0.2, 0.2) * MIB;
+                    let used = 150.0 * MB + heap_slope * ts + jitter;
+                    // heapTotal keeps 30 MB of free space: no resizing.
                     d.observe_heap(
                         t * 1000,
-                        150.0 * MB + heap_slope * ts + jitter,
+                        used,
+                        used + 30.0 * MB,
                         20.0 * MB + external_slope * ts,
+                        false,
                     );
                 }
             }
@@ -944,7 +1282,8 @@ mod tests {
                 started += 1;
             }
             if i % 10 == 0 {
-                d.observe_heap(t, 100.0 * MB + MIB / 60_000.0 * t as f64, 1.0 * MB);
+                let used = 100.0 * MB + MIB / 60_000.0 * t as f64;
+                d.observe_heap(t, used, used, 1.0 * MB, i % 1000 == 0);
             }
             max_held = max_held.max(d.buckets_held());
         }
@@ -999,7 +1338,8 @@ mod tests {
                     _ => t.saturating_add((rng.next() * 300.0) as u64),
                 };
                 let _ = d.observe(t, v);
-                d.observe_heap(t, v, -v);
+                d.observe_heap(t, v, v, -v, i % 7 == 0);
+                d.observe_own(t, -v);
                 if let Some(e) = d.current() {
                     assert!((0.0..=1.0).contains(&e.confidence));
                 }
@@ -1019,9 +1359,9 @@ mod tests {
         // Warm-up: samples before first + warmup are ignored, including for heap figures.
         let mut d = LeakDetector::new(config(WINDOW, 1.0, 60_000));
         d.observe(1_000, 5.0);
-        d.observe_heap(2_000, 5.0, 0.0);
+        d.observe_heap(2_000, 5.0, 5.0, 0.0, true);
         d.observe(30_000, 5.0);
-        assert!(d.buckets.is_empty() && d.heap.is_empty());
+        assert!(d.buckets.is_empty() && d.parts.is_empty());
         d.observe(61_000, 5.0);
         assert_eq!(d.buckets.len(), 1);
     }
@@ -1030,7 +1370,8 @@ mod tests {
     fn default_config() {
         let c = LeakConfig::default();
         assert_eq!(c.window_ms, 600_000);
-        assert_eq!(c.warmup_ms, 0);
-        assert!((c.min_slope * 60.0 - MIB).abs() < 1e-6);
+        assert_eq!(c.warmup_ms, None);
+        assert_eq!(c.warmup(), 30_000);
+        assert_eq!(c.min_slope, None);
     }
 }

@@ -137,6 +137,12 @@ impl Metric {
         }
     }
 
+    /// Whether the metric adds the children's memory to the process's own: its growth may be a
+    /// child's.
+    pub fn covers_children(self) -> bool {
+        matches!(self, Metric::ChildrenRss | Metric::TreeRss | Metric::TreePss)
+    }
+
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }

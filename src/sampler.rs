@@ -16,7 +16,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::collector::Collector;
 use crate::history::History;
-use crate::leak::{ms_to_limit, LeakConfig, LeakDetector, LeakEstimate, LeakTransition};
+use crate::leak::{
+    ms_to_limit, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate, LeakTransition, Suspect,
+};
 use crate::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
 use crate::thresholds::{Direction, ThresholdDetector, ThresholdRule};
@@ -42,6 +44,8 @@ pub enum Event {
         estimate: LeakEstimate,
         /// At the current slope, until the metric reaches the limit; `None` without a limit.
         ms_to_limit: Option<f64>,
+        /// The child that grows fastest (pid, comm, bytes/s), when the suspect is a child.
+        child: Option<(u32, String, f64)>,
         sample: Arc<Sample>,
     },
     /// A child process appeared or exited.
@@ -70,6 +74,9 @@ pub struct SamplerConfig {
     pub leak: Option<LeakSettings>,
     /// The memory limit in force (bytes), for `msToLimit`.
     pub limit: Option<u64>,
+    /// Whether heap figures from the JS side go into the samples (`heap: true`); the leak
+    /// detector gets them either way.
+    pub heap_in_samples: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +93,8 @@ struct Detectors {
     /// first appears, and again only after it has cleared and come back.
     failing: HashSet<String>,
     leak: Option<(LeakDetector, Metric)>,
+    /// For a leak metric that covers the children: how fast each grows, to name the one.
+    child_growth: ChildGrowth,
     /// The previous cgroup reading, to see the OOM counter rise.
     last_cgroup: Option<crate::cgroup::CgroupSample>,
 }
@@ -149,6 +158,7 @@ impl Shared {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
                 leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
+                child_growth: ChildGrowth::default(),
                 last_cgroup: None,
             }),
             collector: Mutex::new(Some(collector)),
@@ -166,19 +176,28 @@ impl Shared {
         self.want_samples.store(on, Ordering::Relaxed);
     }
 
-    /// Heap figures recorded after a GC: merged into the following samples, and fed to the
-    /// leak detector, which compares the heap's post-GC floor with the metric's to name a suspect.
-    pub fn set_heap(&self, heap: HeapFigures) {
+    /// Heap figures recorded after a GC (`major_gc`: a full mark-compact): merged into the
+    /// following samples (`heap: true`), and fed to the leak detector, which tells from them what
+    /// grows, and waits for a full GC before it calls a growth of the heap a leak.
+    pub fn set_heap(&self, heap: HeapFigures, major_gc: bool) {
         let mono_ms = {
             let mut guard = lock(&self.collector);
             let Some(c) = guard.as_mut() else {
                 return;
             };
-            c.set_heap(heap);
+            if self.config.heap_in_samples {
+                c.set_heap(heap);
+            }
             c.mono_ms()
         };
         if let Some((det, _)) = lock(&self.detectors).leak.as_mut() {
-            det.observe_heap(mono_ms, heap.heap_used, heap.external + heap.array_buffers);
+            det.observe_heap(
+                mono_ms,
+                heap.heap_used,
+                heap.heap_total,
+                heap.external + heap.array_buffers,
+                major_gc,
+            );
         }
     }
 
@@ -270,7 +289,20 @@ impl Shared {
                 d.last_cgroup = sample.cgroup.clone();
             }
 
-            if let Some((det, metric)) = d.leak.as_mut() {
+            let Detectors {
+                leak, child_growth, ..
+            } = &mut *d;
+            if let Some((det, metric)) = leak.as_mut() {
+                let children_rss = || {
+                    let children = sample.children.as_deref().unwrap_or_default();
+                    children.iter().filter_map(|c| Some((c.pid, c.rss? as f64)))
+                };
+                if metric.covers_children() {
+                    if let Some(own) = sample.metric(Metric::Rss) {
+                        det.observe_own(sample.mono_ms, own as f64);
+                    }
+                    child_growth.observe(sample.mono_ms, det.config().window_ms, children_rss());
+                }
                 if let Some(value) = sample.metric(*metric) {
                     if let Some(t) = det.observe(sample.mono_ms, value as f64) {
                         let (ended, estimate) = match t {
@@ -278,10 +310,19 @@ impl Shared {
                             LeakTransition::Ended(e) => (true, e),
                         };
                         let limit = self.config.limit.map(|l| l as f64);
+                        let child = (estimate.suspect == Suspect::Child)
+                            .then(|| child_growth.fastest(sample.mono_ms, children_rss()))
+                            .flatten()
+                            .map(|(pid, slope)| {
+                                let children = sample.children.as_deref().unwrap_or_default();
+                                let comm = children.iter().find(|c| c.pid == pid).map(|c| c.comm.clone());
+                                (pid, comm.unwrap_or_default(), slope)
+                            });
                         events.push(Event::Leak {
                             ended,
                             metric: metric.name(),
                             ms_to_limit: ms_to_limit(value as f64, limit, estimate.slope_bytes_per_sec),
+                            child,
                             estimate,
                             sample: sample.clone(),
                         });
@@ -405,6 +446,7 @@ mod tests {
                 thresholds,
                 leak: None,
                 limit: None,
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig::default()),
         )
@@ -457,24 +499,28 @@ mod tests {
                 leak: Some(LeakSettings {
                     config: LeakConfig {
                         window_ms: 20,
-                        min_slope: 1.0,
-                        warmup_ms: 0,
+                        min_slope: Some(1.0),
+                        warmup_ms: Some(0),
                     },
                     metric: Metric::HeapUsed,
                 }),
                 limit: Some(1 << 40),
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig::default()),
         );
         let rec = Recorder::default();
         for i in 0..400u64 {
             let used = (100 + i) as f64 * 1e6;
-            s.set_heap(HeapFigures {
-                heap_used: used,
-                heap_total: used,
-                external: 0.0,
-                array_buffers: 0.0,
-            });
+            s.set_heap(
+                HeapFigures {
+                    heap_used: used,
+                    heap_total: used,
+                    external: 0.0,
+                    array_buffers: 0.0,
+                },
+                true,
+            );
             s.tick(&rec);
             std::thread::sleep(Duration::from_micros(300));
         }
@@ -527,6 +573,7 @@ mod tests {
                 thresholds: vec![],
                 leak: None,
                 limit: None,
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
