@@ -81,10 +81,9 @@ class MemorySentry extends EventEmitter {
     this.emit(name, payload)
   }
 
-  // Writes one V8 heap snapshot for a confirmed leak episode, into a file created 0600 first
-  // (V8 then truncates and fills it, keeping the mode). It blocks the event loop while V8 walks
-  // the heap: seconds on a large heap. Skipped, with an 'error' event, when the disk has less
-  // free space than twice the heap.
+  // Writes one V8 heap snapshot for a confirmed leak episode (mode 0600). It blocks the event
+  // loop while V8 walks the heap: seconds on a large heap. Skipped, with an 'error' event, when
+  // the disk has less free space than twice the heap.
   #writeHeapSnapshot(event) {
     const { dir, maxCount } = this.#options.heapSnapshot
     if (heapSnapshotsWritten >= maxCount) return
@@ -106,9 +105,21 @@ class MemorySentry extends EventEmitter {
       }
       const stamp = new Date().toISOString().replace(/[:.]/g, '-')
       const file = path.join(dir, `memsentry-${process.pid}-${stamp}.heapsnapshot`)
-      fs.closeSync(fs.openSync(file, 'wx', 0o600))
-      heapSnapshotsWritten++
-      v8.writeHeapSnapshot(file)
+      // V8 opens the file by its path, following any symlink planted there. So it writes into a
+      // directory that only this process can enter (mkdtemp makes it 0700), and the file is
+      // then renamed into place: rename replaces a planted link instead of writing through it.
+      const privateDir = fs.mkdtempSync(path.join(dir, '.memsentry-'))
+      try {
+        const tmp = path.join(privateDir, path.basename(file))
+        heapSnapshotsWritten++
+        v8.writeHeapSnapshot(tmp)
+        const st = fs.lstatSync(tmp)
+        if (!st.isFile() || st.nlink !== 1) throw new Error(`${tmp} is not the file V8 wrote`)
+        fs.chmodSync(tmp, 0o600)
+        fs.renameSync(tmp, file)
+      } finally {
+        fs.rmSync(privateDir, { recursive: true, force: true })
+      }
       event.heapSnapshot = file
     } catch (err) {
       fail(err.code ?? 'EIO', err.message)
