@@ -208,13 +208,29 @@ class MemorySentry extends EventEmitter {
     return this.#native.snapshot()
   }
 
-  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
-  history({ sinceMs = 0 } = {}) {
+  /**
+   * Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. With
+   * `maxPoints`, at most that many (plus the newest): each run of samples gives its highest-RSS
+   * one, so a chart of a long history costs what it draws.
+   */
+  history({ sinceMs = 0, maxPoints } = {}) {
     if (typeof sinceMs !== 'number') {
       throw new TypeError(`memsentry: history sinceMs must be a number, got ${typeof sinceMs}`)
     }
     if (Number.isNaN(sinceMs)) throw new RangeError('memsentry: history sinceMs must not be NaN')
-    return this.#native.history(sinceMs)
+    if (maxPoints !== undefined) {
+      if (typeof maxPoints !== 'number') {
+        throw new TypeError(
+          `memsentry: history maxPoints must be a number, got ${typeof maxPoints}`,
+        )
+      }
+      if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > 1_000_000) {
+        throw new RangeError(
+          `memsentry: history maxPoints must be an integer in 1..=1000000, got ${maxPoints}`,
+        )
+      }
+    }
+    return this.#native.history(sinceMs, maxPoints)
   }
 
   start() {

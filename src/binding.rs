@@ -309,11 +309,12 @@ impl NativeSentry {
         Ok(JsSample(Arc::new(sample)))
     }
 
+    /// Samples since `since_ms`; with `max_points`, thinned to about that many (peaks kept).
     #[napi(catch_unwind)]
-    pub fn history(&self, since_ms: f64) -> Vec<JsSample> {
+    pub fn history(&self, since_ms: f64, max_points: Option<u32>) -> Vec<JsSample> {
         self.controller
             .shared
-            .history_since(since_ms)
+            .history_since(since_ms, max_points.map(|m| m as usize))
             .into_iter()
             .map(JsSample)
             .collect()

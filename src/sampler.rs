@@ -195,8 +195,12 @@ impl Shared {
         lock(&self.latest).clone()
     }
 
-    pub fn history_since(&self, since_ms: f64) -> Vec<Arc<Sample>> {
-        lock(&self.history).since(since_ms)
+    pub fn history_since(&self, since_ms: f64, max_points: Option<usize>) -> Vec<Arc<Sample>> {
+        let history = lock(&self.history);
+        match max_points {
+            Some(max) => history.since_thinned(since_ms, max),
+            None => history.since(since_ms),
+        }
     }
 
     /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
@@ -417,7 +421,7 @@ mod tests {
         for _ in 0..7 {
             s.tick(&rec);
         }
-        assert_eq!(s.history_since(0.0).len(), 5);
+        assert_eq!(s.history_since(0.0, None).len(), 5);
         assert!(rec.0.lock().unwrap().is_empty());
         let stats = s.tick_stats();
         assert_eq!(stats.ticks, 7);
