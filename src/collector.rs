@@ -107,6 +107,11 @@ impl Collector {
         self.initial_cgroup.as_ref().and_then(|c| c.limit)
     }
 
+    /// The instant `mono_ms` counts from.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
     pub fn mono_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
     }
