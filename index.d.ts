@@ -311,8 +311,12 @@ export declare class MemorySentry extends EventEmitter {
   writeReport(file: string, options?: ReportOptions): string
   /** A fresh Sample read now, synchronously. Not added to the history. */
   snapshot(): Sample
-  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
-  history(options?: { sinceMs?: number }): Sample[]
+  /**
+   * Samples from the ring buffer, oldest first, at or after `sinceMs` (epoch ms). With
+   * `maxPoints` (1..=1000000), at most that many plus the newest: each run of samples gives its
+   * highest-RSS one.
+   */
+  history(options?: { sinceMs?: number; maxPoints?: number }): Sample[]
   stats(): SentryStats
   start(): this
   stop(): this

@@ -83,10 +83,9 @@ class MemorySentry extends EventEmitter {
     this.emit(name, payload)
   }
 
-  // Writes one V8 heap snapshot for a confirmed leak episode, into a file created 0600 first
-  // (V8 then truncates and fills it, keeping the mode). It blocks the event loop while V8 walks
-  // the heap: seconds on a large heap. Skipped, with an 'error' event, when the disk has less
-  // free space than twice the heap.
+  // Writes one V8 heap snapshot for a confirmed leak episode (mode 0600). It blocks the event
+  // loop while V8 walks the heap: seconds on a large heap. Skipped, with an 'error' event, when
+  // the disk has less free space than twice the heap.
   #writeHeapSnapshot(event) {
     const { dir, maxCount } = this.#options.heapSnapshot
     if (heapSnapshotsWritten >= maxCount) return
@@ -108,9 +107,21 @@ class MemorySentry extends EventEmitter {
       }
       const stamp = new Date().toISOString().replace(/[:.]/g, '-')
       const file = path.join(dir, `memsentry-${process.pid}-${stamp}.heapsnapshot`)
-      fs.closeSync(fs.openSync(file, 'wx', 0o600))
-      heapSnapshotsWritten++
-      v8.writeHeapSnapshot(file)
+      // V8 opens the file by its path, following any symlink planted there. So it writes into a
+      // directory that only this process can enter (mkdtemp makes it 0700), and the file is
+      // then renamed into place: rename replaces a planted link instead of writing through it.
+      const privateDir = fs.mkdtempSync(path.join(dir, '.memsentry-'))
+      try {
+        const tmp = path.join(privateDir, path.basename(file))
+        heapSnapshotsWritten++
+        v8.writeHeapSnapshot(tmp)
+        const st = fs.lstatSync(tmp)
+        if (!st.isFile() || st.nlink !== 1) throw new Error(`${tmp} is not the file V8 wrote`)
+        fs.chmodSync(tmp, 0o600)
+        fs.renameSync(tmp, file)
+      } finally {
+        fs.rmSync(privateDir, { recursive: true, force: true })
+      }
       event.heapSnapshot = file
     } catch (err) {
       fail(err.code ?? 'EIO', err.message)
@@ -202,13 +213,29 @@ class MemorySentry extends EventEmitter {
     return this.#native.snapshot()
   }
 
-  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
-  history({ sinceMs = 0 } = {}) {
+  /**
+   * Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. With
+   * `maxPoints`, at most that many (plus the newest): each run of samples gives its highest-RSS
+   * one, so a chart of a long history costs what it draws.
+   */
+  history({ sinceMs = 0, maxPoints } = {}) {
     if (typeof sinceMs !== 'number') {
       throw new TypeError(`memsentry: history sinceMs must be a number, got ${typeof sinceMs}`)
     }
     if (Number.isNaN(sinceMs)) throw new RangeError('memsentry: history sinceMs must not be NaN')
-    return this.#native.history(sinceMs)
+    if (maxPoints !== undefined) {
+      if (typeof maxPoints !== 'number') {
+        throw new TypeError(
+          `memsentry: history maxPoints must be a number, got ${typeof maxPoints}`,
+        )
+      }
+      if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > 1_000_000) {
+        throw new RangeError(
+          `memsentry: history maxPoints must be an integer in 1..=1000000, got ${maxPoints}`,
+        )
+      }
+    }
+    return this.#native.history(sinceMs, maxPoints)
   }
 
   start() {

@@ -77,10 +77,15 @@ type EventFn = ThreadsafeFunction<Event, (), FnArgs<(&'static str, EventPayload)
 /// Hands sampler events to JS through a weak (unref'd) threadsafe function.
 struct JsSink {
     tsfn: EventFn,
+    /// Cleared at shutdown: a sampler thread detached in a hung read sends nothing after it.
+    open: AtomicBool,
 }
 
 impl EventSink for JsSink {
     fn emit(&self, event: Event) {
+        if !self.open.load(Ordering::SeqCst) {
+            return;
+        }
         // NonBlocking on an unbounded queue never waits; after the env began closing the call
         // fails and the event is dropped, which is what a monitor should do then.
         self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
@@ -104,9 +109,14 @@ impl Controller {
         }
     }
 
-    /// Stops and joins the thread, then releases the threadsafe function (on the JS thread,
-    /// before env teardown, so Node never finalizes it late).
+    /// Stops the thread (waiting at most `JOIN_LIMIT`, then detaching it), then releases the
+    /// threadsafe function on the JS thread, before env teardown, so Node never finalizes it
+    /// late. A detached thread keeps its own reference until its read returns; the sink is
+    /// closed first so that it sends nothing more.
     fn shutdown(&self) {
+        if let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            sink.open.store(false, Ordering::SeqCst);
+        }
         self.stop();
         self.shared.close_files();
         self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -171,7 +181,10 @@ impl NativeSentry {
             })?;
         let controller = Arc::new(Controller {
             shared,
-            sink: Mutex::new(Some(Arc::new(JsSink { tsfn }))),
+            sink: Mutex::new(Some(Arc::new(JsSink {
+                tsfn,
+                open: AtomicBool::new(true),
+            }))),
             thread: Mutex::new(None),
             hook_ran: AtomicBool::new(false),
         });
@@ -318,16 +331,17 @@ impl NativeSentry {
         let (sample, _errors) = self
             .controller
             .shared
-            .snapshot()
-            .ok_or_else(|| Error::from_reason("memsentry: the sentry is closed"))?;
+            .snapshot(crate::sampler::JOIN_LIMIT)
+            .map_err(|why| Error::from_reason(format!("memsentry: cannot read now: {why}")))?;
         Ok(JsSample(Arc::new(sample)))
     }
 
+    /// Samples since `since_ms`; with `max_points`, thinned to about that many (peaks kept).
     #[napi(catch_unwind)]
-    pub fn history(&self, since_ms: f64) -> Vec<JsSample> {
+    pub fn history(&self, since_ms: f64, max_points: Option<u32>) -> Vec<JsSample> {
         self.controller
             .shared
-            .history_since(since_ms)
+            .history_since(since_ms, max_points.map(|m| m as usize))
             .into_iter()
             .map(JsSample)
             .collect()
