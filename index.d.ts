@@ -271,6 +271,11 @@ export interface SentryStats {
   cpuNs: number
   maxCpuNs: number
   meanCpuNs: number
+  /**
+   * Threshold, leak, child, OOM and error events dropped because too many were waiting for a
+   * blocked event loop (samples are coalesced instead, and not counted here).
+   */
+  droppedEvents: number
 }
 
 export interface MemorySentryEvents {

@@ -191,11 +191,12 @@ class MemorySentry extends EventEmitter {
 
   /**
    * What sampling has cost so far: `{ ticks, cpuNs, maxCpuNs, meanCpuNs }`, measured as the
-   * sampler thread's own CPU time around each tick.
+   * sampler thread's own CPU time around each tick; and `droppedEvents`, the events dropped
+   * because too many were waiting for a blocked event loop.
    */
   stats() {
-    const { ticks, cpuNs, maxCpuNs } = this.#native.stats()
-    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0 }
+    const { ticks, cpuNs, maxCpuNs, droppedEvents } = this.#native.stats()
+    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0, droppedEvents }
   }
 
   /**

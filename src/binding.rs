@@ -15,6 +15,7 @@ use crate::children::ChildrenMode;
 use crate::collector::{Collector, CollectorConfig};
 use crate::js_values::{EventPayload, JsSample};
 use crate::leak::LeakConfig;
+use crate::outbox::{Lane, Outbox};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
 use crate::thresholds::{ThresholdRule, Watched};
@@ -60,6 +61,8 @@ pub struct NativeStats {
     pub ticks: f64,
     pub cpu_ns: f64,
     pub max_cpu_ns: f64,
+    /// Events dropped because too many were waiting for a blocked event loop.
+    pub dropped_events: f64,
 }
 
 #[napi(object)]
@@ -74,9 +77,11 @@ pub struct NativeSnapshotOptions {
 /// a first argument.
 type EventFn = ThreadsafeFunction<Event, (), FnArgs<(&'static str, EventPayload)>, Status, false, true>;
 
-/// Hands sampler events to JS through a weak (unref'd) threadsafe function.
+/// Hands sampler events to JS through a weak (unref'd) threadsafe function, as far as the
+/// outbox admits them: a blocked event loop must not make the queue grow without limit.
 struct JsSink {
     tsfn: EventFn,
+    outbox: Arc<Outbox>,
     /// Cleared at shutdown: a sampler thread detached in a hung read sends nothing after it.
     open: AtomicBool,
 }
@@ -86,15 +91,23 @@ impl EventSink for JsSink {
         if !self.open.load(Ordering::SeqCst) {
             return;
         }
+        let lane = Lane::of(&event);
+        let Some(event) = self.outbox.admit(event) else {
+            return;
+        };
         // NonBlocking on an unbounded queue never waits; after the env began closing the call
         // fails and the event is dropped, which is what a monitor should do then.
-        self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        if self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            self.outbox.refused(lane);
+        }
     }
 }
 
 /// What both the JS object and the env cleanup hook own: the way to stop everything.
 struct Controller {
     shared: Arc<Shared>,
+    /// Also here, not only in the sink: `stats()` reads its count after `close()`.
+    outbox: Arc<Outbox>,
     sink: Mutex<Option<Arc<JsSink>>>,
     thread: Mutex<Option<SamplerThread>>,
     /// Set when the env cleanup hook has run (worker termination or natural exit).
@@ -172,17 +185,22 @@ impl NativeSentry {
             },
             collector,
         );
+        let outbox = Arc::new(Outbox::new());
+        let delivered = outbox.clone();
         let tsfn: EventFn = on_event
             .build_threadsafe_function::<Event>()
             .weak::<true>()
             .callee_handled::<false>()
-            .build_callback(|ctx| {
-                Ok((crate::js_values::event_name(&ctx.value), EventPayload(ctx.value)).into())
+            .build_callback(move |ctx| {
+                let event = delivered.deliver(ctx.value);
+                Ok((crate::js_values::event_name(&event), EventPayload(event)).into())
             })?;
         let controller = Arc::new(Controller {
             shared,
+            outbox: outbox.clone(),
             sink: Mutex::new(Some(Arc::new(JsSink {
                 tsfn,
+                outbox,
                 open: AtomicBool::new(true),
             }))),
             thread: Mutex::new(None),
@@ -347,7 +365,8 @@ impl NativeSentry {
             .collect()
     }
 
-    /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns).
+    /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns); events
+    /// dropped while the event loop lagged.
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeStats {
         let t = self.controller.shared.tick_stats();
@@ -355,6 +374,7 @@ impl NativeSentry {
             ticks: t.ticks as f64,
             cpu_ns: t.cpu_ns as f64,
             max_cpu_ns: t.max_cpu_ns as f64,
+            dropped_events: self.controller.outbox.dropped() as f64,
         }
     }
 

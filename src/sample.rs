@@ -149,6 +149,15 @@ impl Metric {
 }
 
 impl Sample {
+    /// A copy without the per-child list (the children's sums stay).
+    pub fn without_children(&self) -> Sample {
+        Sample {
+            children: None,
+            cgroup: self.cgroup.clone(),
+            ..*self
+        }
+    }
+
     /// The value of `metric` in this sample, `None` when its read failed or it is not collected.
     pub fn metric(&self, metric: Metric) -> Option<u64> {
         let heap = |f: fn(&HeapFigures) -> f64| self.heap.as_ref().map(|h| f(h) as u64);
