@@ -189,7 +189,7 @@ function parse() {
 }
 
 /** Copies the package's runtime files (JS, loader, addon) to a temporary folder. */
-function snapshotPackage() {
+export function snapshotPackage() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'memsentry-eval-'))
   for (const f of ['index.js', 'index.mjs', 'binding.js', 'package.json', 'lib', 'integrations']) {
     cpSync(path.join(repoRoot, f), path.join(dir, f), { recursive: true })
