@@ -991,7 +991,10 @@ impl LeakDetector {
     }
 
     fn estimate(&self, a: &Analysis, cause: Cause) -> LeakEstimate {
-        let window_ms = (a.end_idx - a.first_idx).saturating_mul(self.width_ms);
+        // Buckets are window/30 rounded up: the span may pass the window by a few ms.
+        let window_ms = (a.end_idx - a.first_idx)
+            .saturating_mul(self.width_ms)
+            .min(self.config.window_ms);
         LeakEstimate {
             slope_bytes_per_sec: a.slope,
             growth_bytes: a.slope * window_ms as f64 / 1000.0,
