@@ -73,6 +73,7 @@ const VARIANTS = {
   S: 'sentry 100 ms alone',
   L: 'memoryLogger alone (sentry stopped)',
   N: 'B with memoryLogger routes: false',
+  P: 'B while leak diagnosis samples the heap',
 }
 const ORDER = args.variants.split(',').map((v) => v.trim().toUpperCase())
 if (

@@ -6,8 +6,13 @@
 // this isolate through an in-process `node:inspector` Session for a bounded time; its profile,
 // the sampled allocations made since the start that are still alive, is then read, stopped and
 // reduced to allocation sites (./heap-profile.js). Under a leak those are the leak's own new
-// allocations, plus young garbage no scavenge has freed yet: samples from the last seconds of the
-// run are left out for that reason (see HOLDBACK_MS).
+// allocations: V8 runs a full GC before it builds the profile, so garbage is gone from it.
+//
+// The cost of that read: the inspector always asks V8 for that full GC (kSamplingForceGC, and
+// node:inspector offers no way around it), a main-thread pause that grows with the live heap
+// (about 1.2 s for 500 MB of small objects on the bench machine). So the profile is read once
+// per episode, and the run is stopped by disconnecting the session, which stops the profiler
+// without a second GC (HeapProfiler.stopSampling would read the profile, and GC, again).
 //
 // Why 'unknown' too: without `heap: true` (the default) every leak is 'unknown', and the profile
 // settles it: sites that account for the growth say it is the heap. Why start on the 'leak' event
@@ -25,7 +30,7 @@
 // starting and left alone.
 
 const path = require('node:path')
-const { reduceProfile, maxOrdinalOf } = require('./heap-profile')
+const { reduceProfile } = require('./heap-profile')
 
 /** Run length bounds (the default is a tenth of the leak window, within these). */
 const MIN_DURATION_MS = 10_000
@@ -39,12 +44,6 @@ const MIN_INTERVAL = 16 * 1024
 const MAX_INTERVAL = 512 * 1024
 /** Samples of the leak's bytes aimed for: shares then within about ±3%. */
 const TARGET_SAMPLES = 1000
-/**
- * Samples taken in the last HOLDBACK_MS of a run are not counted: objects that young are mostly
- * garbage the next scavenge frees, and would crowd out a slow leak. A checkpoint read of the
- * profile this long before the end gives the ordinal to cut at.
- */
-const HOLDBACK_MS = 3_000
 
 const RUN_SLOT = Symbol.for('memsentry.heapSamplingRun')
 /** memsentry's own code: what it allocates to read the profile is not the application's. */
@@ -86,8 +85,7 @@ function post(session, method, params) {
 class SamplingRun {
   #session = null
   #subscribers = new Set()
-  #timers = []
-  #cutOrdinal = Infinity
+  #timer = null
   #finished = false
   #onExit = () => this.#stopNow()
 
@@ -95,7 +93,8 @@ class SamplingRun {
     this.samplingInterval = samplingInterval
     this.durationMs = durationMs
     this.since = null
-    this.lastStallMs = null
+    /** Main-thread time of the last read: { readMs (V8's GC included), reduceMs }. */
+    this.lastStall = null
   }
 
   /**
@@ -144,15 +143,9 @@ class SamplingRun {
     }
     this.since = Date.now()
     process.once('exit', this.#onExit)
-    const timer = (ms, fn) => {
-      const t = setTimeout(fn, ms)
-      t.unref()
-      this.#timers.push(t)
-    }
-    if (this.durationMs > 2 * HOLDBACK_MS) {
-      timer(this.durationMs - HOLDBACK_MS, () => this.#checkpoint())
-    }
-    timer(this.durationMs, () => this.finish())
+    // Unref'd: a run never keeps the process alive.
+    this.#timer = setTimeout(() => this.finish(), this.durationMs)
+    this.#timer.unref()
   }
 
   /** Adds a subscriber `{ done(result), fail(err) }`; returns a function that removes it. */
@@ -173,16 +166,6 @@ class SamplingRun {
     this.#subscribers.clear()
   }
 
-  #checkpoint() {
-    if (this.#finished || this.#session === null) return
-    post(this.#session, 'HeapProfiler.getSamplingProfile').then(
-      ({ profile }) => {
-        this.#cutOrdinal = maxOrdinalOf(profile)
-      },
-      () => {},
-    )
-  }
-
   /** Reads and reduces the profile now, stops the profiler, and tells every subscriber. */
   async finish() {
     if (this.#finished) return
@@ -193,11 +176,9 @@ class SamplingRun {
     try {
       const start = performance.now()
       const { profile } = await post(session, 'HeapProfiler.getSamplingProfile')
-      const reduced = reduceProfile(profile, {
-        maxOrdinal: this.#cutOrdinal,
-        internalRoots: OWN_ROOTS,
-      })
-      this.lastStallMs = performance.now() - start
+      const read = performance.now()
+      const reduced = reduceProfile(profile, { internalRoots: OWN_ROOTS })
+      this.lastStall = { readMs: read - start, reduceMs: performance.now() - read }
       outcome = {
         ok: true,
         result: {
@@ -226,20 +207,14 @@ class SamplingRun {
     this.#subscribers.clear()
   }
 
-  /** Stops the profiler and releases everything, synchronously (also from 'exit'). */
+  /**
+   * Stops the profiler and releases everything, synchronously (also from 'exit'): disconnecting
+   * the session disables its HeapProfiler agent, which stops the sampling it started.
+   */
   #stopNow() {
     this.#finished = true
-    for (const t of this.#timers) clearTimeout(t)
-    this.#timers = []
+    clearTimeout(this.#timer)
     process.removeListener('exit', this.#onExit)
-    if (this.#session !== null) {
-      // The in-process session runs this synchronously; a failure means it is stopped already.
-      try {
-        this.#session.post('HeapProfiler.stopSampling', () => {})
-      } catch {
-        // disconnected already
-      }
-    }
     this.#disconnect()
     if (globalThis[RUN_SLOT] === this) delete globalThis[RUN_SLOT]
   }
@@ -478,7 +453,6 @@ module.exports = {
   defaultSamplingInterval,
   MIN_INTERVAL,
   MAX_INTERVAL,
-  HOLDBACK_MS,
   // For the benchmark and tests: a run outside any sentry.
   joinOrStartRun,
 }
