@@ -500,15 +500,23 @@ function normalizeLeak(value, intervalMs, settings) {
 
   const diagnose = normalizeDiagnose(own(leak, 'diagnose'))
 
-  // Only when set, so the normalized shape without it is unchanged.
-  return { windowMs, minSlope, warmupMs, metric, diagnose, ...(report !== null ? { report } : {}) }
+  // Only when set, so the normalized shape without them is unchanged.
+  return {
+    windowMs,
+    minSlope,
+    warmupMs,
+    metric,
+    ...(diagnose !== undefined ? { diagnose } : {}),
+    ...(report !== null ? { report } : {}),
+  }
 }
 
 // `diagnose`: V8's sampling heap profiler names the leaking code (lib/diagnosis.js). On by
-// default; null means off, and a null field means "derived from the leak" (see there).
+// default, which normalizes to undefined (no key); off is null; a null field means "derived from
+// the leak" (see there).
 function normalizeDiagnose(value) {
   if (value === false || value === null) return null
-  if (value === undefined || value === true) return { durationMs: null, samplingInterval: null }
+  if (value === undefined || value === true) return undefined
   if (!isObject(value)) {
     const expected =
       "a boolean or an object such as { durationMs: 30000, samplingInterval: '32KiB' }"

@@ -49,8 +49,9 @@ class MemorySentry extends EventEmitter {
       if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
     })
     if (opts.heap) this.#observeHeap()
-    if (opts.leak?.diagnose)
+    if (opts.leak && opts.leak.diagnose !== null) {
       this.#diagnoser = MemorySentry.#makeDiagnoser(new WeakRef(this), opts.leak)
+    }
     // A leak report shows the events that led up to the leak: record them from the start.
     if (opts.leak?.report) require('../integrations/report').attach(this)
     this.start()
@@ -76,7 +77,7 @@ class MemorySentry extends EventEmitter {
         }
       },
       history: (sinceMs) => ref.deref()?.history({ sinceMs }) ?? [],
-      options: leak.diagnose,
+      options: leak.diagnose ?? { durationMs: null, samplingInterval: null },
       windowMs: leak.windowMs,
     })
   }
