@@ -31,7 +31,7 @@ test('frames: builtins and node: are internal, node_modules a dependency, the re
   assert.equal(frameKind({ url: 'file:///srv/app/node_modules/@koa/router/x.mjs' }), 'dependency')
   assert.equal(frameKind({ url: '/srv/app/routes/orders.js' }), 'user')
   assert.equal(frameKind({ url: 'file:///srv/app/server.mjs' }), 'user')
-  assert.equal(frameKind({ url: '/srv/memsentry/lib/x.js' }, ['/srv/memsentry/lib/']), 'internal')
+  assert.equal(frameKind({ url: '/srv/memsentry/lib/x.js' }, ['/srv/memsentry/lib/']), 'own')
   assert.equal(
     formatFrame({
       functionName: '',
@@ -167,6 +167,33 @@ test('sites past maxSites are summed in otherBytes; equal sites sort by key; emp
   assert.deepEqual(empty, { sampledBytes: 0, sampleCount: 0, otherBytes: 0, sites: [] })
   // Samples of a node the tree does not have are ignored, not thrown on.
   assert.equal(reduceProfile(profileOf([...ROOT], [sample(99, 10, 1)])).sampledBytes, 0)
+})
+
+test("memsentry's own allocations are left out; app code it calls back is not", () => {
+  const own = '/srv/memsentry/lib/'
+  const p = profileOf(
+    [
+      ...ROOT,
+      [
+        'finish',
+        '/srv/memsentry/lib/diagnosis.js',
+        9,
+        0,
+        ['post', 'node:inspector', 1, 0, ['JSON.parse', '', -1, -1]],
+        ['onLeak', '/srv/app/main.js', 4, 0, ['push', '', -1, -1]],
+      ],
+    ],
+    // ids: 1 root, 2 finish, 3 post, 4 JSON.parse, 5 onLeak, 6 push
+    [sample(4, 1000, 1), sample(2, 10, 2), sample(6, 300, 3)],
+  )
+  const r = reduceProfile(p, { ownRoots: [own] })
+  assert.equal(r.sampledBytes, 300)
+  assert.deepEqual(
+    r.sites.map((s) => [s.functionName, s.bytes]),
+    [['onLeak', 300]],
+  )
+  // Without ownRoots, memsentry's files are user code like any other.
+  assert.equal(reduceProfile(p).sites[0].functionName, 'finish')
 })
 
 test('maxStack bounds each stack; a deep tree does not overflow the stack', () => {

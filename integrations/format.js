@@ -167,10 +167,17 @@ function formatReport(report) {
     parts.push(`suspects ${suspects.length > 0 ? suspects.join(', ') : 'none'}`)
   }
   if (report.leakSites?.length > 0) {
-    const sites = report.leakSites.map((s) => `${formatSite(s)} ${percent(s.share)}`)
+    const sites = notableSites(report.leakSites, 3).map(
+      (s) => `${formatSite(s)} ${percent(s.share)}`,
+    )
     parts.push(`allocated in ${sites.join(', ')}`)
   }
   return parts.join(' ')
+}
+
+/** The sites worth a mention in one line: the top one, and those above 1%. */
+function notableSites(sites, max) {
+  return sites.filter((s, i) => i === 0 || (s.share ?? 0) >= 0.01).slice(0, max)
 }
 
 function percent(share) {
@@ -206,9 +213,9 @@ function formatDiagnosis(d, { cwd, maxSites = 3 } = {}) {
   const seconds = `${Math.round((d.durationMs ?? 0) / 1000)} s`
   const parts = []
   if (d.sites?.length > 0) {
-    const sites = d.sites
-      .slice(0, maxSites)
-      .map((s) => `${formatSite(s, { cwd })} ${percent(s.share)}`)
+    const sites = notableSites(d.sites, maxSites).map(
+      (s) => `${formatSite(s, { cwd })} ${percent(s.share)}`,
+    )
     parts.push(
       `memsentry: leak allocated in ${sites.join(', ')} ` +
         `(${formatBytes(d.sampledBytes)} sampled over ${seconds})`,

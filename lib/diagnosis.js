@@ -177,7 +177,7 @@ class SamplingRun {
       const start = performance.now()
       const { profile } = await post(session, 'HeapProfiler.getSamplingProfile')
       const read = performance.now()
-      const reduced = reduceProfile(profile, { internalRoots: OWN_ROOTS })
+      const reduced = reduceProfile(profile, { ownRoots: OWN_ROOTS })
       this.lastStall = { readMs: read - start, reduceMs: performance.now() - read }
       outcome = {
         ok: true,

@@ -16,17 +16,18 @@ const MAX_SITES = 10
 const MAX_STACK = 8
 
 /**
- * 'internal': V8 builtins and runtime entries (no url: `(root)`, `(V8 API)`, `JSON.parse`...),
- * Node's own modules (`node:...`, and `internal/...` on old versions) and files under one of
- * `internalRoots` (memsentry's own directory: its reads of the profile are not the app's);
- * 'dependency': a file under node_modules; 'user': any other script, the application's own code.
+ * 'internal': V8 builtins and runtime entries (no url: `(root)`, `(V8 API)`, `JSON.parse`...) and
+ * Node's own modules (`node:...`, and `internal/...` on old versions); 'own': a file under one of
+ * `ownRoots` (memsentry's own code: what it allocates, such as the profile it reads, is not the
+ * application's); 'dependency': a file under node_modules; 'user': any other script, the
+ * application's own code.
  */
-function frameKind(callFrame, internalRoots = []) {
+function frameKind(callFrame, ownRoots = []) {
   const url = callFrame.url ?? ''
   if (url === '' || url.startsWith('node:') || url.startsWith('internal/')) return 'internal'
-  if (internalRoots.length > 0) {
+  if (ownRoots.length > 0) {
     const file = framePath(url)
-    if (internalRoots.some((root) => file.startsWith(root))) return 'internal'
+    if (ownRoots.some((root) => file.startsWith(root))) return 'own'
   }
   if (/[/\\]node_modules[/\\]/.test(url)) return 'dependency'
   return 'user'
@@ -54,9 +55,9 @@ function formatFrame(callFrame) {
  *
  * Each sample is charged to the first frame, walking from the allocation outward, in the user's
  * code; when no frame is, to the first frame in node_modules; when none is either, to the
- * allocating frame itself. Sites are keyed by function (url, line, column, name).
- *
- * `internalRoots`: directories whose files count as internal (see frameKind).
+ * allocating frame itself. Sites are keyed by function (url, line, column, name). Samples that
+ * code under `ownRoots` allocated itself (its frame is the first one past Node's and V8's) are
+ * left out: they are the monitor's, not the application's.
  * `maxOrdinal`: count only samples with `ordinal <= maxOrdinal` (see ./diagnosis.js: samples taken
  * in the last seconds of a run are mostly young garbage that no scavenge has freed yet).
  *
@@ -67,25 +68,27 @@ function formatFrame(callFrame) {
  */
 function reduceProfile(
   profile,
-  { maxSites = MAX_SITES, maxStack = MAX_STACK, maxOrdinal = Infinity, internalRoots = [] } = {},
+  { maxSites = MAX_SITES, maxStack = MAX_STACK, maxOrdinal = Infinity, ownRoots = [] } = {},
 ) {
   // Each node's parent and the site its samples are charged to, found in one walk from the root
   // (iterative: a deep recursion in the profiled code must not overflow our stack).
   const parent = new Map()
   const frameOf = new Map()
   const siteNodeOf = new Map()
-  const stack = [[profile.head, null, null, null]]
+  const stack = [[profile.head, null, null, null, false]]
   while (stack.length > 0) {
-    const [node, parentId, nearestUser, nearestDep] = stack.pop()
+    const [node, parentId, nearestUser, nearestDep, nearestIsOwn] = stack.pop()
     parent.set(node.id, parentId)
     frameOf.set(node.id, node.callFrame)
-    const kind = frameKind(node.callFrame, internalRoots)
+    const kind = frameKind(node.callFrame, ownRoots)
     // The walk goes root → leaf, so the "first frame from the allocation outward" of a kind is
     // the deepest one on the path: each node overrides what its ancestors found.
     const user = kind === 'user' ? node.id : nearestUser
     const dep = kind === 'dependency' ? node.id : nearestDep
-    siteNodeOf.set(node.id, user ?? dep ?? node.id)
-    for (const child of node.children ?? []) stack.push([child, node.id, user, dep])
+    const own = kind === 'internal' ? nearestIsOwn : kind === 'own'
+    // null: memsentry's own allocation, not counted.
+    siteNodeOf.set(node.id, own ? null : (user ?? dep ?? node.id))
+    for (const child of node.children ?? []) stack.push([child, node.id, user, dep, own])
   }
 
   // Bytes per allocating node, then per site.
@@ -94,7 +97,7 @@ function reduceProfile(
   let sampleCount = 0
   for (const s of profile.samples ?? []) {
     if (!(s.ordinal <= maxOrdinal)) continue
-    if (!siteNodeOf.has(s.nodeId)) continue
+    if (siteNodeOf.get(s.nodeId) == null) continue
     const n = byNode.get(s.nodeId)
     if (n === undefined) byNode.set(s.nodeId, { bytes: s.size, count: 1 })
     else {
@@ -141,7 +144,7 @@ function reduceProfile(
       url: frame.url,
       line: frame.lineNumber + 1,
       column: frame.columnNumber + 1,
-      kind: frameKind(frame, internalRoots),
+      kind: frameKind(frame, ownRoots),
       bytes: Math.round(site.bytes),
       share: sampledBytes > 0 ? site.bytes / sampledBytes : 0,
       count: site.count,
