@@ -368,18 +368,19 @@ test('native suspects: growth of external, rssAnon against the heap, the growing
   assert.equal(events.length, 1)
 })
 
-test('defaults: a tenth of the window, 10 s to 60 s; ~1000 samples of the leak, 16 to 512 KiB', () => {
+test('defaults: a tenth of the window, 10 s to 60 s; 128 KiB, more past 1000 samples of the leak', () => {
   assert.equal(defaultDurationMs(20_000), 10_000)
   assert.equal(defaultDurationMs(60_000), 10_000)
   assert.equal(defaultDurationMs(300_000), 30_000)
   assert.equal(defaultDurationMs(600_000), 60_000)
   assert.equal(defaultDurationMs(86_400_000), 60_000)
-  // 1 KB/request at 60 req/s for 60 s: 3.6 MB, the floor.
-  assert.equal(defaultSamplingInterval(60_000, 60_000), 16384)
-  // 2 MB/s for 10 s: 20 KB per sample, rounded to a power of two.
-  assert.equal(defaultSamplingInterval(2e6, 10_000), 16384)
-  assert.equal(defaultSamplingInterval(10e6, 60_000), 524288)
-  assert.equal(defaultSamplingInterval(0, 60_000), 16384)
+  // 1 KB/request at 60 req/s for 60 s (3.6 MB), or 2 MB/s for 10 s: the floor.
+  assert.equal(defaultSamplingInterval(60_000, 60_000), 131072)
+  assert.equal(defaultSamplingInterval(2e6, 10_000), 131072)
+  assert.equal(defaultSamplingInterval(0, 60_000), 131072)
+  // 4 MB/s for 60 s: 240 KB per sample for 1000 samples, rounded to a power of two.
+  assert.equal(defaultSamplingInterval(4e6, 60_000), 262144)
+  assert.equal(defaultSamplingInterval(1e9, 60_000), 1048576)
 })
 
 test('options: leak.diagnose on by default, false turns it off, bad values throw', async () => {

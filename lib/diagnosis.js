@@ -36,13 +36,19 @@ const { reduceProfile } = require('./heap-profile')
 const MIN_DURATION_MS = 10_000
 const MAX_DURATION_MS = 60_000
 /**
- * Sampling interval bounds, in bytes. The floor is what a Koa app at full load can afford (under
- * 3% throughput, `npm run bench:koa`); the ceiling still catches a fast leak with thousands of
- * samples.
+ * Sampling interval bounds, in bytes. What sampling costs is a few µs per sample (a stack walk and
+ * a weak handle: 3-5 µs measured here), and samples come with every byte the whole app
+ * allocates, leak or not: an allocation-heavy handler allocates 300-450 bytes per µs of CPU (the
+ * bench's Koa app: ~15 KB in ~35 µs a request), so the CPU share is about 400 × 5 / interval:
+ * 3% at 64 KiB (bench:koa measured +3.4% CPU a request there), under 2% at 128 KiB, whatever the
+ * load. A slow leak (1 KB a request at 60 req/s, 3.6 MB a minute) still gets ~30 samples in 60 s
+ * at 128 KiB, and they name its code (measured with fixtures/diagnosis/server.mjs: the three
+ * functions of the leaking call chain held 92% of the samples). The ceiling keeps a huge leak's
+ * sample count, and the profile's memory, bounded.
  */
-const MIN_INTERVAL = 16 * 1024
-const MAX_INTERVAL = 512 * 1024
-/** Samples of the leak's bytes aimed for: shares then within about ±3%. */
+const MIN_INTERVAL = 128 * 1024
+const MAX_INTERVAL = 1024 * 1024
+/** Samples of the leak's bytes aimed for: past this the interval grows with the slope. */
 const TARGET_SAMPLES = 1000
 
 const RUN_SLOT = Symbol.for('memsentry.heapSamplingRun')
