@@ -215,7 +215,10 @@ class SamplingRun {
 
   /**
    * Stops the profiler and releases everything, synchronously (also from 'exit'): disconnecting
-   * the session disables its HeapProfiler agent, which stops the sampling it started.
+   * the session disables its HeapProfiler agent, which stops the sampling it started. (V8's
+   * disable also stops heap object tracking and clears heap snapshot object ids, isolate-wide, as
+   * any inspector session's disconnect does: a debugger recording an allocation timeline at that
+   * moment would see it end.)
    */
   #stopNow() {
     this.#finished = true
