@@ -1,8 +1,8 @@
-// Leak diagnosis end to end: a Koa service with a heap leak in a child process
+// Leak diagnosis end to end: a Koa service with a leak in a child process
 // (fixtures/diagnosis/server.mjs), autocannon at 200 req/s from another process, real HTTP on
 // 127.0.0.1. The sentry is configured as in leak.spec.mjs (250 ms, a 60 s window, minSlope
-// 32 MiB/min), so 'leak' comes after ~50 s and the diagnosis a profiler run (a tenth of the
-// window: 10 s) later. About a minute per scenario.
+// 32 MiB/min), so 'leak' comes after ~50 s and a heap leak's diagnosis a profiler run (a tenth
+// of the window: 10 s) later; a native leak's right after the warning. About a minute each.
 //
 // V8's sampling heap profiler records frames per function: a site's line is the line where its
 // function starts, and functions V8 inlined into their caller show as the caller. So the specs
@@ -88,5 +88,41 @@ test(
       `none of lines ${wanted} in the top site's stack\n${info}`,
     )
     assert.ok(top.share >= 0.5, `share ${top.share}\n${info}`)
+  },
+)
+
+test(
+  'a handler keeping a Buffer per request: no profiler run; the diagnosis reports external growth',
+  { timeout: 180_000 },
+  async (t) => {
+    const r = await runDiagnosis({ server: { leak: 'native' }, rate: 200, deadlineMs: DEADLINE_MS })
+    const events = r.lines.filter((l) => l.type !== 'tick' && l.type !== 'ready')
+    const info = `events: ${JSON.stringify(events, null, 1).slice(0, 6000)}\n${r.serverStderr.slice(-2000)}`
+    assert.deepEqual(
+      events.slice(0, 2).map((l) => [l.type, l.suspect]),
+      [
+        ['leak', 'native'],
+        ['leak-diagnosis', 'native'],
+      ],
+      info,
+    )
+    const [leak, d] = events
+    assert.deepEqual([d.sites, d.sampledBytes, d.samplingIntervalBytes], [[], 0, null], info)
+    // Right after the warning: nothing to wait for.
+    assert.ok(d.at - leak.at < 2000, info)
+    const { growth, outsideHeap } = d.native
+    const perMin = (x) => ((x.bytesPerSec * 60) / MiB).toFixed(1)
+    t.diagnostic(
+      `'leak' ${((leak.at - r.loadStartAt) / 1000).toFixed(1)} s after load start at ` +
+        `${((leak.slopeBytesPerSec * 60) / MiB).toFixed(1)} MiB/min; over ${d.native.spanMs} ms: ` +
+        `external ${perMin(growth.external)}, arrayBuffers ${perMin(growth.arrayBuffers)}, ` +
+        `rssAnon ${perMin(growth.rssAnon)}, heap ${perMin(growth.heapUsed)}, ` +
+        `outside the heap ${perMin(outsideHeap)} MiB/min`,
+    )
+    // The Buffers are external memory: it grows about as fast as the leak, the heap far less.
+    assert.ok(growth.external.bytesPerSec > 0.5 * leak.slopeBytesPerSec, info)
+    assert.ok(growth.arrayBuffers.bytesPerSec > 0.5 * leak.slopeBytesPerSec, info)
+    assert.ok(outsideHeap.bytesPerSec > 0.5 * leak.slopeBytesPerSec, info)
+    assert.ok(growth.heapUsed.bytesPerSec < 0.3 * growth.external.bytesPerSec, info)
   },
 )

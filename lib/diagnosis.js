@@ -309,7 +309,8 @@ function floorGrowth(samples, read) {
  * child process whose RSS grew most, `{ pid, comm, bytesPerSec, bytes }`, or null.
  */
 function nativeGrowth(samples) {
-  const spanMs = samples.length > 1 ? samples[samples.length - 1].time - samples[0].time : 0
+  const spanMs =
+    samples.length > 1 ? Math.round(samples[samples.length - 1].time - samples[0].time) : 0
   const growth = {}
   for (const key of ['rss', 'rssAnon', 'heapUsed', 'external', 'arrayBuffers', 'treeRss']) {
     growth[key] = floorGrowth(samples, (s) => s[key])
