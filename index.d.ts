@@ -71,7 +71,10 @@ export interface LeakOptions {
 }
 
 export interface LeakDiagnoseOptions {
-  /** How long the profiler runs, 1000..=3600000 ms. Default a tenth of `windowMs`, 10 s to 60 s. */
+  /**
+   * How long the profiler runs, 1000..=3600000 ms. Default a tenth of `windowMs`, 10 s to 60 s;
+   * longer for a leak too slow to leave 50 samples in that time (up to `windowMs`, at most 10 min).
+   */
   durationMs?: number
   /**
    * Average bytes allocated between two samples, 1 KiB..=64 MiB. Default 128 KiB (under 2% of a

@@ -11,12 +11,7 @@ import { Session } from 'node:inspector'
 import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
-const {
-  LeakDiagnoser,
-  nativeGrowth,
-  defaultDurationMs,
-  defaultSamplingInterval,
-} = require('../lib/diagnosis.js')
+const { LeakDiagnoser, nativeGrowth, planRun } = require('../lib/diagnosis.js')
 const { MemorySentry } = require('..')
 
 const fixture = (name) => fileURLToPath(new URL(`./fixtures/diagnosis/${name}`, import.meta.url))
@@ -368,19 +363,31 @@ test('native suspects: growth of external, rssAnon against the heap, the growing
   assert.equal(events.length, 1)
 })
 
-test('defaults: a tenth of the window, 10 s to 60 s; 128 KiB, more past 1000 samples of the leak', () => {
-  assert.equal(defaultDurationMs(20_000), 10_000)
-  assert.equal(defaultDurationMs(60_000), 10_000)
-  assert.equal(defaultDurationMs(300_000), 30_000)
-  assert.equal(defaultDurationMs(600_000), 60_000)
-  assert.equal(defaultDurationMs(86_400_000), 60_000)
-  // 1 KB/request at 60 req/s for 60 s (3.6 MB), or 2 MB/s for 10 s: the floor.
-  assert.equal(defaultSamplingInterval(60_000, 60_000), 131072)
-  assert.equal(defaultSamplingInterval(2e6, 10_000), 131072)
-  assert.equal(defaultSamplingInterval(0, 60_000), 131072)
-  // 4 MB/s for 60 s: 240 KB per sample for 1000 samples, rounded to a power of two.
-  assert.equal(defaultSamplingInterval(4e6, 60_000), 262144)
-  assert.equal(defaultSamplingInterval(1e9, 60_000), 1048576)
+test('the run: 128 KiB for ~1000 samples of the leak; a tenth of the window, longer for a slow leak', () => {
+  const plan = (windowMs, slopeBytesPerSec, opts = {}) => {
+    const p = planRun({ windowMs, slopeBytesPerSec, ...opts })
+    return [p.durationMs, p.samplingInterval]
+  }
+  const KiB = 1024
+  // The specs' leaks: 2 MB/s against a 60 s window: 10 s at 128 KiB (150 samples).
+  assert.deepEqual(plan(60_000, 2e6), [10_000, 128 * KiB])
+  // A tenth of the window, 10 s to 60 s, for a leak fast enough.
+  assert.deepEqual(plan(300_000, 2e6), [30_000, 128 * KiB])
+  assert.deepEqual(plan(86_400_000, 4e6), [60_000, 256 * KiB])
+  // Faster: the interval grows (a power of two) to keep ~1000 samples, up to 1 MiB.
+  assert.deepEqual(plan(600_000, 1e9), [60_000, 1024 * KiB])
+  // 1 KB/request at 60 req/s (60 kB/s) against the default 10 min window: 50 samples of 128 KiB
+  // take 109 s.
+  assert.deepEqual(plan(600_000, 60_000), [109_227, 128 * KiB])
+  // At the default minSlope (512 KiB/min): up to the window, at most 10 min.
+  assert.deepEqual(plan(600_000, (512 * KiB) / 60), [600_000, 128 * KiB])
+  assert.deepEqual(plan(3_600_000, (512 * KiB) / 60), [600_000, 128 * KiB])
+  assert.deepEqual(plan(20_000, 1000), [20_000, 128 * KiB])
+  // No slope known: the base length.
+  assert.deepEqual(plan(600_000, 0), [60_000, 128 * KiB])
+  // The options win.
+  assert.deepEqual(plan(600_000, 60_000, { durationMs: 5000 }), [5000, 128 * KiB])
+  assert.deepEqual(plan(600_000, 1e9, { samplingInterval: 4096 }), [60_000, 4096])
 })
 
 test('options: leak.diagnose on by default, false turns it off, bad values throw', async () => {

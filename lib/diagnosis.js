@@ -10,7 +10,7 @@
 //
 // The cost of that read: the inspector always asks V8 for that full GC (kSamplingForceGC, and
 // node:inspector offers no way around it), a main-thread pause that grows with the live heap
-// (about 1.2 s for 500 MB of small objects on the bench machine). So the profile is read once
+// (0.4-1.3 s for 500 MB of small objects on the bench machine). So the profile is read once
 // per episode, and the run is stopped by disconnecting the session, which stops the profiler
 // without a second GC (HeapProfiler.stopSampling would read the profile, and GC, again).
 //
@@ -32,14 +32,20 @@
 const path = require('node:path')
 const { reduceProfile } = require('./heap-profile')
 
-/** Run length bounds (the default is a tenth of the leak window, within these). */
+/**
+ * Run length: a tenth of the leak window, 10 s to 60 s; longer for a leak too slow to leave
+ * MIN_SAMPLES samples in that time (up to the window, at most MAX_SLOW_DURATION_MS): a leak at
+ * the default minSlope (512 KiB/min) leaves ~4 samples of 128 KiB in 60 s.
+ */
 const MIN_DURATION_MS = 10_000
 const MAX_DURATION_MS = 60_000
+const MAX_SLOW_DURATION_MS = 600_000
+const MIN_SAMPLES = 50
 /**
  * Sampling interval bounds, in bytes. What sampling costs is a few µs per sample (a stack walk and
  * a weak handle: 3-5 µs measured here), and samples come with every byte the whole app
- * allocates, leak or not: an allocation-heavy handler allocates 300-450 bytes per µs of CPU (the
- * bench's Koa app: ~15 KB in ~35 µs a request), so the CPU share is about 400 × 5 / interval:
+ * allocates, leak or not: an allocation-heavy handler allocates 300-450 bytes per µs of CPU (a
+ * Koa request of the bench's app and its client in one process: ~29 KB in ~70 µs), so the CPU share is about 400 × 5 / interval:
  * 3% at 64 KiB (bench:koa measured +3.4% CPU a request there), under 2% at 128 KiB, whatever the
  * load. A slow leak (1 KB a request at 60 req/s, 3.6 MB a minute) still gets ~30 samples in 60 s
  * at 128 KiB, and they name its code (measured with fixtures/diagnosis/server.mjs: the three
@@ -55,20 +61,27 @@ const RUN_SLOT = Symbol.for('memsentry.heapSamplingRun')
 /** memsentry's own code: what it allocates to read the profile is not the application's. */
 const OWN_ROOTS = [__dirname + path.sep, path.join(__dirname, '..', 'integrations') + path.sep]
 
-/** The run length for a leak window: a tenth of it, 10 s to 60 s. */
-function defaultDurationMs(windowMs) {
-  return Math.round(Math.min(MAX_DURATION_MS, Math.max(MIN_DURATION_MS, windowMs / 10)))
-}
-
 /**
- * The sampling interval for a leak growing `slopeBytesPerSec` over a run of `durationMs`: about
- * TARGET_SAMPLES samples of the leaked bytes, as a power of two within the bounds.
+ * The run for a leak: `{ durationMs, samplingInterval }`, each the option's value when given.
+ * The interval gives about TARGET_SAMPLES samples of the leak's bytes in the base run length (a
+ * tenth of the window, 10 s to 60 s), within the bounds; then a leak too slow for MIN_SAMPLES
+ * samples at that interval gets a longer run, up to the window and MAX_SLOW_DURATION_MS.
  */
-function defaultSamplingInterval(slopeBytesPerSec, durationMs) {
-  const leaked = Math.max(0, slopeBytesPerSec) * (durationMs / 1000)
-  const ideal = leaked / TARGET_SAMPLES
-  const pow2 = 2 ** Math.round(Math.log2(Math.max(1, ideal)))
-  return Math.min(MAX_INTERVAL, Math.max(MIN_INTERVAL, pow2))
+function planRun({ windowMs, slopeBytesPerSec, durationMs = null, samplingInterval = null }) {
+  const slope = Math.max(0, slopeBytesPerSec ?? 0)
+  const baseMs = Math.min(MAX_DURATION_MS, Math.max(MIN_DURATION_MS, windowMs / 10))
+  let interval = samplingInterval
+  if (interval === null) {
+    const ideal = (slope * (durationMs ?? baseMs)) / 1000 / TARGET_SAMPLES
+    const pow2 = 2 ** Math.round(Math.log2(Math.max(1, ideal)))
+    interval = Math.min(MAX_INTERVAL, Math.max(MIN_INTERVAL, pow2))
+  }
+  if (durationMs === null) {
+    const forSamples = slope > 0 ? ((MIN_SAMPLES * interval) / slope) * 1000 : baseMs
+    const cap = Math.max(baseMs, Math.min(windowMs, MAX_SLOW_DURATION_MS))
+    durationMs = Math.round(Math.min(cap, Math.max(baseMs, forSamples)))
+  }
+  return { durationMs, samplingInterval: interval }
 }
 
 function codedError(code, message, cause) {
@@ -376,10 +389,11 @@ class LeakDiagnoser {
       return
     }
     if (this.#unavailable) return
-    const durationMs = this.#options.durationMs ?? defaultDurationMs(this.#windowMs)
-    const samplingInterval =
-      this.#options.samplingInterval ??
-      defaultSamplingInterval(event.slopeBytesPerSec ?? 0, durationMs)
+    const { durationMs, samplingInterval } = planRun({
+      windowMs: this.#windowMs,
+      slopeBytesPerSec: event.slopeBytesPerSec,
+      ...this.#options,
+    })
     const episode = { leave: null, run: null }
     this.#episode = episode
     const subscriber = {
@@ -459,8 +473,7 @@ class LeakDiagnoser {
 module.exports = {
   LeakDiagnoser,
   nativeGrowth,
-  defaultDurationMs,
-  defaultSamplingInterval,
+  planRun,
   MIN_INTERVAL,
   MAX_INTERVAL,
   // For the benchmark and tests: a run outside any sentry.
