@@ -48,10 +48,14 @@ export interface ThresholdOptions {
 export interface LeakOptions {
   /** The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs. */
   windowMs?: number
-  /** Growth slower than this is not a leak. Default `'512KiB/min'`. */
-  minSlope?: Slope
-  /** Samples in the first warmupMs after start are ignored. Default 0. */
-  warmupMs?: number
+  /**
+   * Growth slower than this is not a leak. Default (unset or null): it scales with the window and
+   * the metric's level, growth per window of at least max(1.5 MiB × √(windowMs / 60000), 2% of
+   * the level); an explicit value overrides it.
+   */
+  minSlope?: Slope | null
+  /** Samples in the first warmupMs after start are ignored. Default (unset or null): min(windowMs / 2, 30000). */
+  warmupMs?: number | null
   /** The figure watched. Default `'rss'`. */
   metric?: ByteMetric
   /**
@@ -64,8 +68,9 @@ export interface LeakOptions {
   /**
    * Name the code that leaks: on a confirmed `'heap'` or `'unknown'` leak, V8's sampling heap
    * profiler runs in this thread (through `node:inspector`) for `durationMs`, then one
-   * `'leak-diagnosis'` event lists the allocation sites of what is still alive. A `'native'` leak
-   * gets the history's figures instead (no profiler). On by default; `false` turns it off.
+   * `'leak-diagnosis'` event lists the allocation sites of what is still alive. A `'native'` or
+   * `'child'` leak gets the history's figures instead (no profiler). On by default; `false` turns
+   * it off.
    */
   diagnose?: LeakDiagnoseOptions | boolean
 }
@@ -96,7 +101,11 @@ export interface MemorySentryOptions {
   leak?: LeakOptions | boolean
   /** Also read PSS/USS/swapPss from smaps_rollup (about 1 ms per read on a large heap); `{ everyN }` reads it every N ticks. Default false. */
   smaps?: boolean | { everyN?: number }
-  /** Merge V8 heap figures recorded after each GC (main-thread work per GC). Default false. */
+  /**
+   * Merge V8 heap figures recorded after each GC into the samples (main-thread work per GC, at
+   * most one `process.memoryUsage()` per half interval plus one per full GC). Default false. The
+   * leak detector gets these figures whenever leak detection is on, whatever this says.
+   */
   heap?: boolean
   /** The memory limit for percent thresholds and `msToLimit`: `'auto'` (the cgroup's limit, else none) or a size. Default `'auto'`. */
   limit?: 'auto' | Size
@@ -269,8 +278,14 @@ export interface LeakEvent {
   confidence: number
   /** At the current slope, ms until the metric reaches the limit; null without a limit. */
   msToLimit: number | null
-  /** 'heap' when the V8 heap's post-GC floor explains the growth, 'native' when it does not (needs heap: true). */
-  suspect: 'heap' | 'native' | 'unknown'
+  /**
+   * What grows: 'heap' when the live JS heap (what full GCs leave) accounts for it, 'native' when
+   * external memory (Buffers) or memory outside V8 does, 'child' when a child process does (a tree
+   * metric such as `treeRss`), 'unknown' when the figures cannot tell.
+   */
+  suspect: 'heap' | 'native' | 'child' | 'unknown'
+  /** The child that grows fastest, when `suspect` is 'child'; else null. */
+  child: { pid: number; comm: string; slopeBytesPerSec: number } | null
   /** The heap snapshot written for this episode (`heapSnapshot` option). */
   heapSnapshot?: string
   /** The HTML report being written for this episode (`leak.report` option). */
@@ -326,10 +341,10 @@ export interface LeakDiagnosis {
   sampleCount?: number
   /** Bytes of the sites past the first 10. */
   otherBytes?: number
-  /** The heaviest first, at most 10; empty for a native suspect. */
+  /** The heaviest first, at most 10; empty for a native or child suspect (no profiler run). */
   sites: LeakSite[]
-  suspect: 'heap' | 'native' | 'unknown'
-  /** For 'native' and 'unknown' suspects. */
+  suspect: 'heap' | 'native' | 'child' | 'unknown'
+  /** For 'native', 'child' and 'unknown' suspects. */
   native?: NativeGrowth | null
 }
 
@@ -344,6 +359,11 @@ export interface SentryStats {
   cpuNs: number
   maxCpuNs: number
   meanCpuNs: number
+  /**
+   * Threshold, leak, child, OOM and error events dropped because too many were waiting for a
+   * blocked event loop (samples are coalesced instead, and not counted here).
+   */
+  droppedEvents: number
 }
 
 export interface MemorySentryEvents {
@@ -385,8 +405,12 @@ export declare class MemorySentry extends EventEmitter {
   writeReport(file: string, options?: ReportOptions): string
   /** A fresh Sample read now, synchronously. Not added to the history. */
   snapshot(): Sample
-  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
-  history(options?: { sinceMs?: number }): Sample[]
+  /**
+   * Samples from the ring buffer, oldest first, at or after `sinceMs` (epoch ms). With
+   * `maxPoints` (1..=1000000), at most that many plus the newest: each run of samples gives its
+   * highest-RSS one.
+   */
+  history(options?: { sinceMs?: number; maxPoints?: number }): Sample[]
   stats(): SentryStats
   start(): this
   stop(): this

@@ -310,6 +310,21 @@ function expectedLimits({ tree, dir, v }) {
   }
 }
 
+describe('a cgroup path outside the namespace', () => {
+  it("a '..' in the cgroup path: the mount point's cgroup is read, and that is said once", async (t) => {
+    const tree = tempCopy(t, RUST_FIXTURES + 'v2-container-ns')
+    fs.writeFileSync(path.join(tree, 'proc/self/cgroup'), '0::/../../system.slice/app.service\n')
+    const { s, errors } = fixtureSentry(tree, { limit: 'auto' })
+    await firstCgroup(s, 'dotdot')
+    await sleep(300)
+    const said = errors.filter((e) => /leaves the cgroup mount/.test(e.message))
+    assert.equal(said.length, 1, errors.map((e) => e.message).join('\n'))
+    assert.match(said[0].message, /\/\.\.\/\.\.\/system\.slice\/app\.service/)
+    assert.match(said[0].message, /set the limit option/)
+    assert.equal(said[0].path, path.join(tree, 'proc/self/cgroup'))
+  })
+})
+
 describe('fixture trees', () => {
   it('sentry.limit and cgroup.limit are memory.max / memory.limit_in_bytes of each tree', async () => {
     const limited = TREES.filter((t) => expectedLimits(t).limit !== null).length

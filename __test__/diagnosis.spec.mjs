@@ -357,6 +357,16 @@ test('native suspects: growth of external, rssAnon against the heap, the growing
     ['leak-diagnosis', 'native', [], 0, null, 60_000, samples[0].time],
   )
   assert.deepEqual(e.native, g)
+  // A child suspect (a tree metric that a child's growth explains): the same, no profiler run.
+  const childEvents = []
+  const dc = diagnoser(childEvents, { history: () => samples })
+  dc.onLeak({ suspect: 'child', windowMs: 60_000, sample: { time: samples.at(-1).time } })
+  assert.equal(dc.run, null)
+  await until(() => childEvents.length > 0)
+  assert.deepEqual(
+    [childEvents[0].suspect, childEvents[0].sites, childEvents[0].native.child.pid],
+    ['child', [], 11],
+  )
   // Once per episode: a second 'leak' before 'leak-end' gets nothing.
   d.onLeak({ suspect: 'native', windowMs: 60_000, sample: { time: samples.at(-1).time } })
   await new Promise((r) => setTimeout(r, 50))

@@ -136,6 +136,21 @@ describe('route names', () => {
     )
     assert.equal(table.size, 3)
   })
+
+  test('RouteTable: names not seen in the current batch give way to new ones, least recent first', () => {
+    const table = new RouteTable(3)
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((r) => table.intern(r)),
+      ['a', 'b', 'c', 'other'],
+    )
+    table.endBatch()
+    // 'b' is seen again in this batch; 'a' then 'c' are the least recent and make room.
+    assert.deepEqual(
+      ['b', 'd', 'e', 'f', 'a'].map((r) => table.intern(r)),
+      ['b', 'd', 'e', 'other', 'other'],
+    )
+    assert.equal(table.size, 3)
+  })
 })
 
 describe('route attribution on synthetic batches', () => {
@@ -349,6 +364,33 @@ describe('memoryLogger (Koa)', () => {
     const report = logger.flush()
     assert.equal(Object.keys(report.routes).length, 101)
     assert.equal(report.routes.other, 50)
+  })
+
+  test('100 junk paths sent early do not make every later real route other', async (t) => {
+    const sentry = new MemorySentry({ intervalMs: 50, leak: false })
+    t.after(() => sentry.close())
+    const reports = []
+    const logger = memoryLogger({ sentry, every: 100, log: (r) => reports.push(r) })
+    const app = new Koa()
+    app.use(logger)
+    app.use((ctx) => {
+      ctx.body = 'x'
+    })
+    const { port, close } = await listen(app.callback())
+    t.after(close)
+    // A scanner's first batch: 100 distinct paths fill the table.
+    await load(port, (i) => `/wp-admin/probe-${String.fromCharCode(97 + (i % 26))}${i}`, {
+      maxRequests: 100,
+    })
+    assert.equal(reports.length, 1)
+    // Then the real traffic, batch after batch.
+    const real = ['/orders', '/users', '/health']
+    await load(port, (i) => real[i % real.length], { maxRequests: 200 })
+    assert.equal(reports.length, 3)
+    for (const report of reports.slice(1)) {
+      assert.equal(report.routes.other, undefined, JSON.stringify(report.routes))
+      assert.ok(report.routes['GET /orders'] >= 33, JSON.stringify(report.routes))
+    }
   })
 
   test('everyMs ends a batch by time; a logger object gets .info(report)', async (t) => {

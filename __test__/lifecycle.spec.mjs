@@ -3,7 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import fs, { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -256,4 +258,106 @@ test("'error' events carry a code and come once per distinct failure, not once p
   )
   assert.equal(sentry.latest.rss, null)
   assert.equal(sentry.running, true, 'sampling goes on')
+})
+
+// --- reads that hang ----------------------------------------------------------------------------
+
+/** A FIFO at `file`: opening it blocks until a writer comes, as a read of a D-state child does. */
+function fifo(file) {
+  execFileSync('mkfifo', [file])
+  // Releases whoever is blocked in open() (a non-blocking writer open works once a reader waits).
+  return (content) => {
+    try {
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+      fs.writeSync(fd, content)
+      fs.closeSync(fd)
+    } catch {
+      // nobody waiting
+    }
+  }
+}
+
+test('a tick blocked in a read holds up neither close(), nor GC, nor process exit', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  mkdirSync(path.join(root, 'self'))
+  const release = fifo(path.join(root, 'self', 'statm'))
+  // Without a bound, each wait below lasts until this releases the reads.
+  const releaser = setInterval(() => release('1 1 1 1 0 1 0\n'), 12_000)
+  t.after(() => clearInterval(releaser))
+  const started = performance.now()
+  const { done, lines } = startNode(['--expose-gc', childScript('hang.js'), root], {
+    timeoutMs: 40_000,
+  })
+  const result = await done
+  assertNoCrash(result)
+  const [{ closeMs, gcMaxGapMs }] = jsonLines(result)
+  const exitMs = result.elapsedMs
+  t.diagnostic(
+    `close ${Math.round(closeMs)} ms, GC gap ${Math.round(gcMaxGapMs)} ms, exit ${Math.round(exitMs)} ms`,
+  )
+  assert.ok(closeMs < 1000, `close() took ${closeMs} ms`)
+  assert.ok(gcMaxGapMs < 1000, `the event loop stalled ${gcMaxGapMs} ms around GC`)
+  assert.ok(exitMs < 8000, `the process took ${exitMs} ms to end (${performance.now() - started})`)
+  assert.equal(lines.length, 1)
+})
+
+test('a worker whose sentry is stuck in a read terminates at once', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-w-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  mkdirSync(path.join(root, 'self'))
+  const release = fifo(path.join(root, 'self', 'statm'))
+  const releaser = setTimeout(() => release('1 1 1 1 0 1 0\n'), 8000)
+  t.after(() => clearTimeout(releaser))
+  const { Worker } = await import('node:worker_threads')
+  const worker = new Worker(
+    `const { MemorySentry } = require(${JSON.stringify(require.resolve('../index.js'))})
+     globalThis.s = new MemorySentry({ intervalMs: 10, procRoot: ${JSON.stringify(root)}, children: 'none', leak: false })
+     require('node:worker_threads').parentPort.postMessage('started')
+     setInterval(() => {}, 1000)`,
+    { eval: true },
+  )
+  await new Promise((resolve) => worker.once('message', resolve))
+  await sleep(300)
+  const t0 = performance.now()
+  await worker.terminate()
+  const ms = performance.now() - t0
+  t.diagnostic(`terminate() took ${Math.round(ms)} ms`)
+  assert.ok(ms < 2000, `terminate() took ${ms} ms`)
+})
+
+test('a child whose reads hang is skipped from then on, and said once as an error', async (t) => {
+  const fixture = fileURLToPath(
+    new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
+  )
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-child-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  fs.cpSync(fixture, root, { recursive: true })
+  fs.symlinkSync('100', path.join(root, 'self'))
+  fs.rmSync(path.join(root, '101', 'cmdline'))
+  const release = fifo(path.join(root, '101', 'cmdline'))
+  const sentry = new MemorySentry({
+    intervalMs: 50,
+    procRoot: root,
+    children: 'direct',
+    leak: false,
+  })
+  t.after(() => sentry.close())
+  const errors = []
+  sentry.on('error', (e) => errors.push(e))
+  const releaser = setTimeout(() => release('sleep\u000030\u0000'), 1500)
+  t.after(() => clearTimeout(releaser))
+  const kids = (s) => Object.fromEntries((s?.children ?? []).map((c) => [c.pid, c]))
+  await waitFor(() => errors.some((e) => e.code === 'ETIMEDOUT'), {
+    timeoutMs: 10_000,
+    message: () => `no ETIMEDOUT error: ${errors.map((e) => `${e.code} ${e.message}`).join('; ')}`,
+  })
+  const ticks = sentry.stats().ticks
+  await waitFor(() => sentry.stats().ticks >= ticks + 10, { timeoutMs: 10_000 })
+  const slow = errors.filter((e) => e.code === 'ETIMEDOUT')
+  assert.equal(slow.length, 1, slow.map((e) => e.message).join('\n'))
+  assert.match(slow[0].message, /child 101 is no longer read/)
+  const latest = kids(sentry.latest)
+  assert.equal(latest[101].rss, null, 'listed without figures')
+  assert.ok(latest[102].rss > 0, 'the others are read as before')
 })

@@ -357,7 +357,7 @@ describe('normalizeOptions defaults', () => {
     historySize: 3600,
     children: 'tree',
     thresholds: [],
-    leak: { windowMs: 600000, minSlope: 524288 / 60, warmupMs: 0, metric: 'rss' },
+    leak: { windowMs: 600000, minSlope: null, warmupMs: null, metric: 'rss' },
     smapsEveryN: 0,
     heap: false,
     cgroup: true,

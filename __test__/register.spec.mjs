@@ -1,7 +1,9 @@
 // memsentry/register: real child processes preloading the module with -r / --import.
 import { describe as suite, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import fs, { readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import os from 'node:os'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -58,7 +60,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     const args = [app('http-app.js'), '5', '200', '3']
     const { child, done } = startNode(['-r', registerCjs, ...args], {
       timeoutMs: TIMEOUT_MS,
-      env: envFor({ MEMSENTRY_INTERVAL_MS: '200' }),
+      env: envFor({ MEMSENTRY_INTERVAL_MS: '200', MEMSENTRY_LOG: 'pidstat' }),
     })
     const [result, without] = await Promise.all([done, plain(args)])
     assertClean(result)
@@ -79,7 +81,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     const args = [app('timer-app.mjs'), '5', '200']
     const { child, done } = startNode(['--import', registerMjs, ...args], {
       timeoutMs: TIMEOUT_MS,
-      env: envFor({ MEMSENTRY_INTERVAL_MS: '200' }),
+      env: envFor({ MEMSENTRY_INTERVAL_MS: '200', MEMSENTRY_LOG: 'pidstat' }),
     })
     const [result, without] = await Promise.all([done, plain(args)])
     assertClean(result)
@@ -126,7 +128,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
   test('a bad MEMSENTRY_INTERVAL_MS: one line naming it and the value; the app runs', async () => {
     const args = [app('http-app.js'), '3', '100']
     const [result, without] = await Promise.all([
-      run(['-r', registerCjs, ...args], { MEMSENTRY_INTERVAL_MS: 'abc' }),
+      run(['-r', registerCjs, ...args], { MEMSENTRY_INTERVAL_MS: 'abc', MEMSENTRY_LOG: 'pidstat' }),
       plain(args),
     ])
     assertClean(result)
@@ -163,8 +165,8 @@ suite('memsentry/register', { concurrency: 3 }, () => {
         'using the default 600000',
     ])
     assert.deepEqual(about('MEMSENTRY_LOG'), [
-      "memsentry: MEMSENTRY_LOG must be one of 'pidstat', 'json', 'off', got 'loud'; " +
-        "using the default 'pidstat'",
+      "memsentry: MEMSENTRY_LOG must be one of 'events', 'pidstat', 'json', 'off', got 'loud'; " +
+        "using the default 'events'",
     ])
     assert.deepEqual(about('MEMSENTRY_INTERVAL '), [
       'memsentry: unknown variable MEMSENTRY_INTERVAL (did you mean MEMSENTRY_INTERVAL_MS?)',
@@ -268,6 +270,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     const result = await run(['-r', registerCjs, '--import', registerMjs, app('worker-app.js')], {
       MEMSENTRY_INTERVAL_MS: '100',
       MEMSENTRY_RSS_WARN: '1MiB',
+      MEMSENTRY_LOG: 'pidstat',
     })
     assertClean(result)
     assert.equal(result.code, 0, describe(result))
@@ -290,6 +293,71 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.match(result.stdout, /app done\n$/)
   })
 
+  test('MEMSENTRY_RSS_WARN=0 is rejected like other bad values; no threshold fires', async () => {
+    for (const raw of ['0', '0MiB', '0.0 GB']) {
+      const result = await run(['-r', registerCjs, app('inspect-app.js')], {
+        REGISTER_MODULE: registerCjs,
+        MEMSENTRY_INTERVAL_MS: '50',
+        MEMSENTRY_RSS_WARN: raw,
+      })
+      assertClean(result)
+      assert.deepEqual(lines(result.stderr), [
+        'memsentry: MEMSENTRY_RSS_WARN must be a size above 0 such as 600MiB, 1.5GB or 90%, ' +
+          `got '${raw}'; no rss-warn threshold`,
+      ])
+      assert.deepEqual(JSON.parse(result.stdout).options.thresholds, [], raw)
+    }
+  })
+
+  test('stderr that nobody drains never stops the app: events only by default, lines dropped', async (t) => {
+    // A FIFO with a reader that never reads, filled to the brim through a file description of
+    // its own, so the child's stderr (another, blocking one) is a full pipe from the start.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memsentry-stderr-'))
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const fifo = path.join(dir, 'stderr')
+    execFileSync('mkfifo', [fifo])
+    const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants
+    const reader = fs.openSync(fifo, O_RDONLY | O_NONBLOCK)
+    t.after(() => fs.closeSync(reader))
+    const filler = fs.openSync(fifo, O_WRONLY | O_NONBLOCK)
+    try {
+      for (;;) fs.writeSync(filler, Buffer.alloc(4096, 'x'))
+    } catch (err) {
+      assert.equal(err.code, 'EAGAIN')
+    }
+    fs.closeSync(filler)
+    const full = fs.openSync(fifo, O_WRONLY)
+    t.after(() => fs.closeSync(full))
+
+    const runWith = (env) =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, ['-r', registerCjs, app('tick-app.js'), '3000'], {
+          env: { ...process.env, ...envFor(env), REGISTER_MODULE: registerCjs },
+          stdio: ['ignore', 'pipe', full],
+        })
+        let out = ''
+        child.stdout.on('data', (chunk) => (out += chunk))
+        // A child stuck in a write to the full pipe never exits by itself.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+        child.on('close', (code, signal) => {
+          clearTimeout(timer)
+          resolve({ code, signal, out })
+        })
+      })
+    // The default (events only), with a threshold crossed at once: its line is dropped.
+    const events = await runWith({ MEMSENTRY_INTERVAL_MS: '10', MEMSENTRY_RSS_WARN: '1MiB' })
+    assert.equal(events.signal, null, `stuck writing to stderr: ${JSON.stringify(events)}`)
+    const e = JSON.parse(events.out)
+    assert.ok(e.ticks >= 20, `a 100 ms timer ticked ${e.ticks} times in 3 s`)
+    assert.equal(e.dropped, 1, 'the threshold line')
+    // A line per sample at 10 ms, asked for: dropped too, and the timer still ticks.
+    const pidstat = await runWith({ MEMSENTRY_INTERVAL_MS: '10', MEMSENTRY_LOG: 'pidstat' })
+    assert.equal(pidstat.signal, null, `stuck writing to stderr: ${JSON.stringify(pidstat)}`)
+    const p = JSON.parse(pidstat.out)
+    assert.ok(p.ticks >= 20, `a 100 ms timer ticked ${p.ticks} times in 3 s`)
+    assert.ok(p.dropped >= 100, `${p.dropped} lines dropped`)
+  })
+
   test('package self-reference: node -r memsentry/register', async (t) => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'))
     if (pkg.exports?.['./register'] === undefined) {
@@ -300,7 +368,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
       ['-r', 'memsentry/register', app('http-app.js'), '3', '200'],
       {
         timeoutMs: TIMEOUT_MS,
-        env: envFor({ MEMSENTRY_INTERVAL_MS: '200' }),
+        env: envFor({ MEMSENTRY_INTERVAL_MS: '200', MEMSENTRY_LOG: 'pidstat' }),
       },
     )
     const result = await done
@@ -309,7 +377,9 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.equal(lines(result.stderr)[0], pidstatHeader(), describe(result))
     assert.ok(pidstatLines(result.stderr, child.pid).length >= 1, describe(result))
 
-    const esm = await run(['--import', 'memsentry/register', app('timer-app.mjs'), '2', '100'], {})
+    const esm = await run(['--import', 'memsentry/register', app('timer-app.mjs'), '2', '100'], {
+      MEMSENTRY_LOG: 'pidstat',
+    })
     assertClean(esm)
     assert.equal(esm.code, 0, describe(esm))
     assert.equal(lines(esm.stderr)[0], pidstatHeader(), describe(esm))

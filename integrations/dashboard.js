@@ -14,21 +14,33 @@
 // SECURITY: this exposes the process's memory figures, its pid, its executable and main script,
 // its children and (with includeCmdline) their command lines. It binds to nothing itself: mount
 // it only on an internal or admin listener (127.0.0.1, a private port, behind authentication),
-// never on a public one. Command lines are left out unless `includeCmdline: true`.
+// never on a public one. Command lines are left out unless `includeCmdline: true`. Besides:
+// - The request target is matched as sent, byte for byte (no decoding, no '..' or '//'
+//   resolution, no absolute-form `http://host/...`), so a guard on the raw path in front of it
+//   (`app.use('/_memsentry', auth)`, a proxy's prefix rule) sees every request it serves.
+// - `hosts`: the Host names it answers (port ignored), against DNS rebinding, where a web page
+//   whose domain now resolves to 127.0.0.1 reads the dashboard from the user's browser. Default:
+//   localhost, 127.0.0.1, [::1] and the address the request came in on; a name of your own
+//   (`admin.internal`) must be listed; '*' answers any. Others get 403.
+// - `authorize(req)`: called for every request it would serve (with Koa's ctx as a second
+//   argument); it serves only when that returns true (or a promise of true), else 403.
+// - A view costs at most one rebuild per sample: the page and data.json are cached until the
+//   next sample or event, and the history is thinned to MAX_POINTS in native code.
 //
 // Events shown are those emitted after the dashboard was created (it calls report.attach(sentry))
 // or after an earlier attach / writeReport.
 
-const { attach, collectData, renderHtml } = require('./report')
+const { attach, collectData, eventCount, renderHtml } = require('./report')
 
 const DEFAULT_PATH = '/_memsentry'
 const DEFAULT_POLL_MS = 2000
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
 
 function checkOptions(options) {
   if (options == null || typeof options !== 'object') {
     throw new TypeError('memsentry/dashboard: memoryDashboard({ sentry }) needs an options object')
   }
-  const known = ['sentry', 'path', 'includeCmdline', 'pollMs', 'title']
+  const known = ['sentry', 'path', 'includeCmdline', 'pollMs', 'title', 'hosts', 'authorize']
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new TypeError(`memsentry/dashboard: unknown option '${key}'`)
@@ -40,6 +52,8 @@ function checkOptions(options) {
     includeCmdline = false,
     pollMs = DEFAULT_POLL_MS,
     title,
+    hosts,
+    authorize,
   } = options
   if (sentry == null || typeof sentry.history !== 'function' || typeof sentry.on !== 'function') {
     throw new TypeError('memsentry/dashboard: sentry must be a MemorySentry')
@@ -60,9 +74,63 @@ function checkOptions(options) {
   if (title !== undefined && typeof title !== 'string') {
     throw new TypeError(`memsentry/dashboard: title must be a string, got ${typeof title}`)
   }
+  if (authorize !== undefined && typeof authorize !== 'function') {
+    throw new TypeError(
+      `memsentry/dashboard: authorize must be a function (req) => boolean, got ${typeof authorize}`,
+    )
+  }
   // '/_memsentry/' and '/_memsentry' are the same page.
   const base = path.length > 1 ? path.replace(/\/+$/, '') : ''
-  return { sentry, base, includeCmdline, pollMs, title }
+  return { sentry, base, includeCmdline, pollMs, title, hosts: checkHosts(hosts), authorize }
+}
+
+/** The `hosts` option as a Set of lowercase names, or null for any host ('*'). */
+function checkHosts(hosts) {
+  if (hosts === undefined) return new Set(LOOPBACK_HOSTS)
+  if (!Array.isArray(hosts)) {
+    throw new TypeError(
+      `memsentry/dashboard: hosts must be an array of host names, got ${hosts === null ? 'null' : typeof hosts}`,
+    )
+  }
+  for (const h of hosts) {
+    if (typeof h !== 'string' || h === '' || /[\s/:@]/.test(h.replace(/^\[[0-9a-f:.]+\]$/i, ''))) {
+      throw new RangeError(
+        `memsentry/dashboard: hosts must hold host names without port such as 'admin.internal' ` +
+          `or '[::1]', or '*', got ${JSON.stringify(h)}`,
+      )
+    }
+  }
+  if (hosts.includes('*')) return null
+  return new Set(hosts.map((h) => h.toLowerCase().replace(/\.$/, '')))
+}
+
+/** The host name of a Host header, lowercase, without port or trailing dot; null if malformed. */
+function hostName(header) {
+  if (typeof header !== 'string') return null
+  const m = /^(\[[0-9a-f:.]+\]|[^\s:/@[\]]+)(?::\d*)?$/i.exec(header.trim())
+  return m ? m[1].toLowerCase().replace(/\.$/, '') : null
+}
+
+/** The address the request came in on, as it would appear in a Host header. */
+function localHost(req) {
+  const addr = req?.socket?.localAddress
+  if (typeof addr !== 'string' || addr === '') return null
+  const v4 = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
+  return v4.includes(':') ? `[${v4.toLowerCase()}]` : v4
+}
+
+/** The path of a raw request target: origin-form only ('/...'), up to '?' or '#'; else null. */
+function rawPath(target) {
+  if (typeof target !== 'string' || !target.startsWith('/')) return null
+  const end = target.search(/[?#]/)
+  return end === -1 ? target : target.slice(0, end)
+}
+
+function rawQuery(target) {
+  const q = target.indexOf('?')
+  if (q === -1) return new URLSearchParams()
+  const h = target.indexOf('#', q)
+  return new URLSearchParams(target.slice(q + 1, h === -1 ? undefined : h))
 }
 
 const HEADERS = {
@@ -74,24 +142,52 @@ const HEADERS = {
 const PAGE_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; frame-ancestors 'none'"
 
+const refused = (status, extra = {}) => ({ status, headers: { ...HEADERS, ...extra }, body: '' })
+
 /**
- * The request handling shared by both forms: returns { status, headers, body } for a request the
- * dashboard answers, or null to pass it on.
+ * The request handling shared by both forms: `respond(req, target, ctx?)` resolves to
+ * { status, headers, body } for a request the dashboard answers, or null to pass it on. `target`
+ * is the raw request target (req.url as received, after any mount prefix was taken off).
  */
 function makeResponder(options) {
-  const { sentry, base, includeCmdline, pollMs, title } = checkOptions(options)
+  const { sentry, base, includeCmdline, pollMs, title, hosts, authorize } = checkOptions(options)
   attach(sentry)
   const pagePaths = new Set([base || '/', `${base}/`])
   const dataPath = `${base}/data.json`
   const live = { pollMs }
-  return function respond(method, pathname, query) {
+  // The page and the whole data.json, kept until the next sample or event.
+  let cached = { latest: undefined, events: -1, page: null, data: null }
+  const fresh = () => {
+    const latest = sentry.latest
+    const events = eventCount(sentry)
+    if (cached.latest !== latest || cached.events !== events) {
+      cached = { latest, events, page: null, data: null }
+    }
+    return cached
+  }
+
+  return async function respond(req, target, ctx) {
+    const pathname = rawPath(target)
+    if (pathname === null) return null
     const isPage = pagePaths.has(pathname)
     if (!isPage && pathname !== dataPath) return null
-    if (method !== 'GET' && method !== 'HEAD') {
-      return { status: 405, headers: { ...HEADERS, Allow: 'GET, HEAD' }, body: '' }
+    if (hosts !== null) {
+      const host = hostName(req.headers?.host)
+      if (host === null || !(hosts.has(host) || host === localHost(req))) return refused(403)
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refused(405, { Allow: 'GET, HEAD' })
+    if (authorize !== undefined) {
+      let allowed = false
+      try {
+        allowed = (await authorize(req, ctx)) === true
+      } catch {
+        allowed = false
+      }
+      if (!allowed) return refused(403)
     }
     if (isPage) {
-      const html = renderHtml(collectData(sentry, { includeCmdline, title, live }))
+      const c = fresh()
+      c.page ??= renderHtml(collectData(sentry, { includeCmdline, title, live }))
       return {
         status: 200,
         headers: {
@@ -99,16 +195,24 @@ function makeResponder(options) {
           'Content-Type': 'text/html; charset=utf-8',
           'Content-Security-Policy': PAGE_CSP,
         },
-        body: html,
+        body: c.page,
       }
     }
+    const query = rawQuery(target)
     const since = Number(query.get('since'))
     const sinceMs = query.has('since') && Number.isFinite(since) && since > 0 ? since : undefined
-    const data = collectData(sentry, { includeCmdline, title, sinceMs, live })
+    let body
+    if (sinceMs === undefined) {
+      const c = fresh()
+      c.data ??= JSON.stringify(collectData(sentry, { includeCmdline, title, live }))
+      body = c.data
+    } else {
+      body = JSON.stringify(collectData(sentry, { includeCmdline, title, sinceMs, live }))
+    }
     return {
       status: 200,
       headers: { ...HEADERS, 'Content-Type': 'application/json; charset=utf-8' },
-      body: JSON.stringify(data),
+      body,
     }
   }
 }
@@ -117,7 +221,7 @@ function makeResponder(options) {
 function memoryDashboard(options) {
   const respond = makeResponder(options)
   return async function memsentryDashboard(ctx, next) {
-    const answer = respond(ctx.method, ctx.path, new URLSearchParams(ctx.querystring))
+    const answer = await respond(ctx.req, ctx.url, ctx)
     if (answer === null) return next()
     ctx.status = answer.status
     ctx.set(answer.headers)
@@ -132,22 +236,25 @@ function memoryDashboard(options) {
 memoryDashboard.http = function http(options) {
   const respond = makeResponder(options)
   return function memsentryDashboardHttp(req, res, next) {
-    let url
-    try {
-      url = new URL(req.url, 'http://localhost')
-    } catch {
-      url = null
-    }
-    const answer = url && respond(req.method, url.pathname, url.searchParams)
-    if (!answer) {
-      if (typeof next === 'function') return next()
-      res.statusCode = 404
-      res.end()
-      return
-    }
-    const body = Buffer.from(answer.body, 'utf8')
-    res.writeHead(answer.status, { ...answer.headers, 'Content-Length': body.length })
-    res.end(req.method === 'HEAD' ? undefined : body)
+    respond(req, req.url, undefined).then(
+      (answer) => {
+        if (!answer) {
+          if (typeof next === 'function') return next()
+          res.statusCode = 404
+          res.end()
+          return
+        }
+        const body = Buffer.from(answer.body, 'utf8')
+        res.writeHead(answer.status, { ...answer.headers, 'Content-Length': body.length })
+        res.end(req.method === 'HEAD' ? undefined : body)
+      },
+      (err) => {
+        // Only a bug of ours gets here; the app's server must not crash for it.
+        if (!res.headersSent) res.writeHead(500, HEADERS)
+        res.end()
+        process.emitWarning(`memsentry/dashboard: ${err?.message ?? err}`)
+      },
+    )
   }
 }
 

@@ -358,6 +358,7 @@ class BatchLogger {
 
     this.#requests = 0
     this.#counts = new Map()
+    this.#table.endBatch()
     this.#batchStart = now
     this.#timer?.refresh()
 
@@ -414,7 +415,8 @@ function decorate(fn, logger) {
  * @param {Function|{info: Function}} [options.log] receives each report object; default prints one
  *   line with console.log
  * @param {boolean} [options.routes=true] count requests per route and attribute leaks to routes
- * @param {number} [options.maxRoutes=100] distinct routes kept; the rest count as 'other'
+ * @param {number} [options.maxRoutes=100] distinct routes kept; a new route takes the place of the
+ *   least recently seen one not seen in the current batch, else counts as 'other'
  * @param {'heap'|'rss'} [options.metric='heap'] the growth route attribution fits: the V8 heap in
  *   use right after GCs (observations from GC to GC), or the sentry's RSS (sample to sample)
  * @param {object} [options.attribution] minObservationMs (shortest observation; default 1000 for

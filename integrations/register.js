@@ -9,17 +9,19 @@
 // Starts one MemorySentry for the process, configured from the environment:
 //
 //   MEMSENTRY_INTERVAL_MS       sampling period, an integer in 10..=3600000 (default 1000)
-//   MEMSENTRY_RSS_WARN          a size such as 600MiB or 1.5GB (or 90% of the cgroup limit): a
-//                               threshold named 'rss-warn' on rss
+//   MEMSENTRY_RSS_WARN          a size above 0 such as 600MiB or 1.5GB (or 90% of the cgroup
+//                               limit): a threshold named 'rss-warn' on rss
 //   MEMSENTRY_LEAK_WINDOW_MS    the leak detector's window (default 600000)
-//   MEMSENTRY_LOG               pidstat (default): a `pidstat -r` header, then a line per sample;
-//                               json: a JSON line per sample; off: nothing
+//   MEMSENTRY_LOG               events (default): the event lines below only; pidstat: also a
+//                               `pidstat -r` header, then a line per sample; json: JSON lines,
+//                               one per sample and one per event; off: nothing
 //   MEMSENTRY_HEAPSNAPSHOT_DIR  write a V8 heap snapshot there when a leak is confirmed (passed as
 //                               the `heapSnapshot: { dir }` option where this version has it)
 //
 // Everything goes to stderr, one line per write, so the app's stdout is untouched. Threshold,
 // leak, leak-end, OOM and read-error events are one line each (JSON objects with an "event" key
-// in json mode) unless MEMSENTRY_LOG=off. A bad value is one line naming the variable and the
+// in json mode) unless MEMSENTRY_LOG=off. Writes never block the app: on a pipe or terminal that
+// nobody drains a line is dropped and counted (`require('memsentry/register').droppedLines()`). A bad value is one line naming the variable and the
 // value, and that variable falls back to its default; this is printed even with
 // MEMSENTRY_LOG=off, since a setting silently ignored is worse than a line on stderr.
 //
@@ -37,7 +39,8 @@ const REGISTERED = Symbol.for('memsentry.register')
 
 const DEFAULT_INTERVAL_MS = 1000
 const DEFAULT_LEAK_WINDOW_MS = 600_000
-const LOG_MODES = ['pidstat', 'json', 'off']
+const LOG_MODES = ['events', 'pidstat', 'json', 'off']
+const DEFAULT_LOG_MODE = 'events'
 
 const VARS = {
   interval: 'MEMSENTRY_INTERVAL_MS',
@@ -56,15 +59,47 @@ const VAR_OF_OPTION = {
   heapSnapshot: VARS.heapSnapshotDir,
 }
 
-// One line on stderr, written synchronously (so it is not lost at exit and keeps its place among
-// the app's own synchronous stderr writes). Never through process.stderr: an EPIPE there would be
-// an 'error' event on the app's stream, which crashes an app that never wrote to stderr itself.
-function writeLine(line) {
+// Lines written in the life of the process that stderr did not take (full, closed).
+let dropped = 0
+let stderrFd = null
+
+// The fd memsentry writes its lines to. A pipe or a terminal can block a write for as long as
+// nobody reads, so it is reopened through /proc with O_NONBLOCK: a file description of our own
+// (the app's fd 2 keeps its flags) on which a full pipe fails at once with EAGAIN. A regular
+// file or /dev/null never waits on a reader, and reopening a file would lose its offset: those
+// (and a socket, which /proc cannot reopen) are written through fd 2 itself.
+function lineFd() {
+  if (stderrFd !== null) return stderrFd
+  stderrFd = 2
   try {
-    fs.writeSync(2, `${line}\n`)
+    const st = fs.fstatSync(2)
+    if (st.isFIFO() || st.isCharacterDevice()) {
+      const { O_WRONLY, O_NONBLOCK, O_NOCTTY } = fs.constants
+      stderrFd = fs.openSync('/proc/self/fd/2', O_WRONLY | O_NONBLOCK | O_NOCTTY)
+    }
   } catch {
-    // stderr closed or full: a monitor drops its line rather than disturb the app.
+    // no /proc, or stderr closed: fd 2 as it is
   }
+  return stderrFd
+}
+
+// One line on stderr, written synchronously (so it is not lost at exit and keeps its place among
+// the app's own synchronous stderr writes) but never waiting: a line stderr cannot take now is
+// dropped and counted. Never through process.stderr: an EPIPE there would be an 'error' event on
+// the app's stream, which crashes an app that never wrote to stderr itself.
+function writeLine(line) {
+  const bytes = Buffer.from(`${line}\n`)
+  try {
+    if (fs.writeSync(lineFd(), bytes) < bytes.length) dropped++
+  } catch {
+    // EAGAIN (full), EPIPE (closed): a monitor drops its line rather than disturb the app.
+    dropped++
+  }
+}
+
+/** Lines memsentry could not write to stderr (full or closed) since the process started. */
+function droppedLines() {
+  return dropped
 }
 
 function quote(text) {
@@ -91,6 +126,11 @@ function envNumber(raw) {
   return /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
 }
 
+// '0', '0MiB', '0.0 GB': a size of zero bytes (the constructor judges every other text).
+function zeroSize(raw) {
+  return /^\+?0*\.?0*\s*[a-z]*$/i.test(raw) && /0/.test(raw)
+}
+
 function formatDuration(ms) {
   if (ms < 120_000) return `${Math.round(ms / 1000)} s`
   const min = ms / 60_000
@@ -110,7 +150,7 @@ function readEnvironment(env) {
     return typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : undefined
   }
 
-  let mode = 'pidstat'
+  let mode = DEFAULT_LOG_MODE
   const rawLog = value(VARS.log)
   if (rawLog !== undefined) {
     if (LOG_MODES.includes(rawLog.toLowerCase())) {
@@ -118,7 +158,7 @@ function readEnvironment(env) {
     } else {
       notices.push(
         `memsentry: ${VARS.log} must be one of ${LOG_MODES.map(quote).join(', ')}, ` +
-          `got ${quote(rawLog)}; using the default 'pidstat'`,
+          `got ${quote(rawLog)}; using the default ${quote(DEFAULT_LOG_MODE)}`,
       )
     }
   }
@@ -133,7 +173,14 @@ function readEnvironment(env) {
     })
   }
   const rawWarn = value(VARS.rssWarn)
-  if (rawWarn !== undefined) {
+  if (rawWarn !== undefined && zeroSize(rawWarn)) {
+    // The core takes 0 bytes (a threshold that is always crossed); as a warning level it is a
+    // mistake that would fire at once.
+    notices.push(
+      `memsentry: ${VARS.rssWarn} must be a size above 0 such as 600MiB, 1.5GB or 90%, ` +
+        `got ${quote(rawWarn)}; no rss-warn threshold`,
+    )
+  } else if (rawWarn !== undefined) {
     fragments.set(VARS.rssWarn, {
       raw: rawWarn,
       apply: (o) => (o.thresholds = [{ name: 'rss-warn', metric: 'rss', above: rawWarn }]),
@@ -307,6 +354,8 @@ function attachLog(sentry, mode, format, say) {
       }
     })
   }
+  // A line per sample only when asked for: by default an app's stderr gets events alone.
+  if (mode === 'events') return
   const sampleLine = mode === 'json' ? (s) => format.formatJson(s) : (s) => format.formatPidstat(s)
   if (mode === 'pidstat') say(format.pidstatHeader())
   sentry.on('sample', (s) => {
@@ -375,4 +424,4 @@ if (isMainThread) {
   }
 }
 
-module.exports = { sentry }
+module.exports = { sentry, droppedLines }

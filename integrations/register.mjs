@@ -2,5 +2,5 @@
 // CommonJS entry (one sentry per process, whichever entry loads first).
 import register from './register.js'
 
-export const { sentry } = register
+export const { sentry, droppedLines } = register
 export default register

@@ -54,24 +54,45 @@ function routeName(method, path, template) {
 const OTHER = 'other'
 
 /**
- * Keeps at most `max` distinct route names for the life of a logger: once full, new names count
- * as 'other'. A service whose paths carry ids the collapsing misses would otherwise grow the
- * table (and the logs) without bound.
+ * Keeps at most `max` distinct route names: a service whose paths carry ids the collapsing misses
+ * would otherwise grow the table (and the logs) without bound. When it is full, a new name takes
+ * the place of the name least recently seen, provided that one was not seen in the current batch;
+ * else the new name counts as 'other'. So junk paths sent early (a scanner) are evicted by real
+ * routes in the next batch, while routes in use are never displaced within a batch.
  */
 class RouteTable {
-  #known = new Set()
+  /** name → the batch it was last seen in; in order of that batch (least recent first). */
+  #known = new Map()
   #max
+  #batch = 0
 
   constructor(max = 100) {
     this.#max = max
   }
 
-  /** The name to count `route` under: itself, or 'other' once the table is full. */
+  /** The name to count `route` under: itself, or 'other' when the table has no room for it. */
   intern(route) {
-    if (this.#known.has(route)) return route
-    if (this.#known.size >= this.#max) return OTHER
-    this.#known.add(route)
+    const seen = this.#known.get(route)
+    if (seen !== undefined) {
+      if (seen !== this.#batch) {
+        // Moved to the end: the Map's first entry stays the least recently seen.
+        this.#known.delete(route)
+        this.#known.set(route, this.#batch)
+      }
+      return route
+    }
+    if (this.#known.size >= this.#max) {
+      const [oldest, oldestBatch] = this.#known.entries().next().value
+      if (oldestBatch === this.#batch) return OTHER
+      this.#known.delete(oldest)
+    }
+    this.#known.set(route, this.#batch)
     return route
+  }
+
+  /** A batch ended: names seen so far may now give way to new ones. */
+  endBatch() {
+    this.#batch++
   }
 
   get size() {

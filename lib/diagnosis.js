@@ -20,9 +20,9 @@
 // then costs nothing outside real episodes, and a leak that was confirmed goes on growing, so
 // its new allocations are still there to be caught.
 //
-// Native suspects get no profiler run (it sees only the JS heap): their diagnosis reports what
-// the sentry's history knows: the growth of external/arrayBuffers, rssAnon against the heap, and
-// the child process that grows.
+// Native and child suspects get no profiler run (it sees only this thread's JS heap): their
+// diagnosis reports what the sentry's history knows: the growth of external/arrayBuffers, rssAnon
+// against the heap, and the child process that grows.
 //
 // One run per isolate (V8 has one sampling heap profiler per isolate, shared by every inspector
 // session): a process-wide slot holds the run, sentries that confirm a leak while it runs join
@@ -383,7 +383,7 @@ class LeakDiagnoser {
     if (this.#closed || this.#diagnosed || this.#episode !== null) return
     this.#diagnosed = true
     const suspect = event.suspect
-    if (suspect === 'native') {
+    if (suspect === 'native' || suspect === 'child') {
       // After the 'leak' listeners: diagnosis follows the warning, as for the heap.
       setImmediate(() => this.#emitNative(event))
       return
@@ -452,7 +452,7 @@ class LeakDiagnoser {
       samplingIntervalBytes: null,
       sampledBytes: 0,
       sites: [],
-      suspect: 'native',
+      suspect: event.suspect,
       native,
     })
   }

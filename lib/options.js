@@ -98,12 +98,12 @@ const DEFAULTS = Object.freeze({
   historySize: 3600,
   children: 'tree',
   leakWindowMs: 600_000,
-  // 512 KiB per minute, in bytes per second.
-  leakMinSlope: (512 * KIB) / 60,
-  // No warm-up by default: start-up growth (module loading, JIT, caches filling) is handled by the
-  // detector's recent-growth rule, which requires the growth to persist over the whole window, so
-  // a steep start followed by a plateau does not report a leak.
-  leakWarmupMs: 0,
+  // null: the core's rule (src/leak.rs), which scales the evidence with the window and with the
+  // metric's level: growth per window of at least max(1.5 MiB × √(window / 1 min), 2% of the
+  // level). A fixed number could not fit every window.
+  leakMinSlope: null,
+  // null: the core's default, min(window / 2, 30 s): a service's start-up is not a leak.
+  leakWarmupMs: null,
   leakMetric: 'rss',
   procRoot: '/proc',
   snapshotChildren: 'none',

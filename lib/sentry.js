@@ -4,7 +4,7 @@ const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 const path = require('node:path')
 const v8 = require('node:v8')
-const { PerformanceObserver } = require('node:perf_hooks')
+const { PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
 const { normalizeOptions, forNative } = require('./options')
 
 // Native errors for option values only the native side can judge (a percent threshold with no
@@ -48,7 +48,9 @@ class MemorySentry extends EventEmitter {
     this.on('removeListener', (event) => {
       if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
     })
-    if (opts.heap) this.#observeHeap()
+    // The leak detector needs the heap's figures and the full GCs to tell a leak from garbage
+    // and from V8 resizing its heap; `heap: true` also puts the figures into the samples.
+    if (opts.heap || opts.leak) this.#observeHeap()
     if (opts.leak && opts.leak.diagnose !== null) {
       this.#diagnoser = MemorySentry.#makeDiagnoser(new WeakRef(this), opts.leak)
     }
@@ -104,10 +106,9 @@ class MemorySentry extends EventEmitter {
     if (name === 'leak-end') this.#diagnoser?.onLeakEnd(payload)
   }
 
-  // Writes one V8 heap snapshot for a confirmed leak episode, into a file created 0600 first
-  // (V8 then truncates and fills it, keeping the mode). It blocks the event loop while V8 walks
-  // the heap: seconds on a large heap. Skipped, with an 'error' event, when the disk has less
-  // free space than twice the heap.
+  // Writes one V8 heap snapshot for a confirmed leak episode (mode 0600). It blocks the event
+  // loop while V8 walks the heap: seconds on a large heap. Skipped, with an 'error' event, when
+  // the disk has less free space than twice the heap.
   #writeHeapSnapshot(event) {
     const { dir, maxCount } = this.#options.heapSnapshot
     if (heapSnapshotsWritten >= maxCount) return
@@ -129,9 +130,21 @@ class MemorySentry extends EventEmitter {
       }
       const stamp = new Date().toISOString().replace(/[:.]/g, '-')
       const file = path.join(dir, `memsentry-${process.pid}-${stamp}.heapsnapshot`)
-      fs.closeSync(fs.openSync(file, 'wx', 0o600))
-      heapSnapshotsWritten++
-      v8.writeHeapSnapshot(file)
+      // V8 opens the file by its path, following any symlink planted there. So it writes into a
+      // directory that only this process can enter (mkdtemp makes it 0700), and the file is
+      // then renamed into place: rename replaces a planted link instead of writing through it.
+      const privateDir = fs.mkdtempSync(path.join(dir, '.memsentry-'))
+      try {
+        const tmp = path.join(privateDir, path.basename(file))
+        heapSnapshotsWritten++
+        v8.writeHeapSnapshot(tmp)
+        const st = fs.lstatSync(tmp)
+        if (!st.isFile() || st.nlink !== 1) throw new Error(`${tmp} is not the file V8 wrote`)
+        fs.chmodSync(tmp, 0o600)
+        fs.renameSync(tmp, file)
+      } finally {
+        fs.rmSync(privateDir, { recursive: true, force: true })
+      }
       event.heapSnapshot = file
     } catch (err) {
       fail(err.code ?? 'EIO', err.message)
@@ -139,25 +152,28 @@ class MemorySentry extends EventEmitter {
   }
 
   // Records V8's heap figures after each GC, at most once per sampling period (a busy server
-  // runs many scavenges a second; the sampler reads the newest figures each tick).
+  // runs many scavenges a second; the sampler reads the newest figures each tick), and after
+  // every full GC (rare, and what the leak detector waits for).
   #observeHeap() {
     // Weak for the same reason as the event callback: perf_hooks holds the observer.
     const nativeRef = new WeakRef(this.#native)
     const minGapMs = this.#options.intervalMs / 2
+    const MAJOR = perfConstants.NODE_PERFORMANCE_GC_MAJOR
     let last = -Infinity
     const observer = new PerformanceObserver((list) => {
       const native = nativeRef.deref()
       if (!native) return observer.disconnect()
       const entries = list.getEntries()
       const now = entries[entries.length - 1].startTime
-      if (now - last < minGapMs) return
+      const major = entries.some((e) => e.detail?.kind === MAJOR)
+      if (!major && now - last < minGapMs) return
       last = now
       const m = process.memoryUsage()
-      native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+      native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, major)
     })
     observer.observe({ entryTypes: ['gc'] })
     const m = process.memoryUsage()
-    this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers)
+    this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, false)
     this.#heapObserver = observer
   }
 
@@ -198,11 +214,12 @@ class MemorySentry extends EventEmitter {
 
   /**
    * What sampling has cost so far: `{ ticks, cpuNs, maxCpuNs, meanCpuNs }`, measured as the
-   * sampler thread's own CPU time around each tick.
+   * sampler thread's own CPU time around each tick; and `droppedEvents`, the events dropped
+   * because too many were waiting for a blocked event loop.
    */
   stats() {
-    const { ticks, cpuNs, maxCpuNs } = this.#native.stats()
-    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0 }
+    const { ticks, cpuNs, maxCpuNs, droppedEvents } = this.#native.stats()
+    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0, droppedEvents }
   }
 
   /**
@@ -220,13 +237,29 @@ class MemorySentry extends EventEmitter {
     return this.#native.snapshot()
   }
 
-  /** Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. */
-  history({ sinceMs = 0 } = {}) {
+  /**
+   * Samples from the ring buffer, oldest first; `sinceMs` is an epoch time in ms. With
+   * `maxPoints`, at most that many (plus the newest): each run of samples gives its highest-RSS
+   * one, so a chart of a long history costs what it draws.
+   */
+  history({ sinceMs = 0, maxPoints } = {}) {
     if (typeof sinceMs !== 'number') {
       throw new TypeError(`memsentry: history sinceMs must be a number, got ${typeof sinceMs}`)
     }
     if (Number.isNaN(sinceMs)) throw new RangeError('memsentry: history sinceMs must not be NaN')
-    return this.#native.history(sinceMs)
+    if (maxPoints !== undefined) {
+      if (typeof maxPoints !== 'number') {
+        throw new TypeError(
+          `memsentry: history maxPoints must be a number, got ${typeof maxPoints}`,
+        )
+      }
+      if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > 1_000_000) {
+        throw new RangeError(
+          `memsentry: history maxPoints must be an integer in 1..=1000000, got ${maxPoints}`,
+        )
+      }
+    }
+    return this.#native.history(sinceMs, maxPoints)
   }
 
   start() {

@@ -15,6 +15,7 @@ use crate::children::ChildrenMode;
 use crate::collector::{Collector, CollectorConfig};
 use crate::js_values::{EventPayload, JsSample};
 use crate::leak::LeakConfig;
+use crate::outbox::{Lane, Outbox};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
 use crate::thresholds::{ThresholdRule, Watched};
@@ -33,8 +34,10 @@ pub struct NativeThreshold {
 #[napi(object)]
 pub struct NativeLeak {
     pub window_ms: f64,
-    pub min_slope: f64,
-    pub warmup_ms: f64,
+    /// Bytes/s; absent: the detector's default rule, which scales with the window.
+    pub min_slope: Option<f64>,
+    /// Absent: the detector's default, min(window / 2, 30 s).
+    pub warmup_ms: Option<f64>,
     pub metric: String,
 }
 
@@ -58,6 +61,8 @@ pub struct NativeStats {
     pub ticks: f64,
     pub cpu_ns: f64,
     pub max_cpu_ns: f64,
+    /// Events dropped because too many were waiting for a blocked event loop.
+    pub dropped_events: f64,
 }
 
 #[napi(object)]
@@ -72,22 +77,37 @@ pub struct NativeSnapshotOptions {
 /// a first argument.
 type EventFn = ThreadsafeFunction<Event, (), FnArgs<(&'static str, EventPayload)>, Status, false, true>;
 
-/// Hands sampler events to JS through a weak (unref'd) threadsafe function.
+/// Hands sampler events to JS through a weak (unref'd) threadsafe function, as far as the
+/// outbox admits them: a blocked event loop must not make the queue grow without limit.
 struct JsSink {
     tsfn: EventFn,
+    outbox: Arc<Outbox>,
+    /// Cleared at shutdown: a sampler thread detached in a hung read sends nothing after it.
+    open: AtomicBool,
 }
 
 impl EventSink for JsSink {
     fn emit(&self, event: Event) {
+        if !self.open.load(Ordering::SeqCst) {
+            return;
+        }
+        let lane = Lane::of(&event);
+        let Some(event) = self.outbox.admit(event) else {
+            return;
+        };
         // NonBlocking on an unbounded queue never waits; after the env began closing the call
         // fails and the event is dropped, which is what a monitor should do then.
-        self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        if self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+            self.outbox.refused(lane);
+        }
     }
 }
 
 /// What both the JS object and the env cleanup hook own: the way to stop everything.
 struct Controller {
     shared: Arc<Shared>,
+    /// Also here, not only in the sink: `stats()` reads its count after `close()`.
+    outbox: Arc<Outbox>,
     sink: Mutex<Option<Arc<JsSink>>>,
     thread: Mutex<Option<SamplerThread>>,
     /// Set when the env cleanup hook has run (worker termination or natural exit).
@@ -102,9 +122,14 @@ impl Controller {
         }
     }
 
-    /// Stops and joins the thread, then releases the threadsafe function (on the JS thread,
-    /// before env teardown, so Node never finalizes it late).
+    /// Stops the thread (waiting at most `JOIN_LIMIT`, then detaching it), then releases the
+    /// threadsafe function on the JS thread, before env teardown, so Node never finalizes it
+    /// late. A detached thread keeps its own reference until its read returns; the sink is
+    /// closed first so that it sends nothing more.
     fn shutdown(&self) {
+        if let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            sink.open.store(false, Ordering::SeqCst);
+        }
         self.stop();
         self.shared.close_files();
         self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -156,19 +181,28 @@ impl NativeSentry {
                 thresholds,
                 leak: options.leak.as_ref().map(leak_settings).transpose()?,
                 limit,
+                heap_in_samples: options.heap,
             },
             collector,
         );
+        let outbox = Arc::new(Outbox::new());
+        let delivered = outbox.clone();
         let tsfn: EventFn = on_event
             .build_threadsafe_function::<Event>()
             .weak::<true>()
             .callee_handled::<false>()
-            .build_callback(|ctx| {
-                Ok((crate::js_values::event_name(&ctx.value), EventPayload(ctx.value)).into())
+            .build_callback(move |ctx| {
+                let event = delivered.deliver(ctx.value);
+                Ok((crate::js_values::event_name(&event), EventPayload(event)).into())
             })?;
         let controller = Arc::new(Controller {
             shared,
-            sink: Mutex::new(Some(Arc::new(JsSink { tsfn }))),
+            outbox: outbox.clone(),
+            sink: Mutex::new(Some(Arc::new(JsSink {
+                tsfn,
+                outbox,
+                open: AtomicBool::new(true),
+            }))),
             thread: Mutex::new(None),
             hook_ran: AtomicBool::new(false),
         });
@@ -277,15 +311,26 @@ impl NativeSentry {
         self.controller.shared.set_want_samples(on);
     }
 
-    /// V8 heap figures recorded after a GC by the JS side (`heap: true`).
+    /// V8 heap figures recorded after a GC by the JS side (`heap: true`, or leak detection on);
+    /// `major_gc`: that GC was a full mark-compact.
     #[napi(catch_unwind)]
-    pub fn set_heap(&self, heap_used: f64, heap_total: f64, external: f64, array_buffers: f64) {
-        self.controller.shared.set_heap(HeapFigures {
-            heap_used,
-            heap_total,
-            external,
-            array_buffers,
-        });
+    pub fn set_heap(
+        &self,
+        heap_used: f64,
+        heap_total: f64,
+        external: f64,
+        array_buffers: f64,
+        major_gc: bool,
+    ) {
+        self.controller.shared.set_heap(
+            HeapFigures {
+                heap_used,
+                heap_total,
+                external,
+                array_buffers,
+            },
+            major_gc,
+        );
     }
 
     /// Ticks so far: lets the JS side reuse its `latest` object until the next tick.
@@ -304,22 +349,24 @@ impl NativeSentry {
         let (sample, _errors) = self
             .controller
             .shared
-            .snapshot()
-            .ok_or_else(|| Error::from_reason("memsentry: the sentry is closed"))?;
+            .snapshot(crate::sampler::JOIN_LIMIT)
+            .map_err(|why| Error::from_reason(format!("memsentry: cannot read now: {why}")))?;
         Ok(JsSample(Arc::new(sample)))
     }
 
+    /// Samples since `since_ms`; with `max_points`, thinned to about that many (peaks kept).
     #[napi(catch_unwind)]
-    pub fn history(&self, since_ms: f64) -> Vec<JsSample> {
+    pub fn history(&self, since_ms: f64, max_points: Option<u32>) -> Vec<JsSample> {
         self.controller
             .shared
-            .history_since(since_ms)
+            .history_since(since_ms, max_points.map(|m| m as usize))
             .into_iter()
             .map(JsSample)
             .collect()
     }
 
-    /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns).
+    /// Sampler-thread cost so far: ticks, total and max thread CPU time per tick (ns); events
+    /// dropped while the event loop lagged.
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeStats {
         let t = self.controller.shared.tick_stats();
@@ -327,6 +374,7 @@ impl NativeSentry {
             ticks: t.ticks as f64,
             cpu_ns: t.cpu_ns as f64,
             max_cpu_ns: t.max_cpu_ns as f64,
+            dropped_events: self.controller.outbox.dropped() as f64,
         }
     }
 
@@ -365,7 +413,7 @@ fn leak_settings(l: &NativeLeak) -> Result<LeakSettings> {
         config: LeakConfig {
             window_ms: l.window_ms as u64,
             min_slope: l.min_slope,
-            warmup_ms: l.warmup_ms as u64,
+            warmup_ms: l.warmup_ms.map(|w| w as u64),
         },
         metric,
     })

@@ -139,6 +139,8 @@ pub struct CgroupReader {
     cgroup_pressure: ProcFile,
     system_pressure: ProcFile,
     pressure_source: PressureSource,
+    /// Set by discovery when the directory read is a fallback that may not be this process's.
+    fallback: Option<ReadError>,
 }
 
 impl CgroupReader {
@@ -172,7 +174,31 @@ impl CgroupReader {
             CgroupVersion::V1 => "memory.usage_in_bytes",
         };
         let dir = resolve_dir(&cg_path, &mounts, sys_root, usage_file);
-        Ok(dir.map(|dir| Self::at(&dir, version, proc_root)))
+        // A '..' (the process sits outside its cgroup namespace's root) can never be joined
+        // under a mount: the directory found is then a mount point's cgroup, someone else's,
+        // whose limit would drive `limit: 'auto'`. It is read all the same, and said once.
+        let escapes = cg_path.components().any(|c| c == Component::ParentDir);
+        Ok(dir.map(|dir| {
+            let mut reader = Self::at(&dir, version, proc_root);
+            if escapes {
+                reader.fallback = Some(ReadError::parse(
+                    &cgroup_path,
+                    format!(
+                        "the memory cgroup path {} leaves the cgroup mount (outside this cgroup \
+                         namespace); reading {} instead, whose usage and limit may not be this \
+                         process's: set the limit option to a size",
+                        cg_path.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            reader
+        }))
+    }
+
+    /// Why the directory read may not be this process's cgroup (a fallback), if it may not be.
+    pub fn fallback(&self) -> Option<&ReadError> {
+        self.fallback.as_ref()
     }
 
     /// A reader for a known cgroup directory. `proc_root` is only used for the system-wide
@@ -208,6 +234,7 @@ impl CgroupReader {
             cgroup_pressure: file("memory.pressure"),
             system_pressure: ProcFile::new(proc_root.join("pressure").join("memory")),
             pressure_source: PressureSource::Unresolved,
+            fallback: None,
         }
     }
 
@@ -1001,6 +1028,27 @@ mod tests {
                 mount_point: PathBuf::from("/u"),
             }]
         );
+    }
+
+    #[test]
+    fn a_parent_dir_in_the_cgroup_path_is_a_fallback_said_once() {
+        let tree = TempTree::copy_of("v2-container-ns");
+        let tmp = &tree.0;
+        assert!(discover_tree(tmp).unwrap().unwrap().fallback().is_none());
+        std::fs::write(
+            tmp.join("proc/self/cgroup"),
+            "0::/../../system.slice/app.service\n",
+        )
+        .unwrap();
+        let r = discover_tree(tmp).unwrap().unwrap();
+        assert_eq!(
+            r.dir(),
+            tmp.join("sys/fs/cgroup"),
+            "the mount point's cgroup, as before"
+        );
+        let note = r.fallback().expect("the fallback is said");
+        assert!(note.message.contains("/../../system.slice/app.service"), "{note}");
+        assert_eq!(note.path, tmp.join("proc/self/cgroup"));
     }
 
     #[test]

@@ -145,7 +145,15 @@ struct Tracked {
     last_rss: Option<u64>,
     /// A Spawn was reported (so its disappearance is an Exit).
     announced: bool,
+    /// Set once one read of its files took [`SLOW_READ`] or more: it is no longer read (listed
+    /// with no figures), and this error goes out with every reading (the sampler says it once).
+    stalled: Option<ReadError>,
 }
+
+/// A child whose files took this long to read once (a process in D state, a hung NFS mount
+/// under its `cmdline` or `smaps_rollup`) is skipped from then on, so one stuck child does not
+/// stall every tick.
+pub const SLOW_READ: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A process discovery found to be ours.
 #[derive(Debug)]
@@ -493,6 +501,7 @@ impl ChildrenTracker {
             first_seen_ms: mono_ms,
             last_rss: None,
             announced: false,
+            stalled: None,
         }
     }
 
@@ -530,6 +539,20 @@ impl ChildrenTracker {
         let pids: Vec<u32> = self.tracked.keys().copied().collect();
         let mut samples = Vec::with_capacity(pids.len());
         for pid in pids {
+            if let Some(t) = self.tracked.get(&pid) {
+                if let Some(e) = &t.stalled {
+                    errors.push(e.clone());
+                    samples.push(ChildSample {
+                        pid,
+                        ppid: t.ppid,
+                        comm: t.comm.clone(),
+                        cmdline: t.cmdline.clone(),
+                        ..ChildSample::default()
+                    });
+                    continue;
+                }
+            }
+            let started = std::time::Instant::now();
             // At most twice: once more for a new process found under a reused pid.
             for _ in 0..2 {
                 match self.read_one(pid, mono_ms, with_smaps, &parents, errors, changes) {
@@ -538,6 +561,24 @@ impl ChildrenTracker {
                     ReadOutcome::Replaced => continue,
                 }
                 break;
+            }
+            let took = started.elapsed();
+            if took >= SLOW_READ {
+                if let Some(t) = self.tracked.get_mut(&pid) {
+                    let dir = t.reader.dir().to_path_buf();
+                    let e = ReadError {
+                        kind: ReadErrorKind::Io(io::ErrorKind::TimedOut),
+                        message: format!(
+                            "reading {} took {} ms (a process in D state, or a hung mount?): child {pid} \
+                             is no longer read",
+                            dir.display(),
+                            took.as_millis()
+                        ),
+                        path: dir,
+                    };
+                    errors.push(e.clone());
+                    t.stalled = Some(e);
+                }
             }
         }
         samples
@@ -951,6 +992,50 @@ mod tests {
     #[test]
     fn fixture_without_children_files_scans_stat() {
         check_fixture_figures(WITHOUT, false);
+    }
+
+    #[test]
+    fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
+        let tree = TempTree::copy(WITH);
+        // A FIFO stands in for a cmdline whose read blocks (a child in D state): open() waits
+        // for a writer, which comes after 1.2 s.
+        let fifo = tree.root().join("101/cmdline");
+        fs::remove_file(&fifo).unwrap();
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1200));
+            fs::write(&fifo, b"sleep\x0030\x00").unwrap();
+        });
+        let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
+        let started = Instant::now();
+        let (samples, errors, _) = read(&mut t, 1000, false);
+        assert!(started.elapsed() >= SLOW_READ, "the FIFO held the read");
+        writer.join().unwrap();
+        assert_eq!(pids(&samples), [101, 102, 103]);
+        let slow: Vec<_> = errors.iter().filter(|e| e.code() == "ETIMEDOUT").collect();
+        assert_eq!(slow.len(), 1, "{errors:?}");
+        assert!(
+            slow[0].message.contains("child 101 is no longer read"),
+            "{}",
+            slow[0]
+        );
+
+        // From now on 101 is listed without figures and not read: no wait, the same error (one
+        // key, so the sampler reports it once), the others read as before.
+        let started = Instant::now();
+        let (samples, errors, _) = read(&mut t, 2000, false);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(pids(&samples), [101, 102, 103]);
+        assert_eq!(samples[0].rss, None);
+        assert!(samples[1].rss.is_some() && samples[2].rss.is_some());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key(), slow[0].key());
     }
 
     #[test]

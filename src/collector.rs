@@ -53,7 +53,8 @@ pub struct Collector {
     prev_faults: Option<(u64, u64, u64)>,
     heap: Option<HeapFigures>,
     cgroup: Option<CgroupReader>,
-    /// A discovery failure, reported with every reading (the sampler reports it once).
+    /// A discovery failure or fallback, reported with every reading (the sampler reports it
+    /// once).
     cgroup_error: Option<ReadError>,
     /// The cgroup's memory limit as first read, for `limit: 'auto'` and percent thresholds.
     initial_cgroup: Option<CgroupSample>,
@@ -68,7 +69,11 @@ impl Collector {
             .then(|| CgroupReader::discover(&config.proc_root, "self", config.cgroup_root.as_deref()))
         {
             None | Some(Ok(None)) => (None, None),
-            Some(Ok(reader)) => (reader, None),
+            // A fallback directory is read, and why it may not be ours is reported.
+            Some(Ok(Some(reader))) => {
+                let note = reader.fallback().cloned();
+                (Some(reader), note)
+            }
             Some(Err(e)) => (None, Some(e)),
         };
         let initial_cgroup = cgroup.as_mut().map(|c| c.read(&mut Vec::new()));
@@ -100,6 +105,11 @@ impl Collector {
     /// no memory cgroup was found.
     pub fn cgroup_limit(&self) -> Option<u64> {
         self.initial_cgroup.as_ref().and_then(|c| c.limit)
+    }
+
+    /// The instant `mono_ms` counts from.
+    pub fn origin(&self) -> Instant {
+        self.origin
     }
 
     pub fn mono_ms(&self) -> u64 {

@@ -247,6 +247,35 @@ impl History {
             .collect()
     }
 
+    /// [`History::since`] with at most `max_points` samples (at least 1) plus the newest: when more match, each
+    /// run of `ceil(n / max_points)` gives its highest-RSS sample, so peaks survive, and the
+    /// newest sample is always kept. Only the kept samples are unpacked: a page drawing a
+    /// 1,000,000-sample history costs a scan, not a million allocations.
+    pub fn since_thinned(&self, since_ms: f64, max_points: usize) -> Vec<Arc<Sample>> {
+        let max_points = max_points.max(1);
+        let matching: Vec<&Packed> = self.samples.iter().filter(|s| s.time >= since_ms).collect();
+        if matching.len() <= max_points {
+            return matching.into_iter().map(|p| Arc::new(p.to_sample())).collect();
+        }
+        let run = matching.len().div_ceil(max_points);
+        let rss = |p: &Packed| unpack(p.ints[0]);
+        let mut kept: Vec<&Packed> = matching
+            .chunks(run)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .copied()
+                    .reduce(|best, p| if rss(p) > rss(best) { p } else { best })
+                    .expect("chunks are never empty")
+            })
+            .collect();
+        let newest = matching[matching.len() - 1];
+        if !std::ptr::eq(kept[kept.len() - 1], newest) {
+            kept.push(newest);
+        }
+        kept.into_iter().map(|p| Arc::new(p.to_sample())).collect()
+    }
+
     pub fn clear(&mut self) {
         self.samples.clear();
     }
@@ -282,6 +311,32 @@ mod tests {
         }
         assert_eq!(h.since(3000.0).len(), 3);
         assert_eq!(h.since(9000.0).len(), 0);
+    }
+
+    #[test]
+    fn since_thinned_keeps_peaks_and_the_newest_within_the_cap() {
+        let mut h = History::new(10_000);
+        for i in 0..10_000u64 {
+            let rss = if i == 4321 { 900 } else { 100 + i % 3 };
+            h.push(&Sample {
+                time: i as f64,
+                rss: Some(rss),
+                ..Sample::default()
+            });
+        }
+        let thin = h.since_thinned(0.0, 100);
+        assert!(thin.len() <= 101, "{}", thin.len());
+        assert!(thin.iter().any(|s| s.rss == Some(900)), "the peak survives");
+        assert_eq!(thin.last().unwrap().time, 9999.0, "the newest survives");
+        assert!(thin.windows(2).all(|w| w[0].time < w[1].time), "oldest first");
+        assert_eq!(
+            h.since_thinned(9990.0, 100).len(),
+            10,
+            "under the cap: all of them"
+        );
+        let one = h.since_thinned(0.0, 0);
+        assert_eq!(one.len(), 2, "a cap of 0 is 1: the peak, then the newest");
+        assert_eq!((one[0].rss, one[1].time), (Some(900), 9999.0));
     }
 
     #[test]

@@ -213,6 +213,7 @@ impl ToNapiValue for EventPayload {
                 metric,
                 estimate,
                 ms_to_limit,
+                child,
                 sample,
                 ..
             } => {
@@ -224,6 +225,16 @@ impl ToNapiValue for EventPayload {
                 o.num(c"confidence", Some(estimate.confidence))?;
                 o.num(c"msToLimit", ms_to_limit)?;
                 o.set(c"suspect", estimate.suspect.as_str())?;
+                match child {
+                    Some((pid, comm, slope)) => {
+                        let mut c = Obj::new(env)?;
+                        c.set(c"pid", pid)?;
+                        c.set(c"comm", comm)?;
+                        c.num(c"slopeBytesPerSec", Some(slope))?;
+                        o.set_raw(c"child", c.raw)?;
+                    }
+                    None => o.set(c"child", Null)?,
+                }
                 let s = sample_to_js(env, &sample)?;
                 o.set_raw(c"sample", s)?;
                 Ok(o.raw)

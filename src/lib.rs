@@ -9,6 +9,7 @@ pub mod children;
 pub mod collector;
 pub mod history;
 pub mod leak;
+pub mod outbox;
 pub mod proc_file;
 pub mod read_error;
 pub mod readers;

@@ -51,6 +51,7 @@ impl ReadError {
         match &self.kind {
             ReadErrorKind::Io(io::ErrorKind::NotFound) => "ENOENT",
             ReadErrorKind::Io(io::ErrorKind::PermissionDenied) => "EACCES",
+            ReadErrorKind::Io(io::ErrorKind::TimedOut) => "ETIMEDOUT",
             ReadErrorKind::Io(_) => "EIO",
             ReadErrorKind::Parse => "EPARSE",
         }

@@ -137,12 +137,27 @@ impl Metric {
         }
     }
 
+    /// Whether the metric adds the children's memory to the process's own: its growth may be a
+    /// child's.
+    pub fn covers_children(self) -> bool {
+        matches!(self, Metric::ChildrenRss | Metric::TreeRss | Metric::TreePss)
+    }
+
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
 impl Sample {
+    /// A copy without the per-child list (the children's sums stay).
+    pub fn without_children(&self) -> Sample {
+        Sample {
+            children: None,
+            cgroup: self.cgroup.clone(),
+            ..*self
+        }
+    }
+
     /// The value of `metric` in this sample, `None` when its read failed or it is not collected.
     pub fn metric(&self, metric: Metric) -> Option<u64> {
         let heap = |f: fn(&HeapFigures) -> f64| self.heap.as_ref().map(|h| f(h) as u64);

@@ -7,16 +7,19 @@
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 
 use crate::collector::Collector;
 use crate::history::History;
-use crate::leak::{ms_to_limit, LeakConfig, LeakDetector, LeakEstimate, LeakTransition};
+use crate::leak::{
+    ms_to_limit, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate, LeakTransition, Suspect,
+};
 use crate::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
 use crate::thresholds::{Direction, ThresholdDetector, ThresholdRule};
@@ -42,6 +45,8 @@ pub enum Event {
         estimate: LeakEstimate,
         /// At the current slope, until the metric reaches the limit; `None` without a limit.
         ms_to_limit: Option<f64>,
+        /// The child that grows fastest (pid, comm, bytes/s), when the suspect is a child.
+        child: Option<(u32, String, f64)>,
         sample: Arc<Sample>,
     },
     /// A child process appeared or exited.
@@ -70,6 +75,9 @@ pub struct SamplerConfig {
     pub leak: Option<LeakSettings>,
     /// The memory limit in force (bytes), for `msToLimit`.
     pub limit: Option<u64>,
+    /// Whether heap figures from the JS side go into the samples (`heap: true`); the leak
+    /// detector gets them either way.
+    pub heap_in_samples: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +94,8 @@ struct Detectors {
     /// first appears, and again only after it has cleared and come back.
     failing: HashSet<String>,
     leak: Option<(LeakDetector, Metric)>,
+    /// For a leak metric that covers the children: how fast each grows, to name the one.
+    child_growth: ChildGrowth,
     /// The previous cgroup reading, to see the OOM counter rise.
     last_cgroup: Option<crate::cgroup::CgroupSample>,
 }
@@ -93,8 +103,16 @@ struct Detectors {
 /// State shared by the sampler thread and the main thread.
 pub struct Shared {
     config: SamplerConfig,
-    /// `None` once closed: the readers' files are closed with the sentry, not at its GC.
+    /// `None` once closed: the readers' files are closed with the sentry, not at its GC. Held
+    /// by a tick for its reads, which can block: the JS thread only ever tries it for a while.
     collector: Mutex<Option<Collector>>,
+    /// Set by `close_files`; a tick that held the collector meanwhile closes them when done.
+    files_closed: AtomicBool,
+    /// The newest heap figures from JS, merged into the collector by the next tick (so that
+    /// recording them never waits for a tick's reads).
+    heap: Mutex<Option<HeapFigures>>,
+    /// The collector's clock origin, for `mono_ms` without its lock.
+    origin: Instant,
     history: Mutex<History>,
     /// The newest sample with its per-child list (history entries keep only the sums).
     latest: Mutex<Option<Arc<Sample>>>,
@@ -149,9 +167,13 @@ impl Shared {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
                 leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
+                child_growth: ChildGrowth::default(),
                 last_cgroup: None,
             }),
+            origin: collector.origin(),
             collector: Mutex::new(Some(collector)),
+            files_closed: AtomicBool::new(false),
+            heap: Mutex::new(None),
             want_samples: AtomicBool::new(false),
             cost: TickCost::default(),
             config,
@@ -166,19 +188,25 @@ impl Shared {
         self.want_samples.store(on, Ordering::Relaxed);
     }
 
-    /// Heap figures recorded after a GC: merged into the following samples, and fed to the
-    /// leak detector, which compares the heap's post-GC floor with the metric's to name a suspect.
-    pub fn set_heap(&self, heap: HeapFigures) {
-        let mono_ms = {
-            let mut guard = lock(&self.collector);
-            let Some(c) = guard.as_mut() else {
-                return;
-            };
-            c.set_heap(heap);
-            c.mono_ms()
-        };
+    /// Heap figures recorded after a GC (`major_gc`: a full mark-compact): merged into the
+    /// following samples (`heap: true`), and fed to the leak detector, which tells from them what
+    /// grows, and waits for a full GC before it calls a growth of the heap a leak.
+    pub fn set_heap(&self, heap: HeapFigures, major_gc: bool) {
+        if self.files_closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.config.heap_in_samples {
+            *lock(&self.heap) = Some(heap);
+        }
+        let mono_ms = self.origin.elapsed().as_millis() as u64;
         if let Some((det, _)) = lock(&self.detectors).leak.as_mut() {
-            det.observe_heap(mono_ms, heap.heap_used, heap.external + heap.array_buffers);
+            det.observe_heap(
+                mono_ms,
+                heap.heap_used,
+                heap.heap_total,
+                heap.external + heap.array_buffers,
+                major_gc,
+            );
         }
     }
 
@@ -195,22 +223,37 @@ impl Shared {
         lock(&self.latest).clone()
     }
 
-    pub fn history_since(&self, since_ms: f64) -> Vec<Arc<Sample>> {
-        lock(&self.history).since(since_ms)
+    pub fn history_since(&self, since_ms: f64, max_points: Option<usize>) -> Vec<Arc<Sample>> {
+        let history = lock(&self.history);
+        match max_points {
+            Some(max) => history.since_thinned(since_ms, max),
+            None => history.since(since_ms),
+        }
     }
 
     /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
-    /// `None` after `close_files`.
-    pub fn snapshot(&self) -> Option<(Sample, Vec<ReadError>)> {
+    /// Waits at most `wait` for a tick in progress (whose read may hang).
+    pub fn snapshot(&self, wait: Duration) -> Result<(Sample, Vec<ReadError>), &'static str> {
+        let mut guard = try_lock_for(&self.collector, wait).ok_or("a sampler read is hanging")?;
+        let c = guard.as_mut().ok_or("the sentry is closed")?;
+        if let Some(h) = *lock(&self.heap) {
+            c.set_heap(h);
+        }
         let mut errors = Vec::new();
-        let s = lock(&self.collector).as_mut()?.read(true, &mut errors);
-        Some((s, errors))
+        let s = c.read(true, &mut errors);
+        Ok((s, errors))
     }
 
     /// Closes every file the readers hold. The history and the latest sample stay readable;
-    /// ticks after this do nothing. Call it after the thread has stopped.
+    /// ticks after this do nothing. Never waits: a tick still reading (a detached thread)
+    /// closes them when its read returns.
     pub fn close_files(&self) {
-        lock(&self.collector).take();
+        self.files_closed.store(true, Ordering::SeqCst);
+        match self.collector.try_lock() {
+            Ok(mut guard) => drop(guard.take()),
+            Err(TryLockError::Poisoned(p)) => drop(p.into_inner().take()),
+            Err(TryLockError::WouldBlock) => {}
+        }
     }
 
     pub fn tick_stats(&self) -> TickStats {
@@ -234,10 +277,22 @@ impl Shared {
     fn tick_uncounted(&self, sink: &dyn EventSink) {
         let mut errors = Vec::new();
         let mut changes = Vec::new();
-        let Some(sample) = lock(&self.collector)
-            .as_mut()
-            .map(|c| c.read_with_changes(false, &mut errors, &mut changes))
-        else {
+        let sample = {
+            let mut guard = lock(&self.collector);
+            let sample = guard.as_mut().map(|c| {
+                if let Some(h) = *lock(&self.heap) {
+                    c.set_heap(h);
+                }
+                c.read_with_changes(false, &mut errors, &mut changes)
+            });
+            // Closed while this tick was reading: the files go now, and nothing is reported.
+            if self.files_closed.load(Ordering::SeqCst) {
+                guard.take();
+                return;
+            }
+            sample
+        };
+        let Some(sample) = sample else {
             return;
         };
         let sample = Arc::new(sample);
@@ -270,7 +325,20 @@ impl Shared {
                 d.last_cgroup = sample.cgroup.clone();
             }
 
-            if let Some((det, metric)) = d.leak.as_mut() {
+            let Detectors {
+                leak, child_growth, ..
+            } = &mut *d;
+            if let Some((det, metric)) = leak.as_mut() {
+                let children_rss = || {
+                    let children = sample.children.as_deref().unwrap_or_default();
+                    children.iter().filter_map(|c| Some((c.pid, c.rss? as f64)))
+                };
+                if metric.covers_children() {
+                    if let Some(own) = sample.metric(Metric::Rss) {
+                        det.observe_own(sample.mono_ms, own as f64);
+                    }
+                    child_growth.observe(sample.mono_ms, det.config().window_ms, children_rss());
+                }
                 if let Some(value) = sample.metric(*metric) {
                     if let Some(t) = det.observe(sample.mono_ms, value as f64) {
                         let (ended, estimate) = match t {
@@ -278,10 +346,19 @@ impl Shared {
                             LeakTransition::Ended(e) => (true, e),
                         };
                         let limit = self.config.limit.map(|l| l as f64);
+                        let child = (estimate.suspect == Suspect::Child)
+                            .then(|| child_growth.fastest(sample.mono_ms, children_rss()))
+                            .flatten()
+                            .map(|(pid, slope)| {
+                                let children = sample.children.as_deref().unwrap_or_default();
+                                let comm = children.iter().find(|c| c.pid == pid).map(|c| c.comm.clone());
+                                (pid, comm.unwrap_or_default(), slope)
+                            });
                         events.push(Event::Leak {
                             ended,
                             metric: metric.name(),
                             ms_to_limit: ms_to_limit(value as f64, limit, estimate.slope_bytes_per_sec),
+                            child,
                             estimate,
                             sample: sample.clone(),
                         });
@@ -313,9 +390,28 @@ impl Shared {
     }
 }
 
-/// A running sampler thread. Dropping it stops and joins the thread.
+/// How long stopping waits for the thread, at most: a tick blocked in a read (a child in D
+/// state, a hung mount) must not hang the JS thread, a worker's termination or process exit.
+pub const JOIN_LIMIT: Duration = Duration::from_millis(300);
+
+/// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
+fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// A running sampler thread. Dropping it stops it, waiting at most [`JOIN_LIMIT`].
 pub struct SamplerThread {
     stop: Arc<Notify>,
+    /// Disconnected when the thread's closure ends (its sender is dropped then, even on unwind).
+    done: mpsc::Receiver<()>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -326,34 +422,54 @@ impl SamplerThread {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
+        let (done_tx, done) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("memsentry-sampler".into())
             .spawn(move || {
+                let _done = done_tx;
                 runtime.block_on(run(shared, sink, stop_rx));
             })?;
         Ok(SamplerThread {
             stop,
+            done,
             handle: Some(handle),
         })
     }
 
-    /// Stops the thread and waits for it; the thread wakes at once, so this waits at most for
-    /// a tick in progress.
-    pub fn stop(mut self) {
-        self.stop_and_join();
+    /// Stops the thread. It wakes at once, so this waits for a tick in progress, but at most
+    /// `limit`: a thread still in its tick then is detached, and ends by itself when its read
+    /// returns (it checks the stop before anything else). Returns whether it was joined.
+    ///
+    /// A detached thread holds its own `Arc`s of the shared state and the sink, nothing of the
+    /// caller's; the binding's sink refuses events once closed, and napi-rs marks the
+    /// threadsafe function aborted when the env tears it down, after which calls and the final
+    /// release touch nothing of Node's.
+    pub fn stop_within(mut self, limit: Duration) -> bool {
+        self.stop_and_join(limit)
     }
 
-    fn stop_and_join(&mut self) {
+    pub fn stop(self) -> bool {
+        self.stop_within(JOIN_LIMIT)
+    }
+
+    fn stop_and_join(&mut self, limit: Duration) -> bool {
         self.stop.notify_one();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        let Some(h) = self.handle.take() else {
+            return true;
+        };
+        match self.done.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => false, // detached: `h` is dropped
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = h.join();
+                true
+            }
         }
     }
 }
 
 impl Drop for SamplerThread {
     fn drop(&mut self) {
-        self.stop_and_join();
+        self.stop_and_join(JOIN_LIMIT);
     }
 }
 
@@ -362,6 +478,8 @@ async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            // Checked first: a detached thread whose read returned must not tick again.
+            biased;
             _ = stop.notified() => return,
             _ = interval.tick() => {
                 // A panic must not cross into the host process: report it and stop sampling.
@@ -405,6 +523,7 @@ mod tests {
                 thresholds,
                 leak: None,
                 limit: None,
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig::default()),
         )
@@ -417,7 +536,7 @@ mod tests {
         for _ in 0..7 {
             s.tick(&rec);
         }
-        assert_eq!(s.history_since(0.0).len(), 5);
+        assert_eq!(s.history_since(0.0, None).len(), 5);
         assert!(rec.0.lock().unwrap().is_empty());
         let stats = s.tick_stats();
         assert_eq!(stats.ticks, 7);
@@ -457,24 +576,28 @@ mod tests {
                 leak: Some(LeakSettings {
                     config: LeakConfig {
                         window_ms: 20,
-                        min_slope: 1.0,
-                        warmup_ms: 0,
+                        min_slope: Some(1.0),
+                        warmup_ms: Some(0),
                     },
                     metric: Metric::HeapUsed,
                 }),
                 limit: Some(1 << 40),
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig::default()),
         );
         let rec = Recorder::default();
         for i in 0..400u64 {
             let used = (100 + i) as f64 * 1e6;
-            s.set_heap(HeapFigures {
-                heap_used: used,
-                heap_total: used,
-                external: 0.0,
-                array_buffers: 0.0,
-            });
+            s.set_heap(
+                HeapFigures {
+                    heap_used: used,
+                    heap_total: used,
+                    external: 0.0,
+                    array_buffers: 0.0,
+                },
+                true,
+            );
             s.tick(&rec);
             std::thread::sleep(Duration::from_micros(300));
         }
@@ -527,6 +650,7 @@ mod tests {
                 thresholds: vec![],
                 leak: None,
                 limit: None,
+                heap_in_samples: true,
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
@@ -598,6 +722,65 @@ mod tests {
         );
         assert_eq!(s.tick_stats().ticks, ticks, "no tick after the panic");
         t.stop();
+    }
+
+    #[test]
+    fn a_tick_blocked_in_a_read_never_holds_up_stop_close_or_snapshot() {
+        // A FIFO as /proc/self/statm: its open() blocks until a writer comes, as a read of a
+        // child in D state would.
+        let root = std::env::temp_dir().join(format!("memsentry-hang-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        let statm = root.join("self/statm");
+        let c_path = std::ffi::CString::new(statm.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(10),
+                history_size: 5,
+                thresholds: vec![],
+                leak: None,
+                limit: None,
+                heap_in_samples: true,
+            },
+            Collector::new(CollectorConfig {
+                proc_root: root.clone(),
+                cgroup: false,
+                ..Default::default()
+            }),
+        );
+        let rec = Arc::new(Recorder::default());
+        s.set_want_samples(true);
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // the first tick is in the open()
+
+        let started = Instant::now();
+        assert!(!t.stop(), "not joined: detached");
+        s.set_heap(
+            HeapFigures {
+                heap_used: 1.0,
+                heap_total: 1.0,
+                external: 0.0,
+                array_buffers: 0.0,
+            },
+            false,
+        );
+        assert!(s.snapshot(Duration::from_millis(50)).is_err());
+        s.close_files();
+        let spent = started.elapsed();
+        assert!(spent < Duration::from_millis(1000), "{spent:?}");
+
+        // The read returns: the detached thread closes the files and ends without a tick more.
+        std::fs::write(&statm, b"1 1 1 1 0 1 0\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.collector.try_lock().map(|g| g.is_some()).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "the detached thread never let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(rec.0.lock().unwrap().is_empty(), "nothing sent after close");
+        assert_eq!(s.tick_stats().ticks, 1, "no tick after the stop");
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

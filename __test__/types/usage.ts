@@ -39,7 +39,8 @@ const fresh: Sample = sentry.snapshot()
 const recent: Sample[] = sentry.history({ sinceMs: Date.now() - 60_000 })
 const bytes: number = rss()
 const once: Sample = snapshot({ smaps: true })
-void [latest, fresh, recent, bytes, once]
+const dropped: number = sentry.stats().droppedEvents
+void [latest, fresh, recent, bytes, once, dropped]
 
 sentry.stop().start().unref()
 const closed: Promise<void> = sentry.close()
