@@ -358,6 +358,7 @@ function profilerVerdict(s) {
   const text =
     `P/B throughput (medians): ${ratio.toFixed(3)}, ${lossText(ratio)}; per round: ` +
     `${pairs.map((x) => x.toFixed(3)).join(', ')}; server CPU per request B/P: ${cpu.toFixed(3)}`
+  if (s.failures > 0 || PLAN.rounds < 3) return `${text}\n? no verdict for P (see above)`
   const ok = ratio >= BUDGET.profilerMinRatio
   return `${text}\n${ok ? '✓ within' : '✗ over'} the profiler's budget: P/B ${ok ? '≥' : '<'} ${BUDGET.profilerMinRatio} (budget < 3% loss while it runs)`
 }
