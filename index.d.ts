@@ -65,6 +65,27 @@ export interface LeakOptions {
    * (setImmediate); children's command lines are left out. Off by default.
    */
   report?: string | false | null
+  /**
+   * Name the code that leaks: on a confirmed `'heap'` or `'unknown'` leak, V8's sampling heap
+   * profiler runs in this thread (through `node:inspector`) for `durationMs`, then one
+   * `'leak-diagnosis'` event lists the allocation sites of what is still alive. A `'native'` or
+   * `'child'` leak gets the history's figures instead (no profiler). On by default; `false` turns
+   * it off.
+   */
+  diagnose?: LeakDiagnoseOptions | boolean
+}
+
+export interface LeakDiagnoseOptions {
+  /**
+   * How long the profiler runs, 1000..=3600000 ms. Default a tenth of `windowMs`, 10 s to 60 s;
+   * longer for a leak too slow to leave 50 samples in that time (up to `windowMs`, at most 10 min).
+   */
+  durationMs?: number
+  /**
+   * Average bytes allocated between two samples, 1 KiB..=64 MiB. Default 128 KiB (under 2% of a
+   * busy app's CPU while it runs), more for a leak fast enough to fill 1000 samples.
+   */
+  samplingInterval?: Size
 }
 
 export interface MemorySentryOptions {
@@ -274,6 +295,59 @@ export interface LeakEvent {
   sample: Sample
 }
 
+/** Where a leak's live bytes were allocated: the first function in the application's own code. */
+export interface LeakSite {
+  /** `'(anonymous)'` for a function without a name. */
+  functionName: string
+  /** The script: a path (CommonJS), a `file://` URL (ESM), `''` for V8 builtins. */
+  url: string
+  /** 1-based line and column where the function starts (V8 samples record functions, not lines). */
+  line: number
+  column: number
+  /** 'user' (the app), 'dependency' (only node_modules code on the stack), 'internal' (only Node or V8). */
+  kind: 'user' | 'dependency' | 'internal'
+  /** Estimated live bytes allocated there since sampling began. */
+  bytes: number
+  /** bytes / sampledBytes, 0..1. */
+  share: number
+  /** Samples taken there. */
+  count: number
+  /** The heaviest stack that allocated there, from the allocation outward: `'fn (file:line:column)'`. */
+  stack: string[]
+}
+
+/** What grew over the leak window, from the sentry's history (native and unknown suspects). */
+export interface NativeGrowth {
+  spanMs: number
+  /** Growth of each series' post-GC floor; null when not sampled (heap figures need `heap: true`). */
+  growth: Record<
+    'rss' | 'rssAnon' | 'heapUsed' | 'external' | 'arrayBuffers' | 'treeRss',
+    { bytesPerSec: number; bytes: number } | null
+  >
+  /** rssAnon's growth less the heap's: memory outside the JS heap; null without heap figures. */
+  outsideHeap: { bytesPerSec: number; bytes: number } | null
+  /** The child process whose RSS grew most, or null. */
+  child: { pid: number; comm: string; bytesPerSec: number; bytes: number } | null
+}
+
+export interface LeakDiagnosis {
+  /** When the span the diagnosis describes began (epoch ms): sampling's start, or the window's. */
+  since: number
+  durationMs: number
+  /** The sampling interval, bytes; null for a native suspect (no profiler run). */
+  samplingIntervalBytes: number | null
+  /** Estimated live bytes allocated since sampling began (0 without a profiler run). */
+  sampledBytes: number
+  sampleCount?: number
+  /** Bytes of the sites past the first 10. */
+  otherBytes?: number
+  /** The heaviest first, at most 10; empty for a native or child suspect (no profiler run). */
+  sites: LeakSite[]
+  suspect: 'heap' | 'native' | 'child' | 'unknown'
+  /** For 'native', 'child' and 'unknown' suspects. */
+  native?: NativeGrowth | null
+}
+
 export interface OomEvent {
   oomEvents: number | null
   sample: Sample
@@ -296,6 +370,7 @@ export interface MemorySentryEvents {
   threshold: [ThresholdEvent]
   leak: [LeakEvent]
   'leak-end': [LeakEvent]
+  'leak-diagnosis': [LeakDiagnosis]
   oom: [OomEvent]
   child: [ChildEvent]
   sample: [Sample]

@@ -2,6 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url))
@@ -10,7 +11,11 @@ const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url))
 function runDemo(timeoutMs) {
   return new Promise((resolve, reject) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [demo], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // From the package root, as `npm run demo` runs it: paths print relative to it.
+    const child = spawn(process.execPath, [demo], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -25,7 +30,7 @@ function runDemo(timeoutMs) {
 }
 
 test(
-  'npm run demo: pidstat lines, batch reports, the leak warning naming the route; exit 0',
+  'npm run demo: pidstat lines, batch reports, the leak warning naming the route and the code; exit 0',
   { timeout: 120_000 },
   async () => {
     const run = await runDemo(115_000)
@@ -58,5 +63,20 @@ test(
     assert.match(leak, /suspect (heap|native|unknown)/, output)
     assert.match(leak, /growth follows GET \/orders\/:id \(~[\d.]+ KiB per request\)/, output)
     assert.match(run.stdout, /leak warned [\d.]+ s after start/, output)
+
+    // Then the code: getData allocates the document each order keeps (V8 names functions, at
+    // the line where they start).
+    const getData =
+      readFileSync(demo, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith('async function getData(')) + 1
+    const sites = lines.find((l) => l.startsWith('memsentry: leak allocated in '))
+    assert.ok(sites, `no leak diagnosis\n${output}`)
+    assert.ok(lines.indexOf(sites) > lines.indexOf(leak), output)
+    assert.match(
+      sites,
+      new RegExp(`^memsentry: leak allocated in getData \\(examples/demo\\.js:${getData}\\) \\d+%`),
+      output,
+    )
   },
 )

@@ -743,3 +743,70 @@ describe('route attribution end to end', () => {
     assert.equal(logger.leaking, false)
   })
 })
+
+describe('leak sites in the reports', () => {
+  test("a 'leak-diagnosis' puts its top sites in every report until 'leak-end'", async (t) => {
+    const { formatReport } = require('../integrations/format.js')
+    const sentry = new MemorySentry({ intervalMs: 50, leak: false })
+    t.after(() => sentry.close())
+    const reports = []
+    const logger = memoryLogger({ sentry, every: 1000, log: (r) => reports.push(r) })
+    t.after(() => logger.close())
+    const app = new Koa()
+    app.use(logger)
+    app.use((ctx) => {
+      ctx.body = 'ok'
+    })
+    const { port, close } = await listen(app.callback())
+    t.after(close)
+    const batch = async () => {
+      await load(port, (i) => `/x/${i}`, { maxRequests: 5 })
+      return logger.flush()
+    }
+    const site = (functionName, line, share) => ({
+      functionName,
+      url: `${process.cwd()}/examples/demo.js`,
+      line,
+      column: 1,
+      bytes: 1000,
+      share,
+      count: 10,
+      stack: [],
+    })
+    const diagnosis = {
+      since: Date.now(),
+      durationMs: 10_000,
+      samplingIntervalBytes: 16384,
+      sampledBytes: 1e6,
+      suspect: 'heap',
+      sites: [
+        site('getData', 49, 0.9),
+        site('handler', 60, 0.05),
+        site('a', 1, 0.03),
+        site('b', 2, 0.02),
+      ],
+    }
+    // Outside an episode a diagnosis is ignored (it belongs to no episode this logger saw).
+    sentry.emit('leak-diagnosis', diagnosis)
+    assert.equal((await batch()).leakSites, undefined)
+
+    sentry.emit('leak', { metric: 'rss', suspect: 'heap', sample: sentry.latest })
+    assert.equal((await batch()).leakSites, undefined, 'not before the diagnosis')
+    sentry.emit('leak-diagnosis', diagnosis)
+    const report = await batch()
+    assert.deepEqual(
+      report.leakSites.map((s) => [s.functionName, s.line, s.share]),
+      [
+        ['getData', 49, 0.9],
+        ['handler', 60, 0.05],
+        ['a', 1, 0.03],
+      ],
+    )
+    assert.match(
+      formatReport(report),
+      / allocated in getData \(examples\/demo\.js:49\) 90%, handler \(examples\/demo\.js:60\) 5%, a \(examples\/demo\.js:1\) 3%$/,
+    )
+    sentry.emit('leak-end', { metric: 'rss', suspect: 'heap', sample: sentry.latest })
+    assert.equal((await batch()).leakSites, undefined, 'gone with the episode')
+  })
+})

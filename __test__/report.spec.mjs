@@ -594,6 +594,36 @@ describe('events and files', () => {
   })
 })
 
+describe('leak diagnoses in reports', () => {
+  test("an episode shows its 'leak-diagnosis', even one that came after 'leak-end'", () => {
+    const t0 = 1_700_000_000_000
+    const site = { functionName: 'getData', url: '/srv/app/orders.js', line: 12, column: 3 }
+    const diagnosis = (time, sites) => ({
+      type: 'leak-diagnosis',
+      time,
+      since: time - 10_000,
+      durationMs: 10_000,
+      suspect: 'heap',
+      samplingIntervalBytes: 16384,
+      sampledBytes: 1e6,
+      sites,
+    })
+    const events = [
+      { type: 'leak', time: t0, metric: 'rss', windowMs: 60_000, suspect: 'heap' },
+      diagnosis(t0 + 10_000, [{ ...site, where: 'getData (orders.js:12)', share: 0.9 }]),
+      { type: 'leak-end', time: t0 + 20_000, metric: 'rss' },
+      { type: 'leak', time: t0 + 60_000, metric: 'rss', windowMs: 60_000, suspect: 'heap' },
+      { type: 'leak-end', time: t0 + 65_000, metric: 'rss' },
+      diagnosis(t0 + 70_000, []),
+    ]
+    const data = report.buildData([], events, { process: { pid: 1 } })
+    assert.equal(data.leaks.length, 2)
+    assert.deepEqual(data.leaks[0].diagnosis.sites[0].where, 'getData (orders.js:12)')
+    assert.equal(data.leaks[0].diagnosis.since, t0)
+    assert.deepEqual(data.leaks[1].diagnosis.sites, [])
+  })
+})
+
 describe('a report of a real leaking process', () => {
   test(
     "the sentry's leak: { report: dir } option writes a report when the leak is confirmed",
@@ -613,6 +643,14 @@ describe('a report of a real leaking process', () => {
       assert.equal(data.leaks[0].report, result.report)
       // Recorded from the sentry's start: the threshold crossed before the leak is there.
       assert.ok(data.events.some((e) => e.type === 'threshold' && e.name === 'early'))
+      // Written again with the episode's diagnosis: the setInterval callback that keeps strings.
+      assert.ok(result.diagnosis, 'the diagnosis is in the leak report')
+      if (result.diagnosis.suspect !== 'native') {
+        assert.equal(
+          result.diagnosis.sites[0].where,
+          `(anonymous) (${path.relative(process.cwd(), leakOptionScript)}:19)`,
+        )
+      }
       // sentry.writeReport(file) too.
       assert.equal(fs.statSync(result.manual).mode & 0o777, 0o600)
     },
@@ -671,6 +709,16 @@ describe('a report of a real leaking process', () => {
     const eventsTable = await page.textContent('#events')
     assert.match(eventsTable, /warn up: rss/)
     assert.match(await page.textContent('#leaks'), /MiB\/min/)
+    // The episode's diagnosis: the leaker's setInterval callback (line 51) keeps the strings.
+    const { diagnosis } = episode
+    assert.ok(diagnosis, `a diagnosis on the episode: ${JSON.stringify(result.diagnosis)}`)
+    if (episode.suspect !== 'native') {
+      const [top] = diagnosis.sites
+      assert.equal(top.where, `(anonymous) (${path.relative(process.cwd(), leaker)}:51)`)
+      assert.match(await page.textContent('#leaks'), /leaker\.js:51\) \d+%/)
+      assert.equal(await page.isVisible('#sites-box'), true)
+      assert.match(await page.textContent('#sites'), /leaker\.js:51/)
+    }
     await page.close()
   })
 })

@@ -1,11 +1,14 @@
 // Koa A/B throughput benchmark: `node bench/koa-ab.mjs [--rounds 3] [--seconds 10] [--json file]`.
 //
-// The budget (DESIGN.md): a Koa app under load with a sentry at 100 ms and the batch logger on
-// loses under 1% of its throughput. One Koa app (bench/koa-ab/server.mjs: a few @koa/router
+// The budgets (DESIGN.md): a Koa app under load with a sentry at 100 ms and the batch logger on
+// loses under 1% of its throughput; while leak diagnosis samples the heap (V8's sampling heap
+// profiler, variant P), under 3% more. One Koa app (bench/koa-ab/server.mjs: a few @koa/router
 // routes answering small JSON objects) runs in a fresh child process per round, in two variants:
 //
 //   A  the app alone, memsentry never loaded
 //   B  the app + MemorySentry({ intervalMs: 100 }) + memoryLogger({ every: 1000, log: no-op })
+//   P  B while leak diagnosis's profiler runs all along (its default interval, 128 KiB); B
+//      itself has diagnosis on but idle, as it is outside leak episodes
 //
 // Rounds alternate A, B, A, B, ... (`--rounds` of each), so slow drifts of the machine hit both
 // alike. Each round: start the server, warm up (`--warmup` s of load, discarded), then load it at
@@ -19,7 +22,7 @@
 //   --seconds <s>       measured load per round (default 10)
 //   --warmup <s>        load before measuring, per round (default 2)
 //   --connections <n>   autocannon connections (default 10)
-//   --variants <list>   the variants of each round, in order (default A,B); to tell where B's cost
+//   --variants <list>   the variants of each round, in order (default A,B,P); to tell where B's cost
 //                       comes from, add S (B's sentry alone), L (B's logger alone, over a stopped
 //                       sentry) or N (B with the logger's route counting off), e.g. A,S,L,N,B
 //   --json <file>       also write every figure as JSON
@@ -46,7 +49,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '10' },
-    variants: { type: 'string', default: 'A,B' },
+    variants: { type: 'string', default: 'A,B,P' },
     json: { type: 'string' },
   },
 })
@@ -65,7 +68,7 @@ const PLAN = {
   warmupSeconds: positive('warmup', { max: 60 }),
   connections: positive('connections', { integer: true, max: 1000 }),
 }
-const BUDGET = { minRatio: 0.99 }
+const BUDGET = { minRatio: 0.99, profilerMinRatio: 0.97 }
 
 const VARIANTS = {
   A: 'no memsentry',
@@ -73,6 +76,7 @@ const VARIANTS = {
   S: 'sentry 100 ms alone',
   L: 'memoryLogger alone (sentry stopped)',
   N: 'B with memoryLogger routes: false',
+  P: 'B while leak diagnosis samples the heap',
 }
 const ORDER = args.variants.split(',').map((v) => v.trim().toUpperCase())
 if (
@@ -82,7 +86,7 @@ if (
   ORDER.some((v) => !(v in VARIANTS))
 ) {
   console.error(
-    `koa-ab: --variants must list A, B and any of S, L, N once each, got ${args.variants}`,
+    `koa-ab: --variants must list A, B and any of S, L, N, P once each, got ${args.variants}`,
   )
   process.exit(2)
 }
@@ -344,6 +348,21 @@ function render(rounds, s) {
   return lines.join('\n')
 }
 
+/** P against B, round by round: what the sampling profiler costs. */
+function profilerVerdict(s) {
+  const { B, P } = s.variants
+  if (!P) return null
+  const ratio = P.median / B.median
+  const pairs = P.pairRatios.map((r, i) => r / B.pairRatios[i])
+  const cpu = B.serverCpuUsPerRequest / P.serverCpuUsPerRequest
+  const text =
+    `P/B throughput (medians): ${ratio.toFixed(3)}, ${lossText(ratio)}; per round: ` +
+    `${pairs.map((x) => x.toFixed(3)).join(', ')}; server CPU per request B/P: ${cpu.toFixed(3)}`
+  if (s.failures > 0 || PLAN.rounds < 3) return `${text}\n? no verdict for P (see above)`
+  const ok = ratio >= BUDGET.profilerMinRatio
+  return `${text}\n${ok ? '✓ within' : '✗ over'} the profiler's budget: P/B ${ok ? '≥' : '<'} ${BUDGET.profilerMinRatio} (budget < 3% loss while it runs)`
+}
+
 function verdict(s) {
   const { A, B } = s.variants
   const loss = lossText(s.ratio)
@@ -400,7 +419,8 @@ console.log(
 )
 console.log(
   `A = Koa app (@koa/router, small JSON bodies), no memsentry; ` +
-    `B = same + MemorySentry({ intervalMs: 100 }) + memoryLogger({ every: 1000, log: no-op })`,
+    `B = same + MemorySentry({ intervalMs: 100 }) + memoryLogger({ every: 1000, log: no-op })` +
+    (ORDER.includes('P') ? `; P = B while leak diagnosis's heap sampler runs` : ''),
 )
 console.log(
   `note: ${env.cores} cores here, and autocannon (this process) takes about one of them, so the ` +
@@ -409,6 +429,8 @@ console.log(
 console.log('')
 console.log(render(rounds, s))
 console.log(verdict(s))
+const pv = profilerVerdict(s)
+if (pv) console.log(pv)
 log(`done in ${elapsed()}`)
 
 if (args.json) {

@@ -7,6 +7,10 @@
 // what one main-thread wake-up costs here), summed per condition. The memory of a full history is
 // measured in a fresh child process that runs alongside (it needs ~36 s to fill at 10 ms).
 //
+// Leak diagnosis: the main thread's stall to read and reduce the heap profile of a 500 MB heap
+// (100 MB with --quick) built while the profiler ran, and what the profiler held, in fresh child
+// processes after everything else (bench/diagnosis-child.mjs).
+//
 //   --quick        shorter rounds and windows, for a CI smoke run (under a minute)
 //   --json <file>  also write every figure (with the per-round data) as JSON
 //
@@ -58,7 +62,11 @@ const BUDGET = {
   // wake-ups (context switches) above idle, per sample. Calling into JS needs one per delivery.
   idleMainThreadWakeupsPerSample: 0.05,
   historyMiB: 2,
+  // The stall of reading and reducing a profile; V8's full GC before every read (forced by the
+  // inspector) is reported beside it, not in it: node:inspector gives no way around it.
+  diagnosisStallMs: 50,
 }
+const DIAGNOSIS_HEAP_MIB = QUICK ? 100 : 500
 
 const log = (msg) => process.stderr.write(`${msg}\n`)
 const t0 = Date.now()
@@ -262,6 +270,43 @@ async function micro() {
   return { results, scrapeBytes, families }
 }
 
+// ---- leak diagnosis on a big heap, in fresh child processes, one at a time ----
+
+function runDiagnosisChild(mode) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--max-old-space-size=4096',
+        join(here, 'diagnosis-child.mjs'),
+        mode,
+        String(DIAGNOSIS_HEAP_MIB),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit code ${code}`)
+        resolve(JSON.parse(out.trim().split('\n').pop()))
+      } catch (err) {
+        reject(
+          new Error(`diagnosis child (${mode}) printed ${JSON.stringify(out)}: ${err.message}`),
+        )
+      }
+    })
+  })
+}
+
+async function measureDiagnosis() {
+  log(`  leak diagnosis on a ${DIAGNOSIS_HEAP_MIB} MiB heap (${elapsed()})`)
+  const without = await runDiagnosisChild('without')
+  const withProfiler = await runDiagnosisChild('with')
+  return { heapMiB: DIAGNOSIS_HEAP_MIB, without, with: withProfiler }
+}
+
 // ---- the table ----
 
 function verdict(ok, text) {
@@ -280,7 +325,7 @@ function table(rows) {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
-function render({ micro: m, threads, history }) {
+function render({ micro: m, threads, history, diagnosis }) {
   const ns = (name) => m.results[name].median
   const rows = []
 
@@ -367,6 +412,39 @@ function render({ micro: m, threads, history }) {
     '',
     verdict(mib < BUDGET.historyMiB, `${mib.toFixed(2)} MiB < ${BUDGET.historyMiB} MiB`),
   ])
+
+  const d = diagnosis.with
+  const st = d.stall
+  const ours = st.totalMs - st.gcMs
+  const heap = `${(d.heapUsed / 2 ** 20).toFixed(0)} MiB heap`
+  rows.push([
+    `leak diagnosis: read + reduce a profile, ${heap}`,
+    `${ours.toFixed(1)} ms (reduce ${st.reduceMs.toFixed(1)} ms)`,
+    `${d.samples} samples @ ${d.samplingInterval / 1024} KiB, ${d.sites} sites`,
+    '',
+    verdict(
+      ours < BUDGET.diagnosisStallMs,
+      `${ours.toFixed(1)} ms < ${BUDGET.diagnosisStallMs} ms`,
+    ),
+  ])
+  rows.push([
+    `leak diagnosis: V8's forced full GC in that read`,
+    `${st.gcMs.toFixed(0)} ms`,
+    'once per leak episode; node:inspector always asks V8 for it',
+    '',
+    `✗ with it: ${st.totalMs.toFixed(0)} ms ≥ ${BUDGET.diagnosisStallMs} ms`,
+  ])
+  // V8 keeps one record per live sample (the Sample, its weak handle, a map entry: ~130 B by
+  // their sizes) and one node per distinct stack; RSS against the same heap without the profiler
+  // is the measured side of it, within a few MiB of run-to-run noise at this heap size.
+  const extra = (d.rss - diagnosis.without.rss) / 2 ** 20
+  rows.push([
+    `leak diagnosis: profiler memory, ${heap}`,
+    `~${((d.samples * 130) / 1024).toFixed(0)} KiB (${d.samples} live samples × ~130 B)`,
+    `RSS ${extra >= 0 ? '+' : ''}${extra.toFixed(1)} MiB against the same heap without it`,
+    '',
+    `bounded: live bytes since start / ${d.samplingInterval / 1024} KiB`,
+  ])
   return table(rows)
 }
 
@@ -391,8 +469,9 @@ const threads = await threadWindows()
 const microResults = await micro()
 log(`  waiting for the history child (${elapsed()})`)
 const history = await historyPromise
+const diagnosis = await measureDiagnosis()
 
-const figures = { env, micro: microResults, threads, history, budget: BUDGET }
+const figures = { env, micro: microResults, threads, history, diagnosis, budget: BUDGET }
 console.log(
   `memsentry bench — node ${env.node}, linux ${env.kernel}, ${env.cpu}; ${env.mode} run, ` +
     `medians of ${PLAN.rounds} interleaved rounds; main-thread CPU from ${threads.source}`,

@@ -10,9 +10,10 @@
 // and a 20 s leak window; memsentry/koa logs a report per batch of requests and attributes the
 // growth to routes.
 //
-// It prints a pidstat-style line per second, a batch report every 1000 requests (or 5 s), and
-// the leak warning once the sentry catches the growth, then stops 5 s later (or after 60 s
-// without one) and exits 0.
+// It prints a pidstat-style line per second, a batch report every 1000 requests (or 5 s), the
+// leak warning once the sentry catches the growth, and 5 s later the code that allocates what
+// leaks (V8's sampling heap profiler, run for those 5 s: `leak.diagnose`), then stops (or after
+// 60 s without a leak) and exits 0.
 //
 //   node examples/demo.js            MEMSENTRY_DEMO_SECONDS=30 node examples/demo.js
 
@@ -24,13 +25,15 @@ const { MemorySentry } = require('..')
 const { memoryLogger } = require('../integrations/koa')
 const {
   formatBytes,
+  formatDiagnosis,
   formatPidstat,
   formatReport,
   pidstatHeader,
 } = require('../integrations/format')
 
 const MAX_SECONDS = Number(process.env.MEMSENTRY_DEMO_SECONDS ?? 60)
-const AFTER_LEAK_MS = 5000
+const DIAGNOSE_MS = 5000
+const AFTER_DIAGNOSIS_MS = 2000
 const DOCUMENT_BYTES = 24 * 1024
 const CLIENTS = 4
 const PAUSE_MS = 10
@@ -170,7 +173,12 @@ async function main() {
   const sentry = new MemorySentry({
     intervalMs: 250,
     heap: true,
-    leak: { windowMs: 20_000, minSlope: '8MiB/min', warmupMs: 3000 },
+    leak: {
+      windowMs: 20_000,
+      minSlope: '8MiB/min',
+      warmupMs: 3000,
+      diagnose: { durationMs: DIAGNOSE_MS },
+    },
   })
   const { app, logger } = createApp(sentry, log)
   const server = http.createServer(app.callback())
@@ -213,13 +221,19 @@ async function main() {
     log(describeLeak(e))
     if (leakAt === null) {
       leakAt = Date.now()
-      setTimeout(finish, AFTER_LEAK_MS)
+      // In case no diagnosis comes (see the 'error' listener).
+      setTimeout(finish, DIAGNOSE_MS + AFTER_DIAGNOSIS_MS + 5000)
     }
+  })
+  // The code that allocates what leaks, after DIAGNOSE_MS of sampling.
+  sentry.on('leak-diagnosis', (d) => {
+    log(formatDiagnosis(d))
+    setTimeout(finish, AFTER_DIAGNOSIS_MS)
   })
   sentry.on('leak-end', (e) => {
     log(`memsentry: leak over (${e.metric} now ${formatBytes(e.slopeBytesPerSec)}/s)`)
   })
-  sentry.on('error', (err) => log(`memsentry: read error: ${err.message}`))
+  sentry.on('error', (err) => log(`memsentry: error: ${err.message}`))
   const deadline = setTimeout(finish, MAX_SECONDS * 1000)
 
   await finished

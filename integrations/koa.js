@@ -9,7 +9,8 @@
 // Each batch (every `every` requests, or every `everyMs` milliseconds, whichever comes first when
 // both are given) hands `log` one report:
 //   { requests, ms, reqPerSec, rss, rssDelta, heapUsed?, heapDelta?, treeRss?, workingSet?,
-//     routes?: { 'GET /orders/:id': 600, ... }, suspectRoutes?: [{ route, bytesPerRequest }] }
+//     routes?: { 'GET /orders/:id': 600, ... }, suspectRoutes?: [{ route, bytesPerRequest }],
+//     leakSites?: [{ functionName, url, line, column, share }] }
 // Fields whose figures the sentry does not have (heap without `heap: true`, workingSet outside a
 // cgroup, treeRss without children) are left out.
 //
@@ -23,6 +24,9 @@
 // added later see it). The growth is measured from GC to GC on the V8 heap (metric 'heap', the
 // default: one PerformanceObserver for 'gc' entries, started on the first request) or from
 // sample to sample on RSS (metric 'rss'); see ./routes.js for the fit.
+//
+// Leak sites: once the sentry's 'leak-diagnosis' for the episode is in, reports carry
+// `leakSites`, the top three allocation sites (the code), until 'leak-end'.
 //
 // Without a `sentry` option the logger creates one (intervalMs 1000, leak detection and heap
 // figures on) and closes it when the server that served its first request closes: on that first
@@ -95,6 +99,8 @@ class BatchLogger {
   #leakOn = false
   #onLeak
   #onLeakEnd
+  #onDiagnosis
+  #leakSites = null
 
   // The current batch.
   #requests = 0
@@ -173,11 +179,23 @@ class BatchLogger {
         // a frozen event: listeners see it as it came
       }
     }
+    this.#onDiagnosis = (d) => {
+      if (!this.#leakOn || !Array.isArray(d?.sites) || d.sites.length === 0) return
+      this.#leakSites = d.sites.slice(0, 3).map(({ functionName, url, line, column, share }) => ({
+        functionName,
+        url,
+        line,
+        column,
+        share,
+      }))
+    }
     this.#onLeakEnd = () => {
       this.#leakOn = false
+      this.#leakSites = null
     }
     this.#sentry.prependListener('leak', this.#onLeak)
     this.#sentry.prependListener('leak-end', this.#onLeakEnd)
+    this.#sentry.on('leak-diagnosis', this.#onDiagnosis)
 
     if (this.#everyMs !== undefined) {
       this.#timer = setTimeout(() => this.#onTimer(), this.#everyMs)
@@ -336,6 +354,7 @@ class BatchLogger {
       if (this.#metric === 'rss') this.#observeRss(sample)
       if (this.#leakOn) report.suspectRoutes = this.#attribution.suspects()
     }
+    if (this.#leakOn && this.#leakSites !== null) report.leakSites = this.#leakSites
 
     this.#requests = 0
     this.#counts = new Map()
@@ -367,6 +386,7 @@ class BatchLogger {
     this.#gcObserver = null
     this.#sentry.removeListener('leak', this.#onLeak)
     this.#sentry.removeListener('leak-end', this.#onLeakEnd)
+    this.#sentry.removeListener('leak-diagnosis', this.#onDiagnosis)
     if (this.#ownSentry) this.#sentry.close()
   }
 }

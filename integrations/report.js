@@ -17,8 +17,9 @@
 // child and OOM events as markers. Times are shown in the viewer's local time zone.
 //
 // Events: a sample history is kept by the sentry itself, but events are not. `attach(sentry)`
-// subscribes to its 'threshold', 'leak', 'leak-end', 'child' and 'oom' events and keeps the last
-// 1000 in memory (per sentry, dropped with it). `writeReport` attaches on first use, so events
+// subscribes to its 'threshold', 'leak', 'leak-end', 'leak-diagnosis', 'child' and 'oom' events
+// and keeps the last 1000 in memory (per sentry, dropped with it). A leak episode shows its
+// diagnosis: the code that allocates what leaks (or, for a native suspect, what grew). `writeReport` attaches on first use, so events
 // emitted before the first `attach` or `writeReport` call are not in any report: call `attach`
 // right after creating the sentry to have them all.
 //
@@ -28,13 +29,15 @@
 //
 // `writeLeakReport(sentry, dir, event)` is what the sentry's `leak: { report: dir }` option calls
 // when a leak is confirmed: it returns the path at once and writes the file off the hot path
-// (setImmediate), at most MAX_LEAK_REPORTS in the life of the process.
+// (setImmediate), at most MAX_LEAK_REPORTS in the life of the process. When the episode's
+// 'leak-diagnosis' comes (a profiler run later), the same file is written again with it.
 //
 // The page itself (template, client JS and CSS) lives in ./report-page/; ./dashboard.js serves the
 // same page live.
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { formatSite } = require('./format')
 
 const PAGE_DIR = path.join(__dirname, 'report-page')
 
@@ -42,6 +45,9 @@ const PAGE_DIR = path.join(__dirname, 'report-page')
 const MAX_EVENTS = 1000
 /** Leak reports written in the life of the process, across sentries. */
 const MAX_LEAK_REPORTS = 5
+/** Allocation sites kept per leak diagnosis, and stack frames per site. */
+const MAX_SITES = 10
+const MAX_FRAMES = 8
 /** Children listed in a report (the newest sample's; the biggest first). */
 const MAX_CHILDREN = 200
 /**
@@ -118,6 +124,29 @@ function compactEvent(type, payload) {
         ...(payload.seenMs != null ? { seenMs: payload.seenMs } : {}),
         ...(payload.cmdline != null ? { cmdline: payload.cmdline } : {}),
       }
+    case 'leak-diagnosis':
+      // Its time is when it came; `since` + `durationMs` is the span it describes.
+      return {
+        type,
+        time: Date.now(),
+        since: payload.since,
+        durationMs: payload.durationMs,
+        suspect: payload.suspect,
+        samplingIntervalBytes: payload.samplingIntervalBytes ?? null,
+        sampledBytes: payload.sampledBytes ?? 0,
+        sites: (payload.sites ?? []).slice(0, MAX_SITES).map((s) => ({
+          functionName: s.functionName,
+          url: s.url,
+          line: s.line,
+          column: s.column,
+          where: formatSite(s),
+          bytes: s.bytes,
+          share: s.share,
+          count: s.count,
+          stack: (s.stack ?? []).slice(0, MAX_FRAMES),
+        })),
+        ...(payload.native ? { native: payload.native } : {}),
+      }
     case 'oom':
       return { type, time, oomEvents: payload.oomEvents ?? null }
     default:
@@ -158,9 +187,18 @@ function attach(sentry) {
   const recorder = { events: [], count: 0, dropped: 0, since: Date.now(), records: new WeakMap() }
   recorders.set(sentry, recorder)
   // The listeners hold the recorder, not the sentry: an abandoned sentry is still collectable.
-  for (const type of ['threshold', 'leak', 'leak-end', 'child', 'oom']) {
+  for (const type of ['threshold', 'leak', 'leak-end', 'leak-diagnosis', 'child', 'oom']) {
     sentry.on(type, (payload) => record(recorder, type, payload))
   }
+  // The leak report written for this episode is written again with its diagnosis. The listener
+  // holds the sentry weakly, like the recorder's.
+  const ref = new WeakRef(sentry)
+  sentry.on('leak-diagnosis', () => {
+    const written = recorder.leakReport
+    recorder.leakReport = null
+    const s = ref.deref()
+    if (written && s) setImmediate(() => renderLeakReport(s, written))
+  })
   return sentry
 }
 
@@ -193,12 +231,21 @@ function finiteOrNull(v) {
   return typeof v === 'number' && Number.isFinite(v) ? v : null
 }
 
-/** Leak episodes from 'leak' / 'leak-end' events: the analysed window up to the end (or now). */
+/**
+ * Leak episodes from 'leak' / 'leak-end' events: the analysed window up to the end (or now), with
+ * the episode's 'leak-diagnosis' (which may come after its 'leak-end') as `diagnosis`.
+ */
 function leakEpisodes(events) {
   const episodes = []
   let open = null
   for (const e of events) {
-    if (e.type === 'leak') {
+    if (e.type === 'leak-diagnosis') {
+      const ep = open ?? episodes[episodes.length - 1]
+      if (ep && !ep.diagnosis) {
+        const { type, time, ...diagnosis } = e
+        ep.diagnosis = diagnosis
+      }
+    } else if (e.type === 'leak') {
       if (open) episodes.push(open)
       const windowMs = finiteOrNull(e.windowMs) ?? 0
       open = {
@@ -616,6 +663,26 @@ function writeReport(sentry, file, options) {
 
 let leakReportsWritten = 0
 
+/** Writes a leak report (see writeLeakReport); false on failure (an 'error' event). */
+function renderLeakReport(sentry, { file, time, includeCmdline, exclusive }) {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+    const trigger = { type: 'leak', time, report: file }
+    const title = `memsentry: leak in pid ${process.pid}`
+    const html = renderHtml(collectData(sentry, { includeCmdline, title, trigger }))
+    writePrivate(file, html, { exclusive })
+    return true
+  } catch (err) {
+    if (typeof sentry.listenerCount === 'function' && sentry.listenerCount('error') > 0) {
+      const e = new Error(`memsentry: leak report not written: ${err.message}`)
+      e.code = err.code ?? 'EIO'
+      e.path = file
+      sentry.emit('error', e)
+    }
+    return false
+  }
+}
+
 /**
  * For the sentry's `leak: { report: dir }` option, called with each 'leak' event: returns the
  * path `<dir>/memsentry-leak-<pid>-<time>.html` at once, sets it on `event.report`, and writes the
@@ -636,25 +703,14 @@ function writeLeakReport(sentry, dir, event, options) {
   const stamp = new Date(time).toISOString().replace(/[:.]/g, '-')
   const file = path.join(path.resolve(dir), `memsentry-leak-${process.pid}-${stamp}.html`)
   if (event != null && typeof event === 'object') event.report = file
+  const job = { file, time, includeCmdline, exclusive: true }
   setImmediate(() => {
-    try {
-      // The event may not have reached the recorder yet (this runs before or inside its emit).
-      const recorder = recorders.get(sentry)
-      if (event != null && typeof event === 'object' && recorder) {
-        record(recorder, 'leak', event)
-      }
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-      const trigger = { type: 'leak', time, report: file }
-      const title = `memsentry: leak in pid ${process.pid}`
-      const html = renderHtml(collectData(sentry, { includeCmdline, title, trigger }))
-      writePrivate(file, html, { exclusive: true })
-    } catch (err) {
-      if (typeof sentry.listenerCount === 'function' && sentry.listenerCount('error') > 0) {
-        const e = new Error(`memsentry: leak report not written: ${err.message}`)
-        e.code = err.code ?? 'EIO'
-        e.path = file
-        sentry.emit('error', e)
-      }
+    // The event may not have reached the recorder yet (this runs before or inside its emit).
+    const recorder = recorders.get(sentry)
+    if (event != null && typeof event === 'object' && recorder) record(recorder, 'leak', event)
+    // Its diagnosis, when it comes, rewrites the file this wrote (see attach).
+    if (renderLeakReport(sentry, job) && recorder) {
+      recorder.leakReport = { ...job, exclusive: false }
     }
   })
   return file

@@ -81,7 +81,15 @@ const TOP_LEVEL_KEYS = Object.freeze([
 ])
 const HEAP_SNAPSHOT_KEYS = Object.freeze(['dir', 'maxCount'])
 const THRESHOLD_KEYS = Object.freeze(['name', 'metric', 'above', 'hysteresis'])
-const LEAK_KEYS = Object.freeze(['windowMs', 'minSlope', 'warmupMs', 'metric', 'report'])
+const LEAK_KEYS = Object.freeze([
+  'windowMs',
+  'minSlope',
+  'warmupMs',
+  'metric',
+  'report',
+  'diagnose',
+])
+const DIAGNOSE_KEYS = Object.freeze(['durationMs', 'samplingInterval'])
 const SMAPS_KEYS = Object.freeze(['everyN'])
 const SNAPSHOT_KEYS = Object.freeze(['smaps', 'children', 'procRoot', 'cgroupRoot'])
 
@@ -490,8 +498,46 @@ function normalizeLeak(value, intervalMs, settings) {
     report = require('node:path').resolve(rawReport)
   }
 
-  // Only when set, so the normalized shape without it is unchanged.
-  return { windowMs, minSlope, warmupMs, metric, ...(report !== null ? { report } : {}) }
+  const diagnose = normalizeDiagnose(own(leak, 'diagnose'))
+
+  // Only when set, so the normalized shape without them is unchanged.
+  return {
+    windowMs,
+    minSlope,
+    warmupMs,
+    metric,
+    ...(diagnose !== undefined ? { diagnose } : {}),
+    ...(report !== null ? { report } : {}),
+  }
+}
+
+// `diagnose`: V8's sampling heap profiler names the leaking code (lib/diagnosis.js). On by
+// default, which normalizes to undefined (no key); off is null; a null field means "derived from
+// the leak" (see there).
+function normalizeDiagnose(value) {
+  if (value === false || value === null) return null
+  if (value === undefined || value === true) return undefined
+  if (!isObject(value)) {
+    const expected =
+      "a boolean or an object such as { durationMs: 30000, samplingInterval: '32KiB' }"
+    throw typeError('leak.diagnose', expected, value)
+  }
+  checkKnownKeys(value, DIAGNOSE_KEYS, 'leak.diagnose.')
+  const rawDuration = own(value, 'durationMs')
+  const durationMs =
+    rawDuration === undefined
+      ? null
+      : readInteger(rawDuration, 'leak.diagnose.durationMs', 1000, MAX_INTERVAL_MS)
+  const rawInterval = own(value, 'samplingInterval')
+  let samplingInterval = null
+  if (rawInterval !== undefined) {
+    const path = 'leak.diagnose.samplingInterval'
+    const { bytes } = readSize(rawInterval, path, { expected: 'a size such as 32KiB' })
+    if (bytes < 1024 || bytes > 64 * MIB)
+      throw rangeError(path, 'a size in 1KiB..=64MiB', rawInterval)
+    samplingInterval = bytes
+  }
+  return { durationMs, samplingInterval }
 }
 
 // `seenNames` maps each name already used to the index of its threshold.

@@ -26,6 +26,7 @@ class MemorySentry extends EventEmitter {
   #heapObserver = null
   #latest = null
   #latestTicks = -1
+  #diagnoser = null
 
   constructor(options) {
     super()
@@ -50,6 +51,9 @@ class MemorySentry extends EventEmitter {
     // The leak detector needs the heap's figures and the full GCs to tell a leak from garbage
     // and from V8 resizing its heap; `heap: true` also puts the figures into the samples.
     if (opts.heap || opts.leak) this.#observeHeap()
+    if (opts.leak && opts.leak.diagnose !== null) {
+      this.#diagnoser = MemorySentry.#makeDiagnoser(new WeakRef(this), opts.leak)
+    }
     // A leak report shows the events that led up to the leak: record them from the start.
     if (opts.leak?.report) require('../integrations/report').attach(this)
     this.start()
@@ -61,6 +65,23 @@ class MemorySentry extends EventEmitter {
   // share the constructor's context, which holds `this`.
   static #eventCallback(ref) {
     return (name, payload) => ref.deref()?.#dispatch(name, payload)
+  }
+
+  // 'leak-diagnosis' after a confirmed leak (./diagnosis.js). Holds the sentry weakly, as above:
+  // a profiler run in progress must not keep an abandoned sentry alive.
+  static #makeDiagnoser(ref, leak) {
+    const { LeakDiagnoser } = require('./diagnosis')
+    return new LeakDiagnoser({
+      emit: (name, payload) => {
+        const sentry = ref.deref()
+        if (sentry && (name !== 'error' || sentry.listenerCount('error') > 0)) {
+          sentry.emit(name, payload)
+        }
+      },
+      history: (sinceMs) => ref.deref()?.history({ sinceMs }) ?? [],
+      options: leak.diagnose ?? { durationMs: null, samplingInterval: null },
+      windowMs: leak.windowMs,
+    })
   }
 
   #dispatch(name, payload) {
@@ -81,6 +102,8 @@ class MemorySentry extends EventEmitter {
       require('../integrations/report').writeLeakReport(this, this.#options.leak.report, payload)
     }
     this.emit(name, payload)
+    if (name === 'leak') this.#diagnoser?.onLeak(payload)
+    if (name === 'leak-end') this.#diagnoser?.onLeakEnd(payload)
   }
 
   // Writes one V8 heap snapshot for a confirmed leak episode (mode 0600). It blocks the event
@@ -273,6 +296,7 @@ class MemorySentry extends EventEmitter {
     this.#closed = true
     this.#heapObserver?.disconnect()
     this.#heapObserver = null
+    this.#diagnoser?.close()
     this.#native.close()
   }
 

@@ -25,6 +25,14 @@ sentry.on('sample', (s: Sample) => {
   void [rssBytes, limit]
 })
 sentry.on('error', (err) => console.error(err.code, err.message))
+sentry.on('leak-diagnosis', (d) => {
+  const top = d.sites[0]
+  if (top) console.log(`${top.functionName} (${top.url}:${top.line}) ${top.share}`, top.stack)
+  const external: number | undefined = d.native?.growth.external?.bytes
+  void [d.since, d.durationMs, d.samplingIntervalBytes, d.sampledBytes, d.suspect, external]
+})
+new MemorySentry({ leak: { diagnose: { durationMs: 30_000, samplingInterval: '256KiB' } } })
+new MemorySentry({ leak: { diagnose: false } })
 
 const latest: Sample | null = sentry.latest
 const fresh: Sample = sentry.snapshot()

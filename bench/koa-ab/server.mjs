@@ -11,6 +11,9 @@
 //   L   the logger of B alone: over a stopped sentry (no sampler thread)
 //   N   B with the logger's route counting off (`routes: false`: no per-route counts, no GC
 //       observer for route attribution)
+//   P   B while leak diagnosis profiles: V8's sampling heap profiler runs all along, as it does
+//       for a while after a confirmed leak (interval: MEMSENTRY_BENCH_SAMPLING_INTERVAL bytes,
+//       default the smallest leak diagnosis picks)
 //
 // Listens on 127.0.0.1 (a free port) and sends { type: 'ready', port, pid }. On { type: 'mark' }
 // it answers { type: 'mark', served, batches, ticks, samplerCpuNs } (the counts so far; the last
@@ -23,8 +26,8 @@ const Koa = require('koa')
 const Router = require('@koa/router')
 
 const variant = process.argv[2]
-if (!['A', 'B', 'S', 'L', 'N'].includes(variant)) {
-  console.error(`usage: node bench/koa-ab/server.mjs A|B|S|L|N (got ${variant})`)
+if (!['A', 'B', 'S', 'L', 'N', 'P'].includes(variant)) {
+  console.error(`usage: node bench/koa-ab/server.mjs A|B|S|L|N|P (got ${variant})`)
   process.exit(2)
 }
 
@@ -56,6 +59,18 @@ if (variant !== 'A') {
   if (variant !== 'S') {
     const routes = variant !== 'N'
     app.use(memoryLogger({ sentry, every: 1000, routes, log: () => batches++ }))
+  }
+  if (variant === 'P') {
+    const { joinOrStartRun, MIN_INTERVAL } = require('../../lib/diagnosis.js')
+    const samplingInterval = Number(process.env.MEMSENTRY_BENCH_SAMPLING_INTERVAL ?? MIN_INTERVAL)
+    // Never read: the round measures the sampling, not the one read at a run's end.
+    const fail = (err) => {
+      console.error(err.message)
+      process.exit(1)
+    }
+    await joinOrStartRun({ samplingInterval, durationMs: 3_600_000 }, { done() {}, fail }).catch(
+      fail,
+    )
   }
 }
 

@@ -236,6 +236,31 @@
     )
   }
 
+  function pct(share) {
+    return Math.round((share || 0) * 100) + '%'
+  }
+
+  // A leak diagnosis in a few words: its top sites, or for a native suspect what grew.
+  function diagnosisText(d, max) {
+    if (!d) return ''
+    if (d.sites && d.sites.length) {
+      return d.sites
+        .slice(0, max)
+        .map(function (s) {
+          return s.where + ' ' + pct(s.share)
+        })
+        .join(', ')
+    }
+    var n = d.native
+    if (!n || !n.growth) return d.suspect === 'native' ? '' : 'no live JS allocation sampled'
+    var parts = []
+    if (n.growth.external) parts.push('external +' + fmtBytes(n.growth.external.bytes))
+    if (n.outsideHeap) parts.push('outside the heap +' + fmtBytes(n.outsideHeap.bytes))
+    if (n.child)
+      parts.push('child ' + n.child.comm + ' [' + n.child.pid + '] +' + fmtBytes(n.child.bytes))
+    return parts.join(', ')
+  }
+
   function leakRows() {
     return data.leaks.map(function (e) {
       var routes = (e.routes || [])
@@ -256,9 +281,47 @@
           e.suspect,
           e.msToLimit == null ? '–' : fmtDuration(e.msToLimit),
           routes,
+          e.diagnosis ? diagnosisText(e.diagnosis, 3) : 'pending',
         ],
       }
     })
+  }
+
+  // The newest diagnosed episode's allocation sites, each with the stack that allocated most.
+  function renderSites() {
+    var diagnosed = data.leaks.filter(function (e) {
+      return e.diagnosis && e.diagnosis.sites && e.diagnosis.sites.length
+    })
+    var box = document.getElementById('sites-box')
+    box.hidden = diagnosed.length === 0
+    if (!diagnosed.length) return
+    var d = diagnosed[diagnosed.length - 1].diagnosis
+    document.getElementById('sites-note').textContent =
+      'Live JS allocations sampled for ' +
+      fmtDuration(d.durationMs) +
+      ' from ' +
+      fmtTime(d.since) +
+      ' (one sample per ' +
+      fmtBytes(d.samplingIntervalBytes) +
+      ' allocated, ' +
+      fmtBytes(d.sampledBytes) +
+      " in all), by the first function in the application's code; lines are where each " +
+      'function starts.'
+    table(
+      document.getElementById('sites'),
+      ['share', 'bytes', 'samples', 'allocated in', 'stack'],
+      d.sites.map(function (s) {
+        return {
+          cells: [
+            { text: pct(s.share), cls: 'num' },
+            { text: fmtBytes(s.bytes), cls: 'num' },
+            { text: s.count, cls: 'num' },
+            { text: s.where, cls: 'mono' },
+            { text: (s.stack || []).slice(0, 5).join(' ← '), cls: 'mono' },
+          ],
+        }
+      }),
+    )
   }
 
   function eventText(e) {
@@ -289,6 +352,18 @@
         )
       case 'leak-end':
         return e.metric + ' stopped growing'
+      case 'leak-diagnosis':
+        return (
+          'suspect ' +
+          e.suspect +
+          (e.sites && e.sites.length
+            ? ', allocated in ' +
+              diagnosisText(e, 3) +
+              ' (' +
+              fmtBytes(e.sampledBytes) +
+              ' sampled)'
+            : ': ' + diagnosisText(e, 3))
+        )
       case 'child':
         return (
           e.change +
@@ -324,9 +399,11 @@
         'suspect',
         'to limit',
         'routes',
+        'allocated in',
       ],
       leakRows(),
     )
+    renderSites()
 
     var shown = data.events.slice(-300).reverse()
     var note = data.events.length + ' events recorded'
