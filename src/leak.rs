@@ -355,37 +355,35 @@ impl GarbageRate {
 
 /// How much what a full GC leaves (the live heap, or external memory) varies from one full GC
 /// to the next for reasons other than a trend: requests in flight, a batch job's data alive at
-/// that moment. The median absolute deviation of the successive differences over the last
-/// cycles: a leak's differences are alike (their deviation is small), in-flight data's are not.
+/// that moment. The median absolute deviation of the last cycles' figures from their Theil–Sen
+/// line over time: a leak's figures lie on a line, in-flight data's scatter around one.
 #[derive(Debug, Clone, Default)]
 struct LiveNoise {
-    lives: VecDeque<f64>,
+    /// (ms, bytes) of the last full GCs.
+    lives: VecDeque<(f64, f64)>,
 }
 
 impl LiveNoise {
-    fn full_gc(&mut self, live: f64) {
+    fn full_gc(&mut self, t_ms: u64, live: f64) {
         if !live.is_finite() {
             return;
         }
-        if self.lives.len() > GARBAGE_CYCLES * 2 {
+        if self.lives.len() >= GARBAGE_CYCLES * 2 {
             self.lives.pop_front();
         }
-        self.lives.push_back(live);
+        self.lives.push_back((t_ms as f64 / 1000.0, live));
     }
 
     /// None before four full GCs.
     fn noise(&self) -> Option<f64> {
-        let mut diffs: Vec<f64> = self
-            .lives
-            .iter()
-            .zip(self.lives.iter().skip(1))
-            .map(|(a, b)| b - a)
-            .collect();
-        if diffs.len() < 3 {
+        if self.lives.len() < 4 {
             return None;
         }
-        let mid = trend::median(&mut diffs)?;
-        let mut dev: Vec<f64> = diffs.iter().map(|d| (d - mid).abs()).collect();
+        let points: Vec<(f64, f64)> = self.lives.iter().copied().collect();
+        let slope = trend::theil_sen(&points)?;
+        let mut residuals: Vec<f64> = points.iter().map(|&(t, v)| v - slope * t).collect();
+        let mid = trend::median(&mut residuals)?;
+        let mut dev: Vec<f64> = residuals.iter().map(|r| (r - mid).abs()).collect();
         trend::median(&mut dev)
     }
 }
@@ -491,6 +489,8 @@ pub struct LeakDetector {
     heap_floor: Option<(u64, f64)>,
     external_floor: Option<(u64, f64)>,
     episode: Option<LeakEstimate>,
+    /// The slope the episode started with.
+    episode_slope: f64,
     /// What explained the growth when the episode started (None: no episode).
     episode_cause: Option<Cause>,
     /// The process's own RSS at the newest tick that reported it (ms, bytes).
@@ -525,6 +525,7 @@ impl LeakDetector {
             external_floor: None,
             episode: None,
             episode_cause: None,
+            episode_slope: 0.0,
             last_own: None,
             last_v8: None,
             episode_min_slope: f64::INFINITY,
@@ -601,8 +602,8 @@ impl LeakDetector {
         }
         if full_gc {
             self.garbage.full_gc(t_ms, heap_used);
-            self.heap_noise.full_gc(heap_used);
-            self.external_noise.full_gc(external);
+            self.heap_noise.full_gc(t_ms, heap_used);
+            self.external_noise.full_gc(t_ms, external);
         } else {
             self.garbage.figure(t_ms, heap_used);
         }
@@ -745,6 +746,7 @@ impl LeakDetector {
             Some(LeakTransition::Ended(estimate))
         } else {
             self.episode_min_slope = self.config.min_slope_at(a.level);
+            self.episode_slope = a.slope;
             self.episode_cause = Some(cause);
             self.episode = Some(estimate.clone());
             Some(LeakTransition::Started(estimate))
@@ -776,7 +778,11 @@ impl LeakDetector {
                 None => on_floors(a),
             };
         }
-        match self.outlived_full_gcs(a, started, KEEP_RECENT_FRACTION * min) {
+        // What a full GC leaves must keep growing at a quarter of the rate the episode started
+        // with (a leak's own rate, at least the minimum): a live heap that now drifts by a MiB
+        // between full GCs is not the leak that was reported.
+        let rate = KEEP_RECENT_FRACTION * min.max(0.5 * self.episode_slope);
+        match self.outlived_full_gcs(a, started, rate) {
             Some(kept) if matches!(started, Cause::Explained(_)) => kept,
             _ => on_floors(a),
         }
