@@ -252,8 +252,12 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
   const settled = (r) =>
     scenario.expect === 'leak' &&
     scenario.stopsAtS == null &&
-    names.every((n) => r.leaks.some((l) => l.sentry === n)) &&
-    r.leaks.some((l) => Date.now() - l.at > 5000)
+    names.every((n) => {
+      const leak = r.leaks.find((l) => l.sentry === n)
+      // Wait for the diagnosis too (the profiler runs a tenth of the window, 10-60 s).
+      const diagnosed = r.diagnoses.some((d) => d.sentry === n)
+      return leak && Date.now() - leak.at > (diagnosed ? 5000 : 90_000)
+    })
   const result = await runScenario({
     server,
     phases,
@@ -271,6 +275,7 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
     names.map((n) => {
       const leaks = result.leaks.filter((l) => l.sentry === n)
       const ends = result.leakEnds.filter((l) => l.sentry === n)
+      const diagnosis = result.diagnoses.find((d) => d.sentry === n)
       return [
         n,
         {
@@ -280,6 +285,16 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
           suspect: leaks[0]?.suspect ?? null,
           child: leaks[0]?.child ?? null,
           slopeMiBPerMin: leaks[0] ? (leaks[0].slopeBytesPerSec * 60) / 1048576 : null,
+          diagnosis: diagnosis
+            ? {
+                at: seconds(diagnosis.latencyMs),
+                top: diagnosis.top
+                  ? `${diagnosis.top.functionName || '(anonymous)'} ` +
+                    `(${path.basename(diagnosis.top.url)}:${diagnosis.top.line}) ` +
+                    `${Math.round(diagnosis.top.share * 100)}%`
+                  : diagnosis.suspect,
+              }
+            : null,
           verdict: judge(sc, settings[n], leaks, ends),
           due: deadlines(sc, settings[n]),
         },
@@ -328,7 +343,7 @@ function pad(cells, widths) {
 
 export function table(results, settings) {
   const head = ['scenario', 'setting', 'expected', 'first leak (s)', 'events', 'ended (s)']
-  head.push('suspect', 'verdict', 'memwatch first (s) / events')
+  head.push('suspect', 'verdict', 'diagnosis (s): top site', 'memwatch first (s) / events')
   const rows = []
   for (const r of results) {
     for (const [n, s] of Object.entries(r.settings)) {
@@ -346,6 +361,7 @@ export function table(results, settings) {
           ? `child ${s.child.comm} ${s.child.pid}`
           : (s.suspect ?? '-'),
         s.verdict,
+        s.diagnosis ? `${s.diagnosis.at}: ${s.diagnosis.top}` : '-',
         `${r.memwatch.first ?? '-'} / ${r.memwatch.events}`,
       ])
     }
