@@ -17,8 +17,8 @@
 // once per batch from `sentry.latest`, the sampler thread's newest sample (or `rss()` before the
 // first sample).
 //
-// Route attribution: while the sentry reports a leak (between its 'leak' and 'leak-end' events),
-// reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
+// Route attribution: while the sentry is in a leak episode (`sentry.leakEpisode`, read at each
+// batch end), reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
 // 'leak' event itself gets `routes` with the same list (its listener is prepended, so listeners
 // added later see it). The growth is measured from GC to GC on the V8 heap (metric 'heap', the
 // default: one PerformanceObserver for 'gc' entries, started on the first request) or from
@@ -92,9 +92,7 @@ class BatchLogger {
   #gcObserver = null
   #started = false
   #closed = false
-  #leakOn = false
   #onLeak
-  #onLeakEnd
 
   // The current batch.
   #requests = 0
@@ -163,7 +161,6 @@ class BatchLogger {
 
     // Prepended, so that listeners the application adds see `routes` on the event.
     this.#onLeak = (event) => {
-      this.#leakOn = true
       if (!this.#routes || event == null || typeof event !== 'object') return
       if (!Object.isExtensible(event) && !('routes' in event)) return
       const suspects = this.#attribution.suspects()
@@ -173,11 +170,7 @@ class BatchLogger {
         // a frozen event: listeners see it as it came
       }
     }
-    this.#onLeakEnd = () => {
-      this.#leakOn = false
-    }
     this.#sentry.prependListener('leak', this.#onLeak)
-    this.#sentry.prependListener('leak-end', this.#onLeakEnd)
 
     if (this.#everyMs !== undefined) {
       this.#timer = setTimeout(() => this.#onTimer(), this.#everyMs)
@@ -198,9 +191,13 @@ class BatchLogger {
     return this.#routes
   }
 
-  /** Whether the sentry is in a leak episode (between 'leak' and 'leak-end'). */
+  /** Whether the sentry is in a leak episode (between 'leak' and 'leak-end'), as it says now. */
   get leaking() {
-    return this.#leakOn
+    try {
+      return this.#sentry.leakEpisode != null
+    } catch {
+      return false // a closed or foreign sentry
+    }
   }
 
   /**
@@ -334,7 +331,7 @@ class BatchLogger {
     if (this.#routes) {
       report.routes = Object.fromEntries(this.#counts)
       if (this.#metric === 'rss') this.#observeRss(sample)
-      if (this.#leakOn) report.suspectRoutes = this.#attribution.suspects()
+      if (this.leaking) report.suspectRoutes = this.#attribution.suspects()
     }
 
     this.#requests = 0
@@ -366,7 +363,6 @@ class BatchLogger {
     this.#gcObserver?.disconnect()
     this.#gcObserver = null
     this.#sentry.removeListener('leak', this.#onLeak)
-    this.#sentry.removeListener('leak-end', this.#onLeakEnd)
     if (this.#ownSentry) this.#sentry.close()
   }
 }

@@ -42,11 +42,16 @@
 //   _under_oom (0/1), _pressure_some_avg10, _pressure_some_avg60, _pressure_full_avg10 (memory
 //   pressure stall, percent of wall time as the kernel reports it)      when the cgroup is read
 //   memsentry_leak_slope_bytes_per_second
-//                                     slope of the current leak episode (from the 'leak' event), 0
-//                                     when none (after 'leak-end'); only with leak detection on
+//                                     slope of the leak episode in progress, 0 when none; only with
+//                                     leak detection on
+//   memsentry_leak_episode_active     1 while a leak episode is in progress (between its 'leak' and
+//                                     'leak-end' events), else 0; only with leak detection on
+//   memsentry_leak_seconds_to_limit   at the episode's slope, seconds until the leak metric reaches
+//                                     the memory limit; only during an episode, with a known limit
 //   memsentry_threshold_active{name="..."}
 //                                     1 between a threshold's 'up' and 'down' events, else 0; one
-//                                     series per configured threshold
+//                                     series per configured threshold, and for a 'child.rss' rule
+//                                     one per watched child instead: {name="...",pid="..."}
 //
 // A figure that is null or absent in the sample (a failed read, a group that is off, no cgroup
 // limit) is left out of the scrape: never exported as NaN or 0. Metric families that the sentry's
@@ -58,8 +63,9 @@
 // into one registry, give them different prefixes. A metric of the same name registered by someone
 // else is a real conflict and throws.
 //
-// Threshold state is learnt from 'threshold' events: a threshold that went up before `collect` was
-// called reads 0 until its next event, so call `collect` right after creating the sentry.
+// The leak and threshold series are the core's state read at scrape time
+// (`sentry.leakEpisode`, `sentry.thresholdStates()`), not rebuilt from events: a threshold that
+// went up before `collect` was called reads 1 at the first scrape.
 
 const promClient = require('prom-client')
 
@@ -203,6 +209,26 @@ function readAtScrape(Base) {
 const ScrapedGauge = readAtScrape(Gauge)
 const ScrapedCounter = readAtScrape(Counter)
 
+// `read()` once per synchronous turn (a scrape asks every metric in one loop), then cached until
+// the next microtask; null when it throws (a closed sentry: nothing to export).
+function perScrape(read) {
+  let cached
+  const forget = () => {
+    cached = undefined
+  }
+  return () => {
+    if (cached === undefined) {
+      try {
+        cached = read() ?? null
+      } catch {
+        cached = null
+      }
+      queueMicrotask(forget)
+    }
+    return cached
+  }
+}
+
 // The values of an unlabelled metric: one, or none when the figure is absent.
 function single(read) {
   return () => {
@@ -234,22 +260,10 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
 
   const options = sentry.options
 
-  // One read of `sentry.latest` per scrape: cached for the current synchronous turn.
-  let cached
-  const forget = () => {
-    cached = undefined
-  }
-  const sample = () => {
-    if (cached === undefined) {
-      try {
-        cached = sentry.latest ?? null
-      } catch {
-        cached = null // a closed sentry: nothing to export
-      }
-      queueMicrotask(forget)
-    }
-    return cached
-  }
+  // One read of each per scrape: cached for the current synchronous turn.
+  const sample = perScrape(() => sentry.latest)
+  const episode = perScrape(() => sentry.leakEpisode)
+  const thresholdStates = perScrape(() => sentry.thresholdStates())
 
   const metrics = {}
   const add = (metric) => {
@@ -278,46 +292,48 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
   fromCgroup(ScrapedGauge, CGROUP)
   fromCgroup(ScrapedCounter, CGROUP_COUNTERS)
 
-  // Leak state, from events.
-  let leakSlope = 0
-  const onLeak = (e) => {
-    leakSlope = toValue(e?.slopeBytesPerSec) ?? 0
-  }
-  const onLeakEnd = () => {
-    leakSlope = 0
-  }
+  // The leak episode in progress, as the core has it now.
   const leakOn = options.leak != null && options.leak !== false
   if (leakOn) {
-    const help = 'Growth rate of the current leak episode, bytes per second; 0 when none.'
-    const name = `${prefix}leak_slope_bytes_per_second`
-    add(
-      new ScrapedGauge(
-        { name, help, aggregator: 'max' },
-        single(() => leakSlope),
-      ),
+    const gauge = (suffix, help, aggregator, read) =>
+      add(new ScrapedGauge({ name: prefix + suffix, help, aggregator }, single(read)))
+    gauge(
+      'leak_slope_bytes_per_second',
+      'Growth rate of the leak episode in progress, bytes per second; 0 when none.',
+      'max',
+      () => episode()?.slopeBytesPerSec ?? 0,
+    )
+    gauge(
+      'leak_episode_active',
+      "1 while a leak episode is in progress (between 'leak' and 'leak-end'), else 0.",
+      'max',
+      () => episode() != null,
+    )
+    gauge(
+      'leak_seconds_to_limit',
+      'At the leak episode slope, seconds until the memory limit; absent without an episode or a limit.',
+      'min',
+      () => {
+        const ms = episode()?.msToLimit
+        return typeof ms === 'number' ? ms / 1000 : null
+      },
     )
   }
 
-  // Threshold state, from events; one series per configured threshold, in option order.
-  const thresholdValues = new Map()
-  for (const t of options.thresholds ?? []) thresholdValues.set(t.name, 0)
-  const onThreshold = (e) => {
-    if (e == null || typeof e.name !== 'string') return
-    if (e.direction === 'up') thresholdValues.set(e.name, 1)
-    else if (e.direction === 'down') thresholdValues.set(e.name, 0)
-  }
-  if (thresholdValues.size > 0) {
+  // Threshold states, as the core has them now: one series per rule in option order, one per
+  // watched child for a 'child.rss' rule.
+  if ((options.thresholds ?? []).length > 0) {
     const config = {
       name: `${prefix}threshold_active`,
       help: "1 while a threshold is crossed (between its 'up' and 'down' events), else 0.",
-      labelNames: ['name'],
+      labelNames: ['name', 'pid'],
       aggregator: 'max',
     }
     // Fresh objects: a registry with default labels rewrites the values' labels in place.
     const values = () =>
-      Array.from(thresholdValues, ([name, value]) => ({
-        value,
-        labels: { name },
+      (thresholdStates() ?? []).map((t) => ({
+        value: t.active ? 1 : 0,
+        labels: t.pid === undefined ? { name: t.name } : { name: t.name, pid: t.pid },
         sharedLabels: NO_LABELS,
       }))
     add(new ScrapedGauge(config, values))
@@ -345,12 +361,6 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
     registry.registerMetric(metric)
   }
 
-  if (leakOn) {
-    sentry.on('leak', onLeak)
-    sentry.on('leak-end', onLeakEnd)
-  }
-  if (thresholdValues.size > 0) sentry.on('threshold', onThreshold)
-
   let closed = false
   const handle = {
     registry,
@@ -358,9 +368,6 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
     close() {
       if (closed) return
       closed = true
-      sentry.off('threshold', onThreshold)
-      sentry.off('leak', onLeak)
-      sentry.off('leak-end', onLeakEnd)
       for (const [name, metric] of Object.entries(metrics)) {
         // Registered under `name`; prom-client may have renamed a counter for OpenMetrics.
         if (registry.getSingleMetric?.(name) === metric) registry.removeSingleMetric(name)

@@ -170,6 +170,35 @@ class MemorySentry extends EventEmitter {
     return this.#latest
   }
 
+  /**
+   * Each threshold rule's state now, read from the core (not rebuilt from events, so it is right
+   * whenever it is asked): `[{ name, metric, active, value, pid? }]` in rule order, one per
+   * child for a 'child.rss' rule. `value` is the figure last judged, null before there was one.
+   */
+  thresholdStates() {
+    if (this.#closed) return []
+    return this.#native
+      .thresholdStates()
+      .map(({ name, metric, active, value, pid }) =>
+        pid === undefined
+          ? { name, metric, active, value: value ?? null }
+          : { name, metric, active, value: value ?? null, pid },
+      )
+  }
+
+  /**
+   * The leak episode in progress, read from the core: `{ since, metric, slopeBytesPerSec,
+   * suspect, msToLimit }` (since: when it was confirmed, epoch ms; msToLimit null without a
+   * limit), or null.
+   */
+  get leakEpisode() {
+    if (this.#closed) return null
+    const e = this.#native.leakEpisode()
+    if (e == null) return null
+    const { since, metric, slopeBytesPerSec, suspect, msToLimit } = e
+    return { since, metric, slopeBytesPerSec, suspect, msToLimit: msToLimit ?? null }
+  }
+
   /** The memory limit in force (bytes): the `limit` option, else the cgroup's; null if none. */
   get limit() {
     return this.#native.limit

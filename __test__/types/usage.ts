@@ -26,6 +26,18 @@ sentry.on('sample', (s: Sample) => {
 })
 sentry.on('error', (err) => console.error(err.code, err.message))
 
+for (const t of sentry.thresholdStates()) {
+  const active: boolean = t.active
+  const value: number | null = t.value
+  const pid: number | undefined = t.pid
+  void [active, value, pid, t.name, t.metric]
+}
+const episode = sentry.leakEpisode
+if (episode !== null) {
+  const left: number | null = episode.msToLimit
+  void [left, episode.since, episode.slopeBytesPerSec, episode.suspect]
+}
+
 const latest: Sample | null = sentry.latest
 const fresh: Sample = sentry.snapshot()
 const recent: Sample[] = sentry.history({ sinceMs: Date.now() - 60_000 })
