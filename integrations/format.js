@@ -4,6 +4,9 @@
 // `pidstat -r` lines, one-line JSON, and the Koa/HTTP batch report.
 
 const path = require('node:path')
+const { readOptions } = require('../lib/validation')
+
+const WHO = 'memsentry/format'
 
 const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']
 const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
@@ -13,7 +16,8 @@ const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
  * of 1000 ('1.6 MB'). Whole bytes print without decimals ('512 B'); negative counts keep their
  * sign; null, undefined and NaN print as 'n/a'.
  */
-function formatBytes(n, { binary = true, decimals = 1 } = {}) {
+function formatBytes(n, options) {
+  const { binary = true, decimals = 1 } = readOptions(options, ['binary', 'decimals'], WHO)
   if (n == null || Number.isNaN(n)) return 'n/a'
   if (typeof n !== 'number') n = Number(n)
   if (!Number.isFinite(n)) return n > 0 ? '∞' : '-∞'
@@ -97,7 +101,12 @@ function defaultUid() {
  * One `pidstat -r` line for a Sample: time (HH:MM:SS, local), UID, PID, minflt/s, majflt/s, VSZ
  * and RSS in KiB, %MEM, command. Missing figures print as '-'.
  */
-function formatPidstat(sample, { command = defaultCommand(), uid = defaultUid() } = {}) {
+function formatPidstat(sample, options) {
+  const { command = defaultCommand(), uid = defaultUid() } = readOptions(
+    options,
+    ['command', 'uid'],
+    WHO,
+  )
   const values = [
     String(uid),
     String(sample.pid),
@@ -118,7 +127,8 @@ function formatPidstat(sample, { command = defaultCommand(), uid = defaultUid() 
  * A Sample as one line of JSON. Children's command lines are left out unless
  * `includeCmdline: true` (they can hold secrets passed as arguments).
  */
-function formatJson(sample, { includeCmdline = false } = {}) {
+function formatJson(sample, options) {
+  const { includeCmdline = false } = readOptions(options, ['includeCmdline'], WHO)
   let value = sample
   if (!includeCmdline && Array.isArray(sample?.children)) {
     value = {

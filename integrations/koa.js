@@ -33,6 +33,17 @@ const { performance, PerformanceObserver } = require('node:perf_hooks')
 const v8 = require('node:v8')
 const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
 const { formatReport } = require('./format')
+const { readOptions, checkKnownKeys } = require('../lib/validation')
+
+const WHO = 'memsentry/koa'
+const KEYS = ['sentry', 'every', 'everyMs', 'log', 'routes', 'maxRoutes', 'metric', 'attribution']
+const ATTRIBUTION_KEYS = [
+  'minObservationMs',
+  'window',
+  'minT',
+  'minBytesPerRequest',
+  'minObservations',
+]
 
 // Shortest heap attribution observation (GC to GC).
 const HEAP_OBSERVATION_MS = 1000
@@ -107,10 +118,7 @@ class BatchLogger {
   #obsStartMs = null
   #obsStartValue = null
 
-  constructor(options = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`memsentry/koa: options must be an object, got ${typeof options}`)
-    }
+  constructor(options) {
     const {
       sentry,
       every,
@@ -120,7 +128,7 @@ class BatchLogger {
       maxRoutes = 100,
       metric = 'heap',
       attribution = {},
-    } = options
+    } = readOptions(options, KEYS, WHO)
     this.#everyMs = everyMs === undefined ? undefined : positiveNumber(everyMs, 'everyMs')
     this.#every =
       every === undefined
@@ -140,6 +148,7 @@ class BatchLogger {
     if (attribution === null || typeof attribution !== 'object') {
       throw new TypeError(`memsentry/koa: attribution must be an object, got ${typeof attribution}`)
     }
+    checkKnownKeys(attribution, ATTRIBUTION_KEYS, 'attribution.', WHO)
     const { minObservationMs, ...fit } = attribution
     this.#attribution = new RouteAttribution(fit)
     this.#minObservationMs =

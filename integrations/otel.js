@@ -43,6 +43,7 @@
 // created. Before the sentry's first sample, nothing is observed.
 
 const api = require('@opentelemetry/api')
+const { readOptions } = require('../lib/validation')
 
 const FAULT_TYPE = 'process.paging.fault_type'
 const MINOR = Object.freeze({ [FAULT_TYPE]: 'minor' })
@@ -77,13 +78,11 @@ function isFiniteNumber(v) {
  * @param {{ meter?: import('@opentelemetry/api').Meter, prefix?: string }} [options]
  * @returns {{ close(): void }}
  */
-function observe(sentry, options = {}) {
+function observe(sentry, rawOptions) {
   if (sentry == null || typeof sentry !== 'object' || typeof sentry.on !== 'function') {
     throw new TypeError('memsentry/otel: observe(sentry) needs a MemorySentry')
   }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`memsentry/otel: options must be an object, got ${typeof options}`)
-  }
+  const options = readOptions(rawOptions, ['meter', 'prefix'], 'memsentry/otel')
   const meter = options.meter ?? api.metrics.getMeter('memsentry', packageVersion())
   if (
     typeof meter?.addBatchObservableCallback !== 'function' ||

@@ -68,6 +68,7 @@
 // went up before `collect` was called reads 1 at the first scrape.
 
 const promClient = require('prom-client')
+const { readOptions } = require('../lib/validation')
 
 const { Gauge, Counter } = promClient
 
@@ -245,7 +246,12 @@ function single(read) {
  * @param {{ registry?: import('prom-client').Registry, prefix?: string }} [options]
  * @returns {{ registry: import('prom-client').Registry, metrics: Record<string, import('prom-client').Metric>, close(): void }}
  */
-function collect(sentry, { registry = promClient.register, prefix = 'memsentry_' } = {}) {
+function collect(sentry, collectOptions) {
+  const { registry = promClient.register, prefix = 'memsentry_' } = readOptions(
+    collectOptions,
+    ['registry', 'prefix'],
+    'memsentry/prometheus',
+  )
   if (sentry == null || typeof sentry.on !== 'function' || !('latest' in sentry)) {
     throw new TypeError('memsentry/prometheus: collect(sentry) needs a MemorySentry')
   }

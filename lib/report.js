@@ -22,6 +22,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const { attach, recordedEvents } = require('./recorder')
+const { checkKnownKeys } = require('./validation')
 
 const PAGE_DIR = path.join(__dirname, 'report-page')
 
@@ -442,11 +443,7 @@ function checkReportOptions(opts, where) {
   if (typeof opts !== 'object') {
     throw new TypeError(`memsentry/report: ${where} options must be an object, got ${typeof opts}`)
   }
-  for (const key of Object.keys(opts)) {
-    if (key !== 'includeCmdline' && key !== 'title') {
-      throw new TypeError(`memsentry/report: unknown ${where} option '${key}'`)
-    }
-  }
+  checkKnownKeys(opts, ['includeCmdline', 'title'], '', `memsentry/report: ${where}`)
   if (opts.includeCmdline !== undefined && typeof opts.includeCmdline !== 'boolean') {
     throw new TypeError(
       `memsentry/report: includeCmdline must be a boolean, got ${typeof opts.includeCmdline}`,
