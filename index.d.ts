@@ -78,6 +78,8 @@ export interface MemorySentryOptions {
   smaps?: boolean | { everyN?: number }
   /** Merge V8 heap figures recorded after each GC (main-thread work per GC). Default false. */
   heap?: boolean
+  /** Read the process's memory cgroup (usage, limit, working set, OOM events, PSI). Default true; false leaves `cgroup` null and the cgroup metrics unavailable. */
+  cgroup?: boolean
   /** The memory limit for percent thresholds and `msToLimit`: `'auto'` (the cgroup's limit, else none) or a size. Default `'auto'`. */
   limit?: 'auto' | Size
   /**
