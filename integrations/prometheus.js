@@ -69,6 +69,7 @@
 
 const promClient = require('prom-client')
 const { readOptions } = require('../lib/validation')
+const { METRICS } = require('../lib/metrics')
 
 const { Gauge, Counter } = promClient
 
@@ -79,96 +80,6 @@ const OWNED = Symbol.for('memsentry.prometheus')
 const live = new WeakMap()
 
 const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
-
-// [name suffix, help, read(sample) -> number | boolean | null | undefined, aggregator]
-// The aggregator is used by prom-client's cluster AggregatorRegistry.
-const PROCESS = [
-  ['rss_bytes', 'Resident set size (VmRSS).', (s) => s.rss],
-  ['vsz_bytes', 'Virtual memory size (VmSize).', (s) => s.vsz],
-  ['shared_bytes', 'Resident shared pages (statm shared).', (s) => s.shared],
-  ['text_bytes', 'Text (code) size (statm text).', (s) => s.text],
-  ['data_bytes', 'Data plus stack size (statm data).', (s) => s.data],
-  ['rss_anon_bytes', 'Resident anonymous memory (RssAnon).', (s) => s.rssAnon],
-  ['rss_file_bytes', 'Resident file mappings (RssFile).', (s) => s.rssFile],
-  ['rss_shmem_bytes', 'Resident shared memory (RssShmem).', (s) => s.rssShmem],
-  ['swap_bytes', 'Swapped-out anonymous memory (VmSwap).', (s) => s.swap],
-  ['hwm_bytes', 'Peak resident set size (VmHWM).', (s) => s.hwm, 'max'],
-  [
-    'memory_ratio',
-    'Resident set size as a ratio of MemTotal, 0..1 (pidstat %MEM / 100).',
-    (s) => (s.memPercent == null ? null : s.memPercent / 100),
-  ],
-  ['threads', 'Number of threads.', (s) => s.threads],
-  [
-    'last_sample_timestamp_seconds',
-    'When the exported sample was taken, in seconds since the epoch.',
-    (s) => s.time / 1000,
-    'max',
-  ],
-]
-
-const PROCESS_COUNTERS = [
-  ['minor_faults_total', 'Minor page faults since the process started.', (s) => s.minorFaults],
-  ['major_faults_total', 'Major page faults since the process started.', (s) => s.majorFaults],
-]
-
-const SMAPS = [
-  ['pss_bytes', 'Proportional set size (smaps_rollup Pss).', (s) => s.pss],
-  ['uss_bytes', 'Unique set size (private clean + private dirty).', (s) => s.uss],
-  ['swap_pss_bytes', 'Proportional swap (smaps_rollup SwapPss).', (s) => s.swapPss],
-]
-
-const HEAP = [
-  ['heap_used_bytes', 'V8 heap used, after the latest GC.', (s) => s.heapUsed],
-  ['heap_total_bytes', 'V8 heap total, after the latest GC.', (s) => s.heapTotal],
-  ['external_bytes', 'Memory of C++ objects bound to JS objects (V8 external).', (s) => s.external],
-  ['array_buffers_bytes', 'Memory of ArrayBuffers and SharedArrayBuffers.', (s) => s.arrayBuffers],
-]
-
-const CHILDREN = [
-  ['children', 'Number of watched child processes.', (s) => s.children?.length],
-  ['children_rss_bytes', 'Sum of the resident set sizes of the children.', (s) => s.childrenRss],
-  ['tree_rss_bytes', 'Resident set size of this process plus its children.', (s) => s.treeRss],
-]
-
-const TREE_SMAPS = [
-  ['tree_pss_bytes', 'Proportional set size of this process plus its children.', (s) => s.treePss],
-]
-
-// The cgroup is shared by every process in it: in a cluster, take one worker's figure.
-const CGROUP = [
-  ['cgroup_usage_bytes', 'Memory charged to the cgroup.', (c) => c.usage],
-  ['cgroup_limit_bytes', 'Memory limit of the cgroup (absent when unlimited).', (c) => c.limit],
-  ['cgroup_high_bytes', 'memory.high throttling limit (absent when unset).', (c) => c.high],
-  [
-    'cgroup_working_set_bytes',
-    'Working set of the cgroup (usage minus inactive file), what the OOM killer weighs.',
-    (c) => c.workingSet,
-  ],
-  ['cgroup_inactive_file_bytes', 'Inactive file cache of the cgroup.', (c) => c.inactiveFile],
-  ['cgroup_anon_bytes', 'Anonymous memory of the cgroup.', (c) => c.anon],
-  ['cgroup_file_bytes', 'File cache of the cgroup.', (c) => c.file],
-  ['cgroup_under_oom', '1 while the cgroup is under OOM (cgroup v1), else 0.', (c) => c.underOom],
-  [
-    'cgroup_pressure_some_avg10',
-    'Memory pressure: percent of time some task stalled on memory, 10 s average.',
-    (c) => c.pressure?.someAvg10,
-  ],
-  [
-    'cgroup_pressure_some_avg60',
-    'Memory pressure: percent of time some task stalled on memory, 60 s average.',
-    (c) => c.pressure?.someAvg60,
-  ],
-  [
-    'cgroup_pressure_full_avg10',
-    'Memory pressure: percent of time all tasks stalled on memory, 10 s average.',
-    (c) => c.pressure?.fullAvg10,
-  ],
-]
-
-const CGROUP_COUNTERS = [
-  ['cgroup_oom_events_total', 'OOM kills in the cgroup.', (c) => c.oomEvents],
-]
 
 const NO_VALUES = Object.freeze([])
 // prom-client's text formatter memoizes the formatting of a value's `sharedLabels` in a WeakMap
@@ -275,28 +186,26 @@ function collect(sentry, collectOptions) {
   const add = (metric) => {
     metrics[metric.name] = metric
   }
-  // `group` picks the object the rows read from: the sample itself, or its cgroup.
-  const fromRows = (Base, rows, group, defaultAggregator) => {
-    for (const [suffix, help, read, aggregator = defaultAggregator] of rows) {
-      const value = () => {
-        const g = group(sample())
-        return g == null ? null : read(g)
-      }
-      add(new Base({ name: prefix + suffix, help, aggregator }, single(value)))
-    }
+  // The metric table's exported rows, for the groups the options can fill. Whether the cgroup
+  // can be read is known only at run time: its rows are always registered, empty without one.
+  const on = {
+    smaps: options.smapsEveryN > 0,
+    heap: Boolean(options.heap),
+    children: options.children !== 'none',
+    cgroup: true,
   }
-  const fromSample = (Base, rows) => fromRows(Base, rows, (s) => s, 'sum')
-  const fromCgroup = (Base, rows) => fromRows(Base, rows, (s) => s?.cgroup, 'first')
-
-  fromSample(ScrapedGauge, PROCESS)
-  fromSample(ScrapedCounter, PROCESS_COUNTERS)
-  if (options.smapsEveryN > 0) fromSample(ScrapedGauge, SMAPS)
-  if (options.heap) fromSample(ScrapedGauge, HEAP)
-  if (options.children !== 'none') fromSample(ScrapedGauge, CHILDREN)
-  if (options.children !== 'none' && options.smapsEveryN > 0) fromSample(ScrapedGauge, TREE_SMAPS)
-  // Whether the cgroup can be read is known only at run time: always registered, empty without.
-  fromCgroup(ScrapedGauge, CGROUP)
-  fromCgroup(ScrapedCounter, CGROUP_COUNTERS)
+  for (const m of METRICS) {
+    const p = m.prometheus
+    if (p === null || !m.needs.every((need) => on[need])) continue
+    const Base = p.kind === 'counter' ? ScrapedCounter : ScrapedGauge
+    const value = () => {
+      const s = sample()
+      return s == null ? null : p.read(s)
+    }
+    add(
+      new Base({ name: prefix + p.suffix, help: p.help, aggregator: p.aggregator }, single(value)),
+    )
+  }
 
   // The leak episode in progress, as the core has it now.
   const leakOn = options.leak != null && options.leak !== false

@@ -19,6 +19,8 @@
 // Object.prototype) are never picked up as options. `undefined` always means "use the default";
 // `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`).
 
+const { WATCHABLE, CHILD_RSS, needsOf } = require('./metrics')
+
 const PREFIX = 'memsentry: '
 
 const KIB = 1024
@@ -29,39 +31,10 @@ const TIB = 1024 * GIB
 const MAX_INTERVAL_MS = 3_600_000
 const MAX_DAY_MS = 86_400_000
 
-// Metrics whose values are byte counts; thresholds and the leak detector accept only these.
-const BYTE_METRICS = Object.freeze([
-  'rss',
-  'vsz',
-  'shared',
-  'text',
-  'data',
-  'rssAnon',
-  'rssFile',
-  'rssShmem',
-  'swap',
-  'hwm',
-  'pss',
-  'uss',
-  'swapPss',
-  'heapUsed',
-  'heapTotal',
-  'external',
-  'arrayBuffers',
-  'childrenRss',
-  'treeRss',
-  'treePss',
-  'workingSet',
-  'cgroupUsage',
-  'child.rss',
-])
-
-// Metrics that are only sampled when some other option is on. Without that option the metric
-// would never have a value, so a threshold or leak detector on it would silently never fire.
-const SMAPS_METRICS = new Set(['pss', 'uss', 'swapPss', 'treePss'])
-const HEAP_METRICS = new Set(['heapUsed', 'heapTotal', 'external', 'arrayBuffers'])
-const CGROUP_METRICS = new Set(['workingSet', 'cgroupUsage'])
-const CHILDREN_METRICS = new Set(['childrenRss', 'treeRss', 'treePss', 'child.rss'])
+// Metrics whose values are byte counts; thresholds and the leak detector accept only these. Each
+// may need other options on (./metrics.js): without them the metric would never have a value,
+// so a threshold or leak detector on it would silently never fire.
+const BYTE_METRICS = WATCHABLE
 
 const CHILDREN_MODES = Object.freeze(['none', 'direct', 'tree'])
 
@@ -298,7 +271,7 @@ function readMetric(value, path, settings, { forLeak = false } = {}) {
         `got ${formatValue(value)}${hint}`,
     )
   }
-  if (forLeak && value === 'child.rss') {
+  if (forLeak && value === CHILD_RSS) {
     // 'child.rss' is evaluated for each child process separately; there is no single series
     // whose slope could be measured.
     throw new RangeError(
@@ -306,16 +279,17 @@ function readMetric(value, path, settings, { forLeak = false } = {}) {
         `process); use 'treeRss' or 'childrenRss'`,
     )
   }
-  if (SMAPS_METRICS.has(value) && settings.smapsEveryN === 0) {
+  const needs = needsOf(value)
+  if (needs.includes('smaps') && settings.smapsEveryN === 0) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs smaps: true`)
   }
-  if (HEAP_METRICS.has(value) && !settings.heap) {
+  if (needs.includes('heap') && !settings.heap) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs heap: true`)
   }
-  if (CGROUP_METRICS.has(value) && !settings.cgroup) {
+  if (needs.includes('cgroup') && !settings.cgroup) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs cgroup: true`)
   }
-  if (CHILDREN_METRICS.has(value) && settings.children === 'none') {
+  if (needs.includes('children') && settings.children === 'none') {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs children: 'direct' or 'tree'`)
   }
   return value

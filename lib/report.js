@@ -23,6 +23,7 @@ const path = require('node:path')
 
 const { attach, recordedEvents } = require('./recorder')
 const { checkKnownKeys } = require('./validation')
+const { metric } = require('./metrics')
 
 const PAGE_DIR = path.join(__dirname, 'report-page')
 
@@ -35,16 +36,11 @@ const MAX_CHILDREN = 200
  */
 const MAX_POINTS = 20_000
 
-// The series a report may draw, in legend order: [key in the data, how to read it from a Sample].
-const SERIES = [
-  ['rss', (s) => s.rss],
-  ['pss', (s) => s.pss],
-  ['heapUsed', (s) => s.heapUsed],
-  ['external', (s) => s.external],
-  ['treeRss', (s) => s.treeRss],
-  ['cgroupUsage', (s) => s.cgroup?.usage],
-  ['workingSet', (s) => s.cgroup?.workingSet],
-]
+// The series a report may draw, in legend order: [key in the data, how to read it from a Sample]
+// (the metric table's reader).
+const SERIES = ['rss', 'pss', 'heapUsed', 'external', 'treeRss', 'cgroupUsage', 'workingSet'].map(
+  (name) => [name, metric(name).read],
+)
 
 // ---------------------------------------------------------------------------------------------
 // The data a page draws

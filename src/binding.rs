@@ -514,6 +514,12 @@ fn children_mode(name: &str) -> Result<ChildrenMode> {
     })
 }
 
+/// The metrics the core samples by name (`Metric::ALL`), for the JS metric table's test.
+#[napi(catch_unwind)]
+pub fn metric_names() -> Vec<&'static str> {
+    Metric::ALL.iter().map(|m| m.name()).collect()
+}
+
 /// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.
 #[napi(catch_unwind)]
 pub fn rss() -> Result<f64> {
