@@ -15,7 +15,9 @@
 //
 // Per request the logger only counts (no procfs read, no native call); the memory figures come
 // once per batch from `sentry.latest`, the sampler thread's newest sample (or `rss()` before the
-// first sample).
+// first sample). The Koa form counts a request as soon as its route is known: when the router
+// matched it synchronously (no await upstream of the router), right after calling `next()`, with
+// no async frame of its own; else when it is done.
 //
 // Route attribution: while the sentry is in a leak episode (`sentry.leakEpisode`, read at each
 // batch end), reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
@@ -108,13 +110,14 @@ class BatchLogger {
   // The current batch.
   #requests = 0
   #batchStart = performance.now()
-  #counts = new Map()
+  // Per route name: requests in this batch and in this attribution observation. One object per
+  // route for both, so a request costs one Map lookup; routes idle in both are dropped.
+  #tallies = new Map()
   // The previous report's figures, for the deltas.
   #lastRss = null
   #lastHeap = null
   // The current attribution observation: route counts since it started, when it started (ms,
   // performance.now() for 'heap', the sample's epoch time for 'rss') and the metric then.
-  #obsCounts = new Map()
   #obsStartMs = null
   #obsStartValue = null
 
@@ -226,14 +229,16 @@ class BatchLogger {
     if (this.#routes && this.#metric === 'heap') this.#observeGc()
   }
 
-  /** Counts one finished request under `route` (null: no route counting). */
+  /** Counts one request under `route` (null: no route counting). */
   count(route) {
     if (this.#closed) return
     this.#requests++
     if (this.#routes && route != null) {
       const name = this.#table.intern(route)
-      this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1)
-      this.#obsCounts.set(name, (this.#obsCounts.get(name) ?? 0) + 1)
+      let tally = this.#tallies.get(name)
+      if (tally === undefined) this.#tallies.set(name, (tally = { batch: 0, obs: 0 }))
+      tally.batch++
+      tally.obs++
     }
     if (this.#requests >= this.#every) this.flush()
   }
@@ -274,16 +279,27 @@ class BatchLogger {
 
   /** Ends the current observation with the metric at `value` (bytes) at `timeMs`. */
   #closeObservation(timeMs, value) {
+    const counts = this.#takeCounts('obs')
     if (this.#obsStartValue !== null) {
       this.#attribution.add({
-        counts: this.#obsCounts,
+        counts,
         growthBytes: value - this.#obsStartValue,
         seconds: (timeMs - this.#obsStartMs) / 1000,
       })
     }
     this.#obsStartMs = timeMs
     this.#obsStartValue = value
-    this.#obsCounts = new Map()
+  }
+
+  /** The requests per route of the batch or of the observation, zeroed as they are taken. */
+  #takeCounts(which) {
+    const out = new Map()
+    for (const [name, tally] of this.#tallies) {
+      if (tally[which] > 0) out.set(name, tally[which])
+      tally[which] = 0
+      if (tally.batch === 0 && tally.obs === 0) this.#tallies.delete(name)
+    }
+    return out
   }
 
   // Heap attribution: observations run from one GC to another, at least minObservationMs apart,
@@ -338,13 +354,12 @@ class BatchLogger {
     }
     if (typeof sample?.cgroup?.workingSet === 'number') report.workingSet = sample.cgroup.workingSet
     if (this.#routes) {
-      report.routes = Object.fromEntries(this.#counts)
+      report.routes = Object.fromEntries(this.#takeCounts('batch'))
       if (this.#metric === 'rss') this.#observeRss(sample)
       if (this.leaking) report.suspectRoutes = this.#attribution.suspects()
     }
 
     this.#requests = 0
-    this.#counts = new Map()
     this.#table.endBatch()
     this.#batchStart = now
     this.#timer?.refresh()
@@ -411,15 +426,28 @@ function decorate(fn, logger) {
 function memoryLogger(options = {}) {
   const logger = new BatchLogger(options)
   const name = routeNamer()
-  const middleware = async function memsentryLogger(ctx, next) {
+  const middleware = function memsentryLogger(ctx, next) {
     logger.begin(ctx.req)
+    if (!logger.routes) {
+      logger.count(null)
+      return next()
+    }
     const method = ctx.method
     const path = ctx.path
-    try {
-      await next()
-    } finally {
-      logger.count(logger.routes ? name(method, path, ctx._matchedRoute) : null)
+    // Downstream runs synchronously up to its first await, and a router matches in that part:
+    // with the template known the request is counted now, which spares it an async frame.
+    const done = next()
+    const template = ctx._matchedRoute
+    if (template != null && template !== '') {
+      logger.count(name(method, path, template))
+      return done
     }
+    // Not matched yet (an await upstream of the router): named when it is done.
+    const count = () => logger.count(name(method, path, ctx._matchedRoute))
+    return done.then(count, (err) => {
+      count()
+      throw err
+    })
   }
   return decorate(middleware, logger)
 }
