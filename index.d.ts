@@ -107,6 +107,8 @@ export interface MemorySentryOptions {
    * leak detector gets these figures whenever leak detection is on, whatever this says.
    */
   heap?: boolean
+  /** Read the process's memory cgroup (usage, limit, working set, OOM events, PSI). Default true; false leaves `cgroup` null and the cgroup metrics unavailable. */
+  cgroup?: boolean
   /** The memory limit for percent thresholds and `msToLimit`: `'auto'` (the cgroup's limit, else none) or a size. Default `'auto'`. */
   limit?: 'auto' | Size
   /**
@@ -348,6 +350,30 @@ export interface LeakDiagnosis {
   native?: NativeGrowth | null
 }
 
+/** One threshold rule's state now (`sentry.thresholdStates()`). */
+export interface ThresholdState {
+  name: string
+  metric: ByteMetric | 'child.rss'
+  /** Between an `'up'` and its `'down'`. */
+  active: boolean
+  /** The figure last judged, bytes; null before it had a value. */
+  value: number | null
+  /** For a `'child.rss'` rule: the child (the rule has one state per watched child). */
+  pid?: number
+}
+
+/** The leak episode in progress (`sentry.leakEpisode`). */
+export interface LeakEpisode {
+  /** When it was confirmed (`'leak'` sent), epoch ms. */
+  since: number
+  metric: ByteMetric
+  /** The detector's latest estimate, bytes per second. */
+  slopeBytesPerSec: number
+  suspect: 'heap' | 'native' | 'child' | 'unknown'
+  /** At that slope, ms until the metric reaches the limit; null without a limit. */
+  msToLimit: number | null
+}
+
 export interface OomEvent {
   oomEvents: number | null
   sample: Sample
@@ -394,6 +420,13 @@ export declare class MemorySentry extends EventEmitter {
   ): this
   /** The newest Sample, or null before the first tick. Reads nothing. */
   readonly latest: Sample | null
+  /**
+   * Each threshold rule's state now, read from the core (right whenever asked, whoever listened
+   * to the events): one per rule in option order, one per watched child for a `'child.rss'` rule.
+   */
+  thresholdStates(): ThresholdState[]
+  /** The leak episode in progress, read from the core, or null. */
+  readonly leakEpisode: LeakEpisode | null
   /** The memory limit in force (bytes), or null. */
   readonly limit: number | null
   readonly running: boolean

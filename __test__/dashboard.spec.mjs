@@ -16,6 +16,7 @@ const require = createRequire(import.meta.url)
 const Koa = require('koa')
 const { MemorySentry } = require('../index.js')
 const report = require('../integrations/report.js')
+const { MAX_POINTS } = require('../lib/report.js')
 const { memoryDashboard } = require('../integrations/dashboard.js')
 
 const sentries = []
@@ -265,7 +266,7 @@ describe('the live page guard', () => {
       // One sample in all that time: the page and data.json were each built once.
       assert.equal(calls.length, 2, `${form}: ${calls.length} history reads for 40 views`)
       assert.ok(
-        calls.every((o) => o?.maxPoints === report.MAX_POINTS),
+        calls.every((o) => o?.maxPoints === MAX_POINTS),
         `${form}: ${JSON.stringify(calls)}`,
       )
     }

@@ -58,6 +58,8 @@ function valueOf(text, name) {
 // A stand-in with the public surface `collect` uses, for states a real sentry cannot be put in on
 // demand (a failed read, a leak episode, a threshold going down).
 class FakeSentry extends EventEmitter {
+  states = []
+  leakEpisode = null
   constructor(latest, options = {}) {
     super()
     this.latest = latest
@@ -70,6 +72,10 @@ class FakeSentry extends EventEmitter {
       heap: false,
       ...options,
     }
+  }
+
+  thresholdStates() {
+    return this.states
   }
 }
 
@@ -223,6 +229,7 @@ describe('memsentry/prometheus collect()', () => {
       memsentry_cgroup_pressure_some_avg60: 0.5,
       memsentry_cgroup_pressure_full_avg10: 0,
       memsentry_leak_slope_bytes_per_second: 0,
+      memsentry_leak_episode_active: 0,
     }
     for (const [name, value] of Object.entries(expected)) {
       assert.equal(valueOf(text, name), value, name)
@@ -284,45 +291,118 @@ describe('memsentry/prometheus collect()', () => {
     }
   })
 
-  it("tracks 'threshold' down and 'leak'/'leak-end' events", async () => {
+  it('a threshold crossed before collect() reads 1 at the first scrape', async () => {
+    const sentry = new MemorySentry({
+      intervalMs: HOUR_MS,
+      thresholds: [
+        { name: 'tiny', above: 1 },
+        { name: 'huge', above: '1TiB' },
+      ],
+    })
+    try {
+      // The 'up' event has been delivered before anything is collected (polled: the sentry
+      // does not hold the event loop open).
+      let crossed = false
+      sentry.once('threshold', () => (crossed = true))
+      await waitFor("the 'up' event", () => crossed)
+      const registry = new client.Registry()
+      collect(sentry, { registry })
+      const json = await scrapeJson(registry)
+      const states = Object.fromEntries(
+        json.memsentry_threshold_active.map((v) => [v.labels.name, v.value]),
+      )
+      assert.deepEqual(states, { tiny: 1, huge: 0 })
+    } finally {
+      await sentry.close()
+    }
+  })
+
+  it("a 'child.rss' rule exports one series per watched child, labelled with its pid", async () => {
+    const child = spawn('sleep', ['30'])
+    const sentry = new MemorySentry({
+      intervalMs: 50,
+      children: 'direct',
+      thresholds: [
+        { name: 'kid', metric: 'child.rss', above: 1 },
+        { name: 'own', above: '1TiB' },
+      ],
+    })
+    try {
+      const registry = new client.Registry()
+      collect(sentry, { registry })
+      const series = async () => (await scrapeJson(registry)).memsentry_threshold_active
+      const kid = await waitFor('the child in the states', async () =>
+        (await series()).find((v) => v.labels.name === 'kid' && v.labels.pid === child.pid),
+      )
+      assert.equal(kid.value, 1)
+      const own = (await series()).find((v) => v.labels.name === 'own')
+      assert.deepEqual([own.labels, own.value], [{ name: 'own' }, 0])
+      assert.match(
+        await registry.metrics(),
+        new RegExp(`memsentry_threshold_active\\{name="kid",pid="${child.pid}"\\} 1`),
+      )
+    } finally {
+      child.kill()
+      await sentry.close()
+    }
+  })
+
+  it('reads the threshold states and the leak episode at scrape time, listening to nothing', async () => {
     const fake = new FakeSentry(FULL_SAMPLE, {
       thresholds: [{ name: 'warn', metric: 'rss', above: 50, hysteresis: 1 }],
     })
+    fake.states = [{ name: 'warn', metric: 'rss', active: false, value: 10 }]
     const registry = new client.Registry()
     collect(fake, { registry })
+    assert.deepEqual(fake.eventNames(), [])
     const get = async (name) => (await scrapeJson(registry))[name]
 
     const [warn] = await get('memsentry_threshold_active')
     assert.deepEqual([warn.labels, warn.value], [{ name: 'warn' }, 0])
-    fake.emit('threshold', { name: 'warn', direction: 'up', value: 100 })
+    fake.states = [{ name: 'warn', metric: 'rss', active: true, value: 100 }]
     assert.equal((await get('memsentry_threshold_active'))[0].value, 1)
-    fake.emit('threshold', { name: 'warn', direction: 'down', value: 10 })
+    fake.states = [{ name: 'warn', metric: 'rss', active: false, value: 10 }]
     assert.equal((await get('memsentry_threshold_active'))[0].value, 0)
 
-    fake.emit('leak', { metric: 'rss', slopeBytesPerSec: 36_700.5 })
+    assert.equal((await get('memsentry_leak_episode_active'))[0].value, 0)
+    assert.deepEqual(await get('memsentry_leak_seconds_to_limit'), [])
+    fake.leakEpisode = {
+      since: 1,
+      metric: 'rss',
+      slopeBytesPerSec: 36_700.5,
+      suspect: 'heap',
+      msToLimit: 90_500,
+    }
     assert.equal((await get('memsentry_leak_slope_bytes_per_second'))[0].value, 36_700.5)
-    fake.emit('leak-end', { metric: 'rss' })
+    assert.equal((await get('memsentry_leak_episode_active'))[0].value, 1)
+    assert.equal((await get('memsentry_leak_seconds_to_limit'))[0].value, 90.5)
+    fake.leakEpisode = { ...fake.leakEpisode, msToLimit: null }
+    assert.deepEqual(await get('memsentry_leak_seconds_to_limit'), [], 'no limit: no series')
+    fake.leakEpisode = null
     assert.equal((await get('memsentry_leak_slope_bytes_per_second'))[0].value, 0)
+    assert.equal((await get('memsentry_leak_episode_active'))[0].value, 0)
   })
 
   it('has no leak gauge when leak detection is off', async () => {
     const registry = new client.Registry()
     collect(new FakeSentry(FULL_SAMPLE, { leak: null }), { registry })
-    assert.equal(registry.getSingleMetric('memsentry_leak_slope_bytes_per_second'), undefined)
+    for (const name of [
+      'memsentry_leak_slope_bytes_per_second',
+      'memsentry_leak_episode_active',
+      'memsentry_leak_seconds_to_limit',
+    ]) {
+      assert.equal(registry.getSingleMetric(name), undefined, name)
+    }
   })
 
-  it('replaces an earlier collect on the same registry; close() unregisters and unlistens', async () => {
+  it('replaces an earlier collect on the same registry; close() unregisters', async () => {
     const a = new FakeSentry({ ...FULL_SAMPLE, rss: 1 }, { thresholds: [{ name: 'w' }] })
     const b = new FakeSentry({ ...FULL_SAMPLE, rss: 2 }, { thresholds: [{ name: 'w' }] })
     const registry = new client.Registry()
     const first = collect(a, { registry })
-    assert.equal(a.listenerCount('threshold'), 1)
-    assert.equal(a.listenerCount('leak'), 1)
 
     const second = collect(b, { registry }) // no duplicate-registration error
     assert.equal(valueOf(await registry.metrics(), 'memsentry_rss_bytes'), 2)
-    assert.equal(a.listenerCount('threshold'), 0, 'the replaced collection stops listening')
-    assert.equal(a.listenerCount('leak'), 0)
     first.close() // a no-op now: must not unregister the second collection's metrics
     assert.equal(valueOf(await registry.metrics(), 'memsentry_rss_bytes'), 2)
 
@@ -335,8 +415,6 @@ describe('memsentry/prometheus collect()', () => {
     second.close()
     third.close()
     assert.equal(await registry.metrics(), '\n')
-    assert.equal(b.listenerCount('threshold') + b.listenerCount('leak'), 0)
-    assert.equal(b.listenerCount('leak-end'), 0)
   })
 
   it('refuses to clobber a metric it did not register', () => {

@@ -20,6 +20,10 @@ const Koa = require('koa')
 const { chromium } = require('playwright-core')
 const { MemorySentry } = require('../index.js')
 const report = require('../integrations/report.js')
+// What the entry point does not export: the recorder's and the leak actions' caps.
+const recorder = require('../lib/recorder.js')
+const leakActions = require('../lib/leak-actions.js')
+const { MAX_POINTS } = require('../lib/report.js')
 const { memoryDashboard } = require('../integrations/dashboard.js')
 
 const CHROMIUM = process.env.MEMSENTRY_CHROMIUM ?? '/usr/bin/chromium'
@@ -488,8 +492,8 @@ describe('events and files', () => {
     for (let i = 0; i < 1100; i++) {
       fake.emit('child', { type: 'spawn', pid: i, ppid: 1, comm: 'c' })
     }
-    const rec = report.recordedEvents(fake)
-    assert.equal(rec.events.length, report.MAX_EVENTS)
+    const rec = recorder.recordedEvents(fake)
+    assert.equal(rec.events.length, recorder.MAX_EVENTS)
     assert.equal(rec.dropped, 100)
     assert.equal(rec.events[0].pid, 100)
     assert.equal(rec.events.at(-1).pid, 1099)
@@ -498,7 +502,7 @@ describe('events and files', () => {
     const leak = { metric: 'rss', slopeBytesPerSec: 1, windowMs: 1000, sample: { time: 5 } }
     fake.emit('leak', leak)
     leak.routes = [{ route: 'GET /orders', bytesPerRequest: 600 }]
-    const last = report.recordedEvents(fake).events.at(-1)
+    const last = recorder.recordedEvents(fake).events.at(-1)
     assert.equal(last.type, 'leak')
     assert.deepEqual(last.routes, leak.routes)
     assert.equal(JSON.stringify(last).includes('"sample"'), false, 'no Sample kept in the ring')
@@ -506,7 +510,7 @@ describe('events and files', () => {
   })
 
   test('a history longer than MAX_POINTS is thinned to its peaks', () => {
-    const n = report.MAX_POINTS * 2 + 7
+    const n = MAX_POINTS * 2 + 7
     const t0 = Date.now() - n * 10
     const history = Array.from({ length: n }, (_, i) => ({
       time: t0 + i * 10,
@@ -515,7 +519,7 @@ describe('events and files', () => {
       cgroup: null,
     }))
     const data = report.buildData(history, [], {})
-    assert.ok(data.series.time.length <= report.MAX_POINTS + 1, `${data.series.time.length}`)
+    assert.ok(data.series.time.length <= MAX_POINTS + 1, `${data.series.time.length}`)
     assert.equal(data.thinnedFrom, n)
     assert.ok(data.series.rss.includes(900 * MiB), 'the peak survives')
     assert.equal(data.series.time.at(-1), Math.round(history.at(-1).time), 'the newest survives')
@@ -550,7 +554,7 @@ describe('events and files', () => {
       // The last allowed one goes to a 'directory' that is a file: an 'error' event, no throw.
       const notADir = path.join(tmp, 'not-a-dir')
       fs.writeFileSync(notADir, '')
-      for (let i = 0; i < report.MAX_LEAK_REPORTS + 1; i++) {
+      for (let i = 0; i < leakActions.MAX_LEAK_REPORTS + 1; i++) {
         const event = {
           metric: 'rss',
           slopeBytesPerSec: 50_000,
@@ -561,8 +565,8 @@ describe('events and files', () => {
           suspect: 'heap',
           sample: { time: now + i },
         }
-        const last = i === report.MAX_LEAK_REPORTS - 1
-        const file = report.writeLeakReport(sentry, last ? notADir : dir, event)
+        const last = i === leakActions.MAX_LEAK_REPORTS - 1
+        const file = leakActions.writeLeakReport(sentry, last ? notADir : dir, event)
         if (file) assert.equal(event.report, file)
         paths.push(file)
         if (i === 0) assert.equal(fs.existsSync(file), false, 'not written synchronously')
@@ -572,7 +576,7 @@ describe('events and files', () => {
       assert.equal(errors.length, 1, 'one error event')
       assert.ok(['EEXIST', 'ENOTDIR'].includes(errors[0].code), errors[0].code)
       assert.match(errors[0].message, /^memsentry: leak report not written: /)
-      assert.equal(errors[0].path, paths[report.MAX_LEAK_REPORTS - 1])
+      assert.equal(errors[0].path, paths[leakActions.MAX_LEAK_REPORTS - 1])
       const written = paths.slice(0, -2)
       for (const file of written) {
         assert.match(

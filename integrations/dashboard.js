@@ -31,6 +31,7 @@
 // or after an earlier attach / writeReport.
 
 const { attach, collectData, eventCount, renderHtml } = require('./report')
+const { checkKnownKeys } = require('../lib/validation')
 
 const DEFAULT_PATH = '/_memsentry'
 const DEFAULT_POLL_MS = 2000
@@ -41,11 +42,7 @@ function checkOptions(options) {
     throw new TypeError('memsentry/dashboard: memoryDashboard({ sentry }) needs an options object')
   }
   const known = ['sentry', 'path', 'includeCmdline', 'pollMs', 'title', 'hosts', 'authorize']
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`memsentry/dashboard: unknown option '${key}'`)
-    }
-  }
+  checkKnownKeys(options, known, '', 'memsentry/dashboard')
   const {
     sentry,
     path = DEFAULT_PATH,

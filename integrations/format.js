@@ -4,6 +4,10 @@
 // `pidstat -r` lines, one-line JSON, the Koa/HTTP batch report, and leak diagnoses.
 
 const path = require('node:path')
+const { readOptions } = require('../lib/validation')
+const { formatSite } = require('../lib/allocation-site')
+
+const WHO = 'memsentry/format'
 
 const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']
 const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
@@ -13,7 +17,8 @@ const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
  * of 1000 ('1.6 MB'). Whole bytes print without decimals ('512 B'); negative counts keep their
  * sign; null, undefined and NaN print as 'n/a'.
  */
-function formatBytes(n, { binary = true, decimals = 1 } = {}) {
+function formatBytes(n, options) {
+  const { binary = true, decimals = 1 } = readOptions(options, ['binary', 'decimals'], WHO)
   if (n == null || Number.isNaN(n)) return 'n/a'
   if (typeof n !== 'number') n = Number(n)
   if (!Number.isFinite(n)) return n > 0 ? '∞' : '-∞'
@@ -97,7 +102,12 @@ function defaultUid() {
  * One `pidstat -r` line for a Sample: time (HH:MM:SS, local), UID, PID, minflt/s, majflt/s, VSZ
  * and RSS in KiB, %MEM, command. Missing figures print as '-'.
  */
-function formatPidstat(sample, { command = defaultCommand(), uid = defaultUid() } = {}) {
+function formatPidstat(sample, options) {
+  const { command = defaultCommand(), uid = defaultUid() } = readOptions(
+    options,
+    ['command', 'uid'],
+    WHO,
+  )
   const values = [
     String(uid),
     String(sample.pid),
@@ -118,7 +128,8 @@ function formatPidstat(sample, { command = defaultCommand(), uid = defaultUid() 
  * A Sample as one line of JSON. Children's command lines are left out unless
  * `includeCmdline: true` (they can hold secrets passed as arguments).
  */
-function formatJson(sample, { includeCmdline = false } = {}) {
+function formatJson(sample, options) {
+  const { includeCmdline = false } = readOptions(options, ['includeCmdline'], WHO)
   let value = sample
   if (!includeCmdline && Array.isArray(sample?.children)) {
     value = {
@@ -182,26 +193,6 @@ function notableSites(sites, max) {
 
 function percent(share) {
   return `${Math.round((share ?? 0) * 100)}%`
-}
-
-/**
- * An allocation site of a leak diagnosis as people read it: `getData (examples/demo.js:49)`, the
- * file relative to `cwd` when it is under it, the line where the function starts.
- */
-function formatSite(site, { cwd = process.cwd() } = {}) {
-  const name = site.functionName || '(anonymous)'
-  if (!site.url) return name
-  let file = site.url
-  if (file.startsWith('file://')) {
-    try {
-      file = decodeURIComponent(new URL(file).pathname)
-    } catch {
-      // keep the url as it is
-    }
-  }
-  const rel = path.relative(cwd, file)
-  if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) file = rel
-  return `${name} (${file}:${site.line})`
 }
 
 /**

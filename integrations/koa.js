@@ -16,10 +16,12 @@
 //
 // Per request the logger only counts (no procfs read, no native call); the memory figures come
 // once per batch from `sentry.latest`, the sampler thread's newest sample (or `rss()` before the
-// first sample).
+// first sample). The Koa form counts a request as soon as its route is known: when the router
+// matched it synchronously (no await upstream of the router), right after calling `next()`, with
+// no async frame of its own; else when it is done.
 //
-// Route attribution: while the sentry reports a leak (between its 'leak' and 'leak-end' events),
-// reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
+// Route attribution: while the sentry is in a leak episode (`sentry.leakEpisode`, read at each
+// batch end), reports carry `suspectRoutes`, the routes whose requests the memory growth follows, and the
 // 'leak' event itself gets `routes` with the same list (its listener is prepended, so listeners
 // added later see it). The growth is measured from GC to GC on the V8 heap (metric 'heap', the
 // default: one PerformanceObserver for 'gc' entries, started on the first request) or from
@@ -37,6 +39,17 @@ const { performance, PerformanceObserver } = require('node:perf_hooks')
 const v8 = require('node:v8')
 const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
 const { formatReport } = require('./format')
+const { readOptions, checkKnownKeys } = require('../lib/validation')
+
+const WHO = 'memsentry/koa'
+const KEYS = ['sentry', 'every', 'everyMs', 'log', 'routes', 'maxRoutes', 'metric', 'attribution']
+const ATTRIBUTION_KEYS = [
+  'minObservationMs',
+  'window',
+  'minT',
+  'minBytesPerRequest',
+  'minObservations',
+]
 
 // Shortest heap attribution observation (GC to GC).
 const HEAP_OBSERVATION_MS = 1000
@@ -96,29 +109,25 @@ class BatchLogger {
   #gcObserver = null
   #started = false
   #closed = false
-  #leakOn = false
   #onLeak
-  #onLeakEnd
   #onDiagnosis
   #leakSites = null
 
   // The current batch.
   #requests = 0
   #batchStart = performance.now()
-  #counts = new Map()
+  // Per route name: requests in this batch and in this attribution observation. One object per
+  // route for both, so a request costs one Map lookup; routes idle in both are dropped.
+  #tallies = new Map()
   // The previous report's figures, for the deltas.
   #lastRss = null
   #lastHeap = null
   // The current attribution observation: route counts since it started, when it started (ms,
   // performance.now() for 'heap', the sample's epoch time for 'rss') and the metric then.
-  #obsCounts = new Map()
   #obsStartMs = null
   #obsStartValue = null
 
-  constructor(options = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`memsentry/koa: options must be an object, got ${typeof options}`)
-    }
+  constructor(options) {
     const {
       sentry,
       every,
@@ -128,7 +137,7 @@ class BatchLogger {
       maxRoutes = 100,
       metric = 'heap',
       attribution = {},
-    } = options
+    } = readOptions(options, KEYS, WHO)
     this.#everyMs = everyMs === undefined ? undefined : positiveNumber(everyMs, 'everyMs')
     this.#every =
       every === undefined
@@ -148,6 +157,7 @@ class BatchLogger {
     if (attribution === null || typeof attribution !== 'object') {
       throw new TypeError(`memsentry/koa: attribution must be an object, got ${typeof attribution}`)
     }
+    checkKnownKeys(attribution, ATTRIBUTION_KEYS, 'attribution.', WHO)
     const { minObservationMs, ...fit } = attribution
     this.#attribution = new RouteAttribution(fit)
     this.#minObservationMs =
@@ -169,7 +179,6 @@ class BatchLogger {
 
     // Prepended, so that listeners the application adds see `routes` on the event.
     this.#onLeak = (event) => {
-      this.#leakOn = true
       if (!this.#routes || event == null || typeof event !== 'object') return
       if (!Object.isExtensible(event) && !('routes' in event)) return
       const suspects = this.#attribution.suspects()
@@ -179,8 +188,9 @@ class BatchLogger {
         // a frozen event: listeners see it as it came
       }
     }
+    // The diagnosis is an event, not state: its top sites are kept for this episode's reports.
     this.#onDiagnosis = (d) => {
-      if (!this.#leakOn || !Array.isArray(d?.sites) || d.sites.length === 0) return
+      if (!this.leaking || !Array.isArray(d?.sites) || d.sites.length === 0) return
       this.#leakSites = d.sites.slice(0, 3).map(({ functionName, url, line, column, share }) => ({
         functionName,
         url,
@@ -189,12 +199,7 @@ class BatchLogger {
         share,
       }))
     }
-    this.#onLeakEnd = () => {
-      this.#leakOn = false
-      this.#leakSites = null
-    }
     this.#sentry.prependListener('leak', this.#onLeak)
-    this.#sentry.prependListener('leak-end', this.#onLeakEnd)
     this.#sentry.on('leak-diagnosis', this.#onDiagnosis)
 
     if (this.#everyMs !== undefined) {
@@ -216,9 +221,13 @@ class BatchLogger {
     return this.#routes
   }
 
-  /** Whether the sentry is in a leak episode (between 'leak' and 'leak-end'). */
+  /** Whether the sentry is in a leak episode (between 'leak' and 'leak-end'), as it says now. */
   get leaking() {
-    return this.#leakOn
+    try {
+      return this.#sentry.leakEpisode != null
+    } catch {
+      return false // a closed or foreign sentry
+    }
   }
 
   /**
@@ -238,14 +247,16 @@ class BatchLogger {
     if (this.#routes && this.#metric === 'heap') this.#observeGc()
   }
 
-  /** Counts one finished request under `route` (null: no route counting). */
+  /** Counts one request under `route` (null: no route counting). */
   count(route) {
     if (this.#closed) return
     this.#requests++
     if (this.#routes && route != null) {
       const name = this.#table.intern(route)
-      this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1)
-      this.#obsCounts.set(name, (this.#obsCounts.get(name) ?? 0) + 1)
+      let tally = this.#tallies.get(name)
+      if (tally === undefined) this.#tallies.set(name, (tally = { batch: 0, obs: 0 }))
+      tally.batch++
+      tally.obs++
     }
     if (this.#requests >= this.#every) this.flush()
   }
@@ -286,16 +297,27 @@ class BatchLogger {
 
   /** Ends the current observation with the metric at `value` (bytes) at `timeMs`. */
   #closeObservation(timeMs, value) {
+    const counts = this.#takeCounts('obs')
     if (this.#obsStartValue !== null) {
       this.#attribution.add({
-        counts: this.#obsCounts,
+        counts,
         growthBytes: value - this.#obsStartValue,
         seconds: (timeMs - this.#obsStartMs) / 1000,
       })
     }
     this.#obsStartMs = timeMs
     this.#obsStartValue = value
-    this.#obsCounts = new Map()
+  }
+
+  /** The requests per route of the batch or of the observation, zeroed as they are taken. */
+  #takeCounts(which) {
+    const out = new Map()
+    for (const [name, tally] of this.#tallies) {
+      if (tally[which] > 0) out.set(name, tally[which])
+      tally[which] = 0
+      if (tally.batch === 0 && tally.obs === 0) this.#tallies.delete(name)
+    }
+    return out
   }
 
   // Heap attribution: observations run from one GC to another, at least minObservationMs apart,
@@ -350,14 +372,15 @@ class BatchLogger {
     }
     if (typeof sample?.cgroup?.workingSet === 'number') report.workingSet = sample.cgroup.workingSet
     if (this.#routes) {
-      report.routes = Object.fromEntries(this.#counts)
+      report.routes = Object.fromEntries(this.#takeCounts('batch'))
       if (this.#metric === 'rss') this.#observeRss(sample)
-      if (this.#leakOn) report.suspectRoutes = this.#attribution.suspects()
+      if (this.leaking) report.suspectRoutes = this.#attribution.suspects()
     }
-    if (this.#leakOn && this.#leakSites !== null) report.leakSites = this.#leakSites
+    // A new episode's sites replace the last one's; none are shown outside an episode.
+    if (!this.leaking) this.#leakSites = null
+    if (this.#leakSites !== null) report.leakSites = this.#leakSites
 
     this.#requests = 0
-    this.#counts = new Map()
     this.#table.endBatch()
     this.#batchStart = now
     this.#timer?.refresh()
@@ -385,7 +408,6 @@ class BatchLogger {
     this.#gcObserver?.disconnect()
     this.#gcObserver = null
     this.#sentry.removeListener('leak', this.#onLeak)
-    this.#sentry.removeListener('leak-end', this.#onLeakEnd)
     this.#sentry.removeListener('leak-diagnosis', this.#onDiagnosis)
     if (this.#ownSentry) this.#sentry.close()
   }
@@ -426,15 +448,28 @@ function decorate(fn, logger) {
 function memoryLogger(options = {}) {
   const logger = new BatchLogger(options)
   const name = routeNamer()
-  const middleware = async function memsentryLogger(ctx, next) {
+  const middleware = function memsentryLogger(ctx, next) {
     logger.begin(ctx.req)
+    if (!logger.routes) {
+      logger.count(null)
+      return next()
+    }
     const method = ctx.method
     const path = ctx.path
-    try {
-      await next()
-    } finally {
-      logger.count(logger.routes ? name(method, path, ctx._matchedRoute) : null)
+    // Downstream runs synchronously up to its first await, and a router matches in that part:
+    // with the template known the request is counted now, which spares it an async frame.
+    const done = next()
+    const template = ctx._matchedRoute
+    if (template != null && template !== '') {
+      logger.count(name(method, path, template))
+      return done
     }
+    // Not matched yet (an await upstream of the router): named when it is done.
+    const count = () => logger.count(name(method, path, ctx._matchedRoute))
+    return done.then(count, (err) => {
+      count()
+      throw err
+    })
   }
   return decorate(middleware, logger)
 }

@@ -27,8 +27,8 @@
 //   memsentry.children.memory.usage   Gauge          By        childrenRss (with `children`)
 //   memsentry.tree.memory.usage       Gauge          By        treeRss (with `children`)
 //   memsentry.leak.slope              Gauge          By/s      slope of the leak episode in progress
-//                                                              ('leak' event), 0 when none
-//                                                              ('leak-end'); with leak detection on
+//                                                              (`sentry.leakEpisode`), 0 when none;
+//                                                              with leak detection on
 //
 // The process.* names and instrument kinds are those of OpenTelemetry's semantic conventions for
 // OS process metrics (UpDownCounter for the additive sizes and thread count, Counter for the
@@ -43,6 +43,7 @@
 // created. Before the sentry's first sample, nothing is observed.
 
 const api = require('@opentelemetry/api')
+const { readOptions } = require('../lib/validation')
 
 const FAULT_TYPE = 'process.paging.fault_type'
 const MINOR = Object.freeze({ [FAULT_TYPE]: 'minor' })
@@ -71,19 +72,17 @@ function isFiniteNumber(v) {
 /**
  * Registers observable instruments for `sentry`'s figures on `meter` (default
  * `metrics.getMeter('memsentry')` of @opentelemetry/api). Returns `{ close() }`, which removes the
- * callback and the sentry listeners; the instruments stay in the meter but are no longer observed.
+ * callback; the instruments stay in the meter but are no longer observed.
  *
  * @param {import('../index').MemorySentry} sentry
  * @param {{ meter?: import('@opentelemetry/api').Meter, prefix?: string }} [options]
  * @returns {{ close(): void }}
  */
-function observe(sentry, options = {}) {
+function observe(sentry, rawOptions) {
   if (sentry == null || typeof sentry !== 'object' || typeof sentry.on !== 'function') {
     throw new TypeError('memsentry/otel: observe(sentry) needs a MemorySentry')
   }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`memsentry/otel: options must be an object, got ${typeof options}`)
-  }
+  const options = readOptions(rawOptions, ['meter', 'prefix'], 'memsentry/otel')
   const meter = options.meter ?? api.metrics.getMeter('memsentry', packageVersion())
   if (
     typeof meter?.addBatchObservableCallback !== 'function' ||
@@ -152,21 +151,22 @@ function observe(sentry, options = {}) {
     gauge('tree.memory.usage', 'By', 'RSS of the process and its children.', (s) => s.treeRss)
   }
 
-  let leakSlope = 0
   let leakGauge = null
-  const onLeak = (e) => {
-    leakSlope = isFiniteNumber(e?.slopeBytesPerSec) ? e.slopeBytesPerSec : 0
-  }
-  const onLeakEnd = () => {
-    leakSlope = 0
-  }
   if (leakOn) {
     leakGauge = meter.createObservableGauge(`${prefix}.leak.slope`, {
       unit: 'By/s',
       description: 'Growth rate of the leak episode in progress; 0 when none.',
     })
-    sentry.on('leak', onLeak)
-    sentry.on('leak-end', onLeakEnd)
+  }
+  // The core's episode at collection time, not one rebuilt from events.
+  const leakSlope = () => {
+    let slope
+    try {
+      slope = sentry.leakEpisode?.slopeBytesPerSec
+    } catch {
+      slope = undefined
+    }
+    return isFiniteNumber(slope) ? slope : 0
   }
 
   const observables = gauges.map(([instrument]) => instrument)
@@ -181,7 +181,7 @@ function observe(sentry, options = {}) {
     } catch {
       sample = null
     }
-    if (leakGauge) result.observe(leakGauge, leakSlope)
+    if (leakGauge) result.observe(leakGauge, leakSlope())
     if (sample == null) return
     for (const [instrument, read] of gauges) {
       const value = read(sample)
@@ -198,10 +198,6 @@ function observe(sentry, options = {}) {
       if (closed) return
       closed = true
       meter.removeBatchObservableCallback(callback, observables)
-      if (leakOn) {
-        sentry.off('leak', onLeak)
-        sentry.off('leak-end', onLeakEnd)
-      }
     },
   }
 }

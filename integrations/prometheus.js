@@ -42,11 +42,16 @@
 //   _under_oom (0/1), _pressure_some_avg10, _pressure_some_avg60, _pressure_full_avg10 (memory
 //   pressure stall, percent of wall time as the kernel reports it)      when the cgroup is read
 //   memsentry_leak_slope_bytes_per_second
-//                                     slope of the current leak episode (from the 'leak' event), 0
-//                                     when none (after 'leak-end'); only with leak detection on
+//                                     slope of the leak episode in progress, 0 when none; only with
+//                                     leak detection on
+//   memsentry_leak_episode_active     1 while a leak episode is in progress (between its 'leak' and
+//                                     'leak-end' events), else 0; only with leak detection on
+//   memsentry_leak_seconds_to_limit   at the episode's slope, seconds until the leak metric reaches
+//                                     the memory limit; only during an episode, with a known limit
 //   memsentry_threshold_active{name="..."}
 //                                     1 between a threshold's 'up' and 'down' events, else 0; one
-//                                     series per configured threshold
+//                                     series per configured threshold, and for a 'child.rss' rule
+//                                     one per watched child instead: {name="...",pid="..."}
 //
 // A figure that is null or absent in the sample (a failed read, a group that is off, no cgroup
 // limit) is left out of the scrape: never exported as NaN or 0. Metric families that the sentry's
@@ -58,10 +63,13 @@
 // into one registry, give them different prefixes. A metric of the same name registered by someone
 // else is a real conflict and throws.
 //
-// Threshold state is learnt from 'threshold' events: a threshold that went up before `collect` was
-// called reads 0 until its next event, so call `collect` right after creating the sentry.
+// The leak and threshold series are the core's state read at scrape time
+// (`sentry.leakEpisode`, `sentry.thresholdStates()`), not rebuilt from events: a threshold that
+// went up before `collect` was called reads 1 at the first scrape.
 
 const promClient = require('prom-client')
+const { readOptions } = require('../lib/validation')
+const { METRICS } = require('../lib/metrics')
 
 const { Gauge, Counter } = promClient
 
@@ -72,96 +80,6 @@ const OWNED = Symbol.for('memsentry.prometheus')
 const live = new WeakMap()
 
 const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
-
-// [name suffix, help, read(sample) -> number | boolean | null | undefined, aggregator]
-// The aggregator is used by prom-client's cluster AggregatorRegistry.
-const PROCESS = [
-  ['rss_bytes', 'Resident set size (VmRSS).', (s) => s.rss],
-  ['vsz_bytes', 'Virtual memory size (VmSize).', (s) => s.vsz],
-  ['shared_bytes', 'Resident shared pages (statm shared).', (s) => s.shared],
-  ['text_bytes', 'Text (code) size (statm text).', (s) => s.text],
-  ['data_bytes', 'Data plus stack size (statm data).', (s) => s.data],
-  ['rss_anon_bytes', 'Resident anonymous memory (RssAnon).', (s) => s.rssAnon],
-  ['rss_file_bytes', 'Resident file mappings (RssFile).', (s) => s.rssFile],
-  ['rss_shmem_bytes', 'Resident shared memory (RssShmem).', (s) => s.rssShmem],
-  ['swap_bytes', 'Swapped-out anonymous memory (VmSwap).', (s) => s.swap],
-  ['hwm_bytes', 'Peak resident set size (VmHWM).', (s) => s.hwm, 'max'],
-  [
-    'memory_ratio',
-    'Resident set size as a ratio of MemTotal, 0..1 (pidstat %MEM / 100).',
-    (s) => (s.memPercent == null ? null : s.memPercent / 100),
-  ],
-  ['threads', 'Number of threads.', (s) => s.threads],
-  [
-    'last_sample_timestamp_seconds',
-    'When the exported sample was taken, in seconds since the epoch.',
-    (s) => s.time / 1000,
-    'max',
-  ],
-]
-
-const PROCESS_COUNTERS = [
-  ['minor_faults_total', 'Minor page faults since the process started.', (s) => s.minorFaults],
-  ['major_faults_total', 'Major page faults since the process started.', (s) => s.majorFaults],
-]
-
-const SMAPS = [
-  ['pss_bytes', 'Proportional set size (smaps_rollup Pss).', (s) => s.pss],
-  ['uss_bytes', 'Unique set size (private clean + private dirty).', (s) => s.uss],
-  ['swap_pss_bytes', 'Proportional swap (smaps_rollup SwapPss).', (s) => s.swapPss],
-]
-
-const HEAP = [
-  ['heap_used_bytes', 'V8 heap used, after the latest GC.', (s) => s.heapUsed],
-  ['heap_total_bytes', 'V8 heap total, after the latest GC.', (s) => s.heapTotal],
-  ['external_bytes', 'Memory of C++ objects bound to JS objects (V8 external).', (s) => s.external],
-  ['array_buffers_bytes', 'Memory of ArrayBuffers and SharedArrayBuffers.', (s) => s.arrayBuffers],
-]
-
-const CHILDREN = [
-  ['children', 'Number of watched child processes.', (s) => s.children?.length],
-  ['children_rss_bytes', 'Sum of the resident set sizes of the children.', (s) => s.childrenRss],
-  ['tree_rss_bytes', 'Resident set size of this process plus its children.', (s) => s.treeRss],
-]
-
-const TREE_SMAPS = [
-  ['tree_pss_bytes', 'Proportional set size of this process plus its children.', (s) => s.treePss],
-]
-
-// The cgroup is shared by every process in it: in a cluster, take one worker's figure.
-const CGROUP = [
-  ['cgroup_usage_bytes', 'Memory charged to the cgroup.', (c) => c.usage],
-  ['cgroup_limit_bytes', 'Memory limit of the cgroup (absent when unlimited).', (c) => c.limit],
-  ['cgroup_high_bytes', 'memory.high throttling limit (absent when unset).', (c) => c.high],
-  [
-    'cgroup_working_set_bytes',
-    'Working set of the cgroup (usage minus inactive file), what the OOM killer weighs.',
-    (c) => c.workingSet,
-  ],
-  ['cgroup_inactive_file_bytes', 'Inactive file cache of the cgroup.', (c) => c.inactiveFile],
-  ['cgroup_anon_bytes', 'Anonymous memory of the cgroup.', (c) => c.anon],
-  ['cgroup_file_bytes', 'File cache of the cgroup.', (c) => c.file],
-  ['cgroup_under_oom', '1 while the cgroup is under OOM (cgroup v1), else 0.', (c) => c.underOom],
-  [
-    'cgroup_pressure_some_avg10',
-    'Memory pressure: percent of time some task stalled on memory, 10 s average.',
-    (c) => c.pressure?.someAvg10,
-  ],
-  [
-    'cgroup_pressure_some_avg60',
-    'Memory pressure: percent of time some task stalled on memory, 60 s average.',
-    (c) => c.pressure?.someAvg60,
-  ],
-  [
-    'cgroup_pressure_full_avg10',
-    'Memory pressure: percent of time all tasks stalled on memory, 10 s average.',
-    (c) => c.pressure?.fullAvg10,
-  ],
-]
-
-const CGROUP_COUNTERS = [
-  ['cgroup_oom_events_total', 'OOM kills in the cgroup.', (c) => c.oomEvents],
-]
 
 const NO_VALUES = Object.freeze([])
 // prom-client's text formatter memoizes the formatting of a value's `sharedLabels` in a WeakMap
@@ -203,6 +121,26 @@ function readAtScrape(Base) {
 const ScrapedGauge = readAtScrape(Gauge)
 const ScrapedCounter = readAtScrape(Counter)
 
+// `read()` once per synchronous turn (a scrape asks every metric in one loop), then cached until
+// the next microtask; null when it throws (a closed sentry: nothing to export).
+function perScrape(read) {
+  let cached
+  const forget = () => {
+    cached = undefined
+  }
+  return () => {
+    if (cached === undefined) {
+      try {
+        cached = read() ?? null
+      } catch {
+        cached = null
+      }
+      queueMicrotask(forget)
+    }
+    return cached
+  }
+}
+
 // The values of an unlabelled metric: one, or none when the figure is absent.
 function single(read) {
   return () => {
@@ -219,7 +157,12 @@ function single(read) {
  * @param {{ registry?: import('prom-client').Registry, prefix?: string }} [options]
  * @returns {{ registry: import('prom-client').Registry, metrics: Record<string, import('prom-client').Metric>, close(): void }}
  */
-function collect(sentry, { registry = promClient.register, prefix = 'memsentry_' } = {}) {
+function collect(sentry, collectOptions) {
+  const { registry = promClient.register, prefix = 'memsentry_' } = readOptions(
+    collectOptions,
+    ['registry', 'prefix'],
+    'memsentry/prometheus',
+  )
   if (sentry == null || typeof sentry.on !== 'function' || !('latest' in sentry)) {
     throw new TypeError('memsentry/prometheus: collect(sentry) needs a MemorySentry')
   }
@@ -234,90 +177,78 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
 
   const options = sentry.options
 
-  // One read of `sentry.latest` per scrape: cached for the current synchronous turn.
-  let cached
-  const forget = () => {
-    cached = undefined
-  }
-  const sample = () => {
-    if (cached === undefined) {
-      try {
-        cached = sentry.latest ?? null
-      } catch {
-        cached = null // a closed sentry: nothing to export
-      }
-      queueMicrotask(forget)
-    }
-    return cached
-  }
+  // One read of each per scrape: cached for the current synchronous turn.
+  const sample = perScrape(() => sentry.latest)
+  const episode = perScrape(() => sentry.leakEpisode)
+  const thresholdStates = perScrape(() => sentry.thresholdStates())
 
   const metrics = {}
   const add = (metric) => {
     metrics[metric.name] = metric
   }
-  // `group` picks the object the rows read from: the sample itself, or its cgroup.
-  const fromRows = (Base, rows, group, defaultAggregator) => {
-    for (const [suffix, help, read, aggregator = defaultAggregator] of rows) {
-      const value = () => {
-        const g = group(sample())
-        return g == null ? null : read(g)
-      }
-      add(new Base({ name: prefix + suffix, help, aggregator }, single(value)))
+  // The metric table's exported rows, for the groups the options can fill. Whether the cgroup
+  // can be read is known only at run time: its rows are always registered, empty without one.
+  const on = {
+    smaps: options.smapsEveryN > 0,
+    heap: Boolean(options.heap),
+    children: options.children !== 'none',
+    cgroup: true,
+  }
+  for (const m of METRICS) {
+    const p = m.prometheus
+    if (p === null || !m.needs.every((need) => on[need])) continue
+    const Base = p.kind === 'counter' ? ScrapedCounter : ScrapedGauge
+    const value = () => {
+      const s = sample()
+      return s == null ? null : p.read(s)
     }
-  }
-  const fromSample = (Base, rows) => fromRows(Base, rows, (s) => s, 'sum')
-  const fromCgroup = (Base, rows) => fromRows(Base, rows, (s) => s?.cgroup, 'first')
-
-  fromSample(ScrapedGauge, PROCESS)
-  fromSample(ScrapedCounter, PROCESS_COUNTERS)
-  if (options.smapsEveryN > 0) fromSample(ScrapedGauge, SMAPS)
-  if (options.heap) fromSample(ScrapedGauge, HEAP)
-  if (options.children !== 'none') fromSample(ScrapedGauge, CHILDREN)
-  if (options.children !== 'none' && options.smapsEveryN > 0) fromSample(ScrapedGauge, TREE_SMAPS)
-  // Whether the cgroup can be read is known only at run time: always registered, empty without.
-  fromCgroup(ScrapedGauge, CGROUP)
-  fromCgroup(ScrapedCounter, CGROUP_COUNTERS)
-
-  // Leak state, from events.
-  let leakSlope = 0
-  const onLeak = (e) => {
-    leakSlope = toValue(e?.slopeBytesPerSec) ?? 0
-  }
-  const onLeakEnd = () => {
-    leakSlope = 0
-  }
-  const leakOn = options.leak != null && options.leak !== false
-  if (leakOn) {
-    const help = 'Growth rate of the current leak episode, bytes per second; 0 when none.'
-    const name = `${prefix}leak_slope_bytes_per_second`
     add(
-      new ScrapedGauge(
-        { name, help, aggregator: 'max' },
-        single(() => leakSlope),
-      ),
+      new Base({ name: prefix + p.suffix, help: p.help, aggregator: p.aggregator }, single(value)),
     )
   }
 
-  // Threshold state, from events; one series per configured threshold, in option order.
-  const thresholdValues = new Map()
-  for (const t of options.thresholds ?? []) thresholdValues.set(t.name, 0)
-  const onThreshold = (e) => {
-    if (e == null || typeof e.name !== 'string') return
-    if (e.direction === 'up') thresholdValues.set(e.name, 1)
-    else if (e.direction === 'down') thresholdValues.set(e.name, 0)
+  // The leak episode in progress, as the core has it now.
+  const leakOn = options.leak != null && options.leak !== false
+  if (leakOn) {
+    const gauge = (suffix, help, aggregator, read) =>
+      add(new ScrapedGauge({ name: prefix + suffix, help, aggregator }, single(read)))
+    gauge(
+      'leak_slope_bytes_per_second',
+      'Growth rate of the leak episode in progress, bytes per second; 0 when none.',
+      'max',
+      () => episode()?.slopeBytesPerSec ?? 0,
+    )
+    gauge(
+      'leak_episode_active',
+      "1 while a leak episode is in progress (between 'leak' and 'leak-end'), else 0.",
+      'max',
+      () => episode() != null,
+    )
+    gauge(
+      'leak_seconds_to_limit',
+      'At the leak episode slope, seconds until the memory limit; absent without an episode or a limit.',
+      'min',
+      () => {
+        const ms = episode()?.msToLimit
+        return typeof ms === 'number' ? ms / 1000 : null
+      },
+    )
   }
-  if (thresholdValues.size > 0) {
+
+  // Threshold states, as the core has them now: one series per rule in option order, one per
+  // watched child for a 'child.rss' rule.
+  if ((options.thresholds ?? []).length > 0) {
     const config = {
       name: `${prefix}threshold_active`,
       help: "1 while a threshold is crossed (between its 'up' and 'down' events), else 0.",
-      labelNames: ['name'],
+      labelNames: ['name', 'pid'],
       aggregator: 'max',
     }
     // Fresh objects: a registry with default labels rewrites the values' labels in place.
     const values = () =>
-      Array.from(thresholdValues, ([name, value]) => ({
-        value,
-        labels: { name },
+      (thresholdStates() ?? []).map((t) => ({
+        value: t.active ? 1 : 0,
+        labels: t.pid === undefined ? { name: t.name } : { name: t.name, pid: t.pid },
         sharedLabels: NO_LABELS,
       }))
     add(new ScrapedGauge(config, values))
@@ -345,12 +276,6 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
     registry.registerMetric(metric)
   }
 
-  if (leakOn) {
-    sentry.on('leak', onLeak)
-    sentry.on('leak-end', onLeakEnd)
-  }
-  if (thresholdValues.size > 0) sentry.on('threshold', onThreshold)
-
   let closed = false
   const handle = {
     registry,
@@ -358,9 +283,6 @@ function collect(sentry, { registry = promClient.register, prefix = 'memsentry_'
     close() {
       if (closed) return
       closed = true
-      sentry.off('threshold', onThreshold)
-      sentry.off('leak', onLeak)
-      sentry.off('leak-end', onLeakEnd)
       for (const [name, metric] of Object.entries(metrics)) {
         // Registered under `name`; prom-client may have renamed a counter for OpenMetrics.
         if (registry.getSingleMetric?.(name) === metric) registry.removeSingleMetric(name)

@@ -34,6 +34,8 @@
 
 const fs = require('node:fs')
 const { isMainThread } = require('node:worker_threads')
+// The shared option checking's edit distance (pure JS: loads no native code).
+const { editDistance } = require('../lib/validation')
 
 const REGISTERED = Symbol.for('memsentry.register')
 
@@ -106,18 +108,6 @@ function quote(text) {
   const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text
   // eslint-disable-next-line no-control-regex
   return `'${shown.replace(/[\\']/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, '?')}'`
-}
-
-function editDistance(a, b) {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    prev = cur
-  }
-  return prev[b.length]
 }
 
 // An integer-looking string as a number; anything else as NaN, so that the constructor's range

@@ -19,6 +19,8 @@
 // Object.prototype) are never picked up as options. `undefined` always means "use the default";
 // `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`).
 
+const { WATCHABLE, CHILD_RSS, needsOf } = require('./metrics')
+
 const PREFIX = 'memsentry: '
 
 const KIB = 1024
@@ -29,39 +31,10 @@ const TIB = 1024 * GIB
 const MAX_INTERVAL_MS = 3_600_000
 const MAX_DAY_MS = 86_400_000
 
-// Metrics whose values are byte counts; thresholds and the leak detector accept only these.
-const BYTE_METRICS = Object.freeze([
-  'rss',
-  'vsz',
-  'shared',
-  'text',
-  'data',
-  'rssAnon',
-  'rssFile',
-  'rssShmem',
-  'swap',
-  'hwm',
-  'pss',
-  'uss',
-  'swapPss',
-  'heapUsed',
-  'heapTotal',
-  'external',
-  'arrayBuffers',
-  'childrenRss',
-  'treeRss',
-  'treePss',
-  'workingSet',
-  'cgroupUsage',
-  'child.rss',
-])
-
-// Metrics that are only sampled when some other option is on. Without that option the metric
-// would never have a value, so a threshold or leak detector on it would silently never fire.
-const SMAPS_METRICS = new Set(['pss', 'uss', 'swapPss', 'treePss'])
-const HEAP_METRICS = new Set(['heapUsed', 'heapTotal', 'external', 'arrayBuffers'])
-const CGROUP_METRICS = new Set(['workingSet', 'cgroupUsage'])
-const CHILDREN_METRICS = new Set(['childrenRss', 'treeRss', 'treePss', 'child.rss'])
+// Metrics whose values are byte counts; thresholds and the leak detector accept only these. Each
+// may need other options on (./metrics.js): without them the metric would never have a value,
+// so a threshold or leak detector on it would silently never fire.
+const BYTE_METRICS = WATCHABLE
 
 const CHILDREN_MODES = Object.freeze(['none', 'direct', 'tree'])
 
@@ -160,107 +133,16 @@ const SIZE_EXAMPLE = 'a size such as 600MiB or 1.5GB'
 const SIZE_OR_PERCENT_EXAMPLE = 'a size such as 600MiB, 1.5GB or 90%'
 const SLOPE_EXAMPLE = 'a growth rate such as 1MiB/min, 512KiB/min or 2MB/s'
 
-// ---------------------------------------------------------------------------------------------
-// Formatting values for messages
-
-function quote(text) {
-  const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text
-  const escaped = shown
-    .replace(/[\\']/g, '\\$&')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  return `'${escaped}'`
-}
-
-// The value as shown after 'got' in a RangeError: strings quoted, numbers as is, objects and
-// arrays by kind only (their contents are rarely useful and can be huge).
-function formatValue(value) {
-  if (typeof value === 'string') return quote(value)
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value)
-  if (typeof value === 'bigint') return `${value}n`
-  if (typeof value === 'boolean' || typeof value === 'symbol') return String(value)
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'array'
-  return typeof value // 'object', 'function', 'undefined'
-}
-
-function typeName(value) {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'array'
-  return typeof value
-}
-
-// The value as shown after 'got' in a TypeError: the type word, then the value when it adds
-// something (`string '1000'`, `boolean true`, but just `object`, `array`, `null`).
-function describeWithType(value) {
-  const type = typeName(value)
-  const shown = formatValue(value)
-  return type === shown ? type : `${type} ${shown}`
-}
-
-function typeError(path, expected, value) {
-  return new TypeError(`${PREFIX}${path} must be ${expected}, got ${describeWithType(value)}`)
-}
-
-function rangeError(path, expected, value) {
-  return new RangeError(`${PREFIX}${path} must be ${expected}, got ${formatValue(value)}`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Generic readers
-
-function isObject(value) {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-// Own property only; see the header comment.
-function own(obj, key) {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined
-}
-
-function editDistance(a, b) {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    }
-    prev = cur
-  }
-  return prev[b.length]
-}
-
-// The known name closest to `name`: a case-insensitive match first, else the nearest within an
-// edit distance of 2 (compared case-insensitively). Undefined when nothing is close.
-function suggest(name, known) {
-  const lower = name.toLowerCase()
-  const exact = known.find((k) => k.toLowerCase() === lower)
-  if (exact !== undefined) return exact
-  let best
-  let bestDistance = 3
-  for (const k of known) {
-    const d = editDistance(lower, k.toLowerCase())
-    if (d < bestDistance) {
-      best = k
-      bestDistance = d
-    }
-  }
-  return best
-}
-
-// `prefix` is the path of the object followed by a dot ('thresholds[0].'), or '' at top level.
-function checkKnownKeys(obj, known, prefix) {
-  for (const key of Object.keys(obj)) {
-    if (known.includes(key)) continue
-    const guess = suggest(key, known)
-    const hint =
-      guess === undefined
-        ? `known options: ${known.join(', ')}`
-        : `did you mean ${quote(prefix + guess)}?`
-    throw new TypeError(`${PREFIX}unknown option ${quote(prefix + key)} (${hint})`)
-  }
-}
+const {
+  quote,
+  formatValue,
+  typeError,
+  rangeError,
+  isObject,
+  own,
+  suggest,
+  checkKnownKeys,
+} = require('./validation')
 
 function readRoot(options, known) {
   if (options === undefined || options === null) return {}
@@ -397,7 +279,7 @@ function readMetric(value, path, settings, { forLeak = false } = {}) {
         `got ${formatValue(value)}${hint}`,
     )
   }
-  if (forLeak && value === 'child.rss') {
+  if (forLeak && value === CHILD_RSS) {
     // 'child.rss' is evaluated for each child process separately; there is no single series
     // whose slope could be measured.
     throw new RangeError(
@@ -405,16 +287,17 @@ function readMetric(value, path, settings, { forLeak = false } = {}) {
         `process); use 'treeRss' or 'childrenRss'`,
     )
   }
-  if (SMAPS_METRICS.has(value) && settings.smapsEveryN === 0) {
+  const needs = needsOf(value)
+  if (needs.includes('smaps') && settings.smapsEveryN === 0) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs smaps: true`)
   }
-  if (HEAP_METRICS.has(value) && !settings.heap) {
+  if (needs.includes('heap') && !settings.heap) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs heap: true`)
   }
-  if (CGROUP_METRICS.has(value) && !settings.cgroup) {
+  if (needs.includes('cgroup') && !settings.cgroup) {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs cgroup: true`)
   }
-  if (CHILDREN_METRICS.has(value) && settings.children === 'none') {
+  if (needs.includes('children') && settings.children === 'none') {
     throw new RangeError(`${PREFIX}${path} ${quote(value)} needs children: 'direct' or 'tree'`)
   }
   return value

@@ -1,11 +1,10 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
-const fs = require('node:fs')
-const path = require('node:path')
-const v8 = require('node:v8')
 const { PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
 const { normalizeOptions, forNative } = require('./options')
+const { attach: attachRecorder } = require('./recorder')
+const { writeHeapSnapshot, writeLeakReport } = require('./leak-actions')
 
 // Native errors for option values only the native side can judge (a percent threshold with no
 // known limit) come back with code 'InvalidArg': they are RangeErrors to the user.
@@ -13,10 +12,6 @@ function rethrow(err) {
   if (err && err.code === 'InvalidArg') throw new RangeError(err.message)
   throw err
 }
-
-// Heap snapshots written in the life of the process, across sentries (`heapSnapshot.maxCount`
-// bounds this total: each snapshot is the size of the heap).
-let heapSnapshotsWritten = 0
 
 class MemorySentry extends EventEmitter {
   #native
@@ -55,7 +50,7 @@ class MemorySentry extends EventEmitter {
       this.#diagnoser = MemorySentry.#makeDiagnoser(new WeakRef(this), opts.leak)
     }
     // A leak report shows the events that led up to the leak: record them from the start.
-    if (opts.leak?.report) require('../integrations/report').attach(this)
+    if (opts.leak?.report) attachRecorder(this)
     this.start()
   }
 
@@ -95,60 +90,17 @@ class MemorySentry extends EventEmitter {
       this.emit('error', err)
       return
     }
-    if (name === 'leak' && this.#options.heapSnapshot) this.#writeHeapSnapshot(payload)
+    if (name === 'leak' && this.#options.heapSnapshot) {
+      writeHeapSnapshot(this, this.#options.heapSnapshot, payload)
+    }
     if (name === 'leak' && this.#options.leak?.report) {
       // Sets payload.report now; the file is written in a setImmediate callback, at most 5 per
       // process (failures are 'error' events).
-      require('../integrations/report').writeLeakReport(this, this.#options.leak.report, payload)
+      writeLeakReport(this, this.#options.leak.report, payload)
     }
     this.emit(name, payload)
     if (name === 'leak') this.#diagnoser?.onLeak(payload)
     if (name === 'leak-end') this.#diagnoser?.onLeakEnd(payload)
-  }
-
-  // Writes one V8 heap snapshot for a confirmed leak episode (mode 0600). It blocks the event
-  // loop while V8 walks the heap: seconds on a large heap. Skipped, with an 'error' event, when
-  // the disk has less free space than twice the heap.
-  #writeHeapSnapshot(event) {
-    const { dir, maxCount } = this.#options.heapSnapshot
-    if (heapSnapshotsWritten >= maxCount) return
-    const fail = (code, message) => {
-      if (this.listenerCount('error') === 0) return
-      const err = new Error(`memsentry: heap snapshot skipped: ${message}`)
-      err.code = code
-      this.emit('error', err)
-    }
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const { bavail, bsize } = fs.statfsSync(dir)
-      const need = 2 * v8.getHeapStatistics().total_heap_size
-      if (bavail * bsize < need) {
-        return fail(
-          'ENOSPC',
-          `${dir} has ${bavail * bsize} bytes free, under twice the heap (${need})`,
-        )
-      }
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-      const file = path.join(dir, `memsentry-${process.pid}-${stamp}.heapsnapshot`)
-      // V8 opens the file by its path, following any symlink planted there. So it writes into a
-      // directory that only this process can enter (mkdtemp makes it 0700), and the file is
-      // then renamed into place: rename replaces a planted link instead of writing through it.
-      const privateDir = fs.mkdtempSync(path.join(dir, '.memsentry-'))
-      try {
-        const tmp = path.join(privateDir, path.basename(file))
-        heapSnapshotsWritten++
-        v8.writeHeapSnapshot(tmp)
-        const st = fs.lstatSync(tmp)
-        if (!st.isFile() || st.nlink !== 1) throw new Error(`${tmp} is not the file V8 wrote`)
-        fs.chmodSync(tmp, 0o600)
-        fs.renameSync(tmp, file)
-      } finally {
-        fs.rmSync(privateDir, { recursive: true, force: true })
-      }
-      event.heapSnapshot = file
-    } catch (err) {
-      fail(err.code ?? 'EIO', err.message)
-    }
   }
 
   // Records V8's heap figures after each GC, at most once per sampling period (a busy server
@@ -193,6 +145,35 @@ class MemorySentry extends EventEmitter {
     return this.#latest
   }
 
+  /**
+   * Each threshold rule's state now, read from the core (not rebuilt from events, so it is right
+   * whenever it is asked): `[{ name, metric, active, value, pid? }]` in rule order, one per
+   * child for a 'child.rss' rule. `value` is the figure last judged, null before there was one.
+   */
+  thresholdStates() {
+    if (this.#closed) return []
+    return this.#native
+      .thresholdStates()
+      .map(({ name, metric, active, value, pid }) =>
+        pid === undefined
+          ? { name, metric, active, value: value ?? null }
+          : { name, metric, active, value: value ?? null, pid },
+      )
+  }
+
+  /**
+   * The leak episode in progress, read from the core: `{ since, metric, slopeBytesPerSec,
+   * suspect, msToLimit }` (since: when it was confirmed, epoch ms; msToLimit null without a
+   * limit), or null.
+   */
+  get leakEpisode() {
+    if (this.#closed) return null
+    const e = this.#native.leakEpisode()
+    if (e == null) return null
+    const { since, metric, slopeBytesPerSec, suspect, msToLimit } = e
+    return { since, metric, slopeBytesPerSec, suspect, msToLimit: msToLimit ?? null }
+  }
+
   /** The memory limit in force (bytes): the `limit` option, else the cgroup's; null if none. */
   get limit() {
     return this.#native.limit
@@ -225,10 +206,10 @@ class MemorySentry extends EventEmitter {
   /**
    * Writes a self-contained HTML report of the history and the events recorded since the first
    * report or `require('memsentry/report').attach(sentry)` (mode 0600); returns its absolute path.
-   * Command lines only with `{ includeCmdline: true }`. See memsentry/report.
+   * Command lines only with `{ includeCmdline: true }`. See ./report.js.
    */
   writeReport(file, options) {
-    return require('../integrations/report').writeReport(this, file, options)
+    return require('./report').writeReport(this, file, options)
   }
 
   /** A fresh Sample, read now on the calling thread. It does not enter the history. */

@@ -65,6 +65,28 @@ pub struct NativeStats {
     pub dropped_events: f64,
 }
 
+/// One threshold rule's state (one per child for a `child.rss` rule).
+#[napi(object)]
+pub struct NativeThresholdState {
+    pub name: String,
+    pub metric: String,
+    pub active: bool,
+    /// Absent before the metric had a value.
+    pub value: Option<f64>,
+    pub pid: Option<u32>,
+}
+
+/// The leak episode in progress.
+#[napi(object)]
+pub struct NativeLeakEpisode {
+    pub since: f64,
+    pub metric: String,
+    pub slope_bytes_per_sec: f64,
+    pub suspect: String,
+    /// Absent without a limit.
+    pub ms_to_limit: Option<f64>,
+}
+
 #[napi(object)]
 pub struct NativeSnapshotOptions {
     pub smaps_every_n: u32,
@@ -333,6 +355,35 @@ impl NativeSentry {
         );
     }
 
+    /// The detectors' threshold states now, in rule order.
+    #[napi(catch_unwind)]
+    pub fn threshold_states(&self) -> Vec<NativeThresholdState> {
+        self.controller
+            .shared
+            .threshold_states()
+            .into_iter()
+            .map(|(state, rule)| NativeThresholdState {
+                name: rule.name,
+                metric: rule.metric.name().to_string(),
+                active: state.active,
+                value: state.value.map(|v| v as f64),
+                pid: state.pid,
+            })
+            .collect()
+    }
+
+    /// The leak episode in progress, or `null`.
+    #[napi(catch_unwind)]
+    pub fn leak_episode(&self) -> Option<NativeLeakEpisode> {
+        self.controller.shared.leak_episode().map(|e| NativeLeakEpisode {
+            since: e.since,
+            metric: e.metric.to_string(),
+            slope_bytes_per_sec: e.estimate.slope_bytes_per_sec,
+            suspect: e.estimate.suspect.as_str().to_string(),
+            ms_to_limit: e.ms_to_limit,
+        })
+    }
+
     /// Ticks so far: lets the JS side reuse its `latest` object until the next tick.
     #[napi(getter, catch_unwind)]
     pub fn ticks(&self) -> f64 {
@@ -481,6 +532,12 @@ fn children_mode(name: &str) -> Result<ChildrenMode> {
             format!("memsentry: children must be 'none', 'direct' or 'tree', got '{name}'"),
         )
     })
+}
+
+/// The metrics the core samples by name (`Metric::ALL`), for the JS metric table's test.
+#[napi(catch_unwind)]
+pub fn metric_names() -> Vec<&'static str> {
+    Metric::ALL.iter().map(|m| m.name()).collect()
 }
 
 /// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.

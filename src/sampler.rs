@@ -22,7 +22,7 @@ use crate::leak::{
 };
 use crate::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
-use crate::thresholds::{Direction, ThresholdDetector, ThresholdRule};
+use crate::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
 
 /// What the sampler tells the outside world.
 #[derive(Debug, Clone)]
@@ -98,6 +98,23 @@ struct Detectors {
     child_growth: ChildGrowth,
     /// The previous cgroup reading, to see the OOM counter rise.
     last_cgroup: Option<crate::cgroup::CgroupSample>,
+    /// When the leak episode in progress was confirmed (the sample's epoch ms): kept here, as the
+    /// detector knows only its own clock.
+    leak_since: Option<f64>,
+    /// The leak metric's newest value, for the time to the limit at read time.
+    leak_value: Option<f64>,
+}
+
+/// The leak episode in progress, as `sentry.leakEpisode` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeakEpisode {
+    /// When it was confirmed ('leak' sent), epoch ms.
+    pub since: f64,
+    pub metric: &'static str,
+    /// The detector's latest estimate.
+    pub estimate: LeakEstimate,
+    /// At that slope, from the metric's newest value; `None` without a limit.
+    pub ms_to_limit: Option<f64>,
 }
 
 /// State shared by the sampler thread and the main thread.
@@ -169,6 +186,8 @@ impl Shared {
                 leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
                 child_growth: ChildGrowth::default(),
                 last_cgroup: None,
+                leak_since: None,
+                leak_value: None,
             }),
             origin: collector.origin(),
             collector: Mutex::new(Some(collector)),
@@ -217,6 +236,37 @@ impl Shared {
             .as_ref()
             .and_then(|(d, _)| d.current())
             .map(|e| e.slope_bytes_per_sec)
+    }
+
+    /// The leak episode in progress, read from the detector now, or `None`.
+    pub fn leak_episode(&self) -> Option<LeakEpisode> {
+        let d = lock(&self.detectors);
+        let (det, metric) = d.leak.as_ref()?;
+        let estimate = det.current()?.clone();
+        let limit = self.config.limit.map(|l| l as f64);
+        Some(LeakEpisode {
+            // Set on the tick that saw the episode begin, under the same lock.
+            since: d.leak_since?,
+            metric: metric.name(),
+            ms_to_limit: d
+                .leak_value
+                .and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec)),
+            estimate,
+        })
+    }
+
+    /// Each threshold rule's state now (per child for a `child.rss` rule), with its rule.
+    pub fn threshold_states(&self) -> Vec<(RuleState, ThresholdRule)> {
+        let d = lock(&self.detectors);
+        let rules = d.thresholds.rules();
+        d.thresholds
+            .states()
+            .into_iter()
+            .map(|s| {
+                let rule = rules[s.rule].clone();
+                (s, rule)
+            })
+            .collect()
     }
 
     pub fn latest(&self) -> Option<Arc<Sample>> {
@@ -326,7 +376,11 @@ impl Shared {
             }
 
             let Detectors {
-                leak, child_growth, ..
+                leak,
+                child_growth,
+                leak_since,
+                leak_value,
+                ..
             } = &mut *d;
             if let Some((det, metric)) = leak.as_mut() {
                 let children_rss = || {
@@ -340,6 +394,7 @@ impl Shared {
                     child_growth.observe(sample.mono_ms, det.config().window_ms, children_rss());
                 }
                 if let Some(value) = sample.metric(*metric) {
+                    *leak_value = Some(value as f64);
                     if let Some(t) = det.observe(sample.mono_ms, value as f64) {
                         let (ended, estimate) = match t {
                             LeakTransition::Started(e) => (false, e),
@@ -364,6 +419,13 @@ impl Shared {
                         });
                     }
                 }
+                // Read off the detector rather than its transitions: whatever way an episode
+                // begins, its start is the first tick that sees it.
+                *leak_since = match (det.in_episode(), *leak_since) {
+                    (false, _) => None,
+                    (true, None) => Some(sample.time),
+                    (true, since) => since,
+                };
             }
 
             let mut crossings = Vec::new();
@@ -556,8 +618,15 @@ mod tests {
         };
         let s = shared(1000, vec![rule]);
         let rec = Recorder::default();
+        let states = s.threshold_states();
+        assert_eq!((states[0].0.active, states[0].0.value), (false, None));
         s.tick(&rec);
         s.tick(&rec);
+        let states = s.threshold_states();
+        assert_eq!(states.len(), 1);
+        assert!(states[0].0.active, "the state is the core's, whoever listened");
+        assert_eq!(states[0].0.value, s.latest().unwrap().rss);
+        assert_eq!(states[0].1.name, "low");
         let events = rec.0.lock().unwrap();
         assert_eq!(events.len(), 1);
         assert!(
@@ -633,8 +702,20 @@ mod tests {
         assert_eq!(*metric, "heapUsed");
         assert!(estimate.slope_bytes_per_sec > 0.0);
         assert!(ms_to_limit.unwrap() > 0.0);
-        // The episode's slope is there while the last event was a start.
+        // The episode's state is there while the last event was a start.
         assert_eq!(s.leak_slope().is_some(), !ends.last().unwrap());
+        if let Some(episode) = s.leak_episode() {
+            assert_eq!(episode.metric, "heapUsed");
+            assert_eq!(Some(episode.estimate.slope_bytes_per_sec), s.leak_slope());
+            assert!(episode.ms_to_limit.unwrap() > 0.0);
+            let started = events.iter().rev().find_map(|e| match e {
+                Event::Leak {
+                    ended: false, sample, ..
+                } => Some(sample.time),
+                _ => None,
+            });
+            assert_eq!(Some(episode.since), started, "since: the tick that confirmed it");
+        }
     }
 
     #[test]

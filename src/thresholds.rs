@@ -2,7 +2,7 @@
 //! re-armed and `'down'` once it falls below `above - hysteresis`. The gap keeps a value that
 //! hovers at the line from firing on every tick.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use crate::sample::{Metric, Sample};
 
@@ -66,24 +66,49 @@ pub struct Crossing {
     pub child: Option<(u32, String)>,
 }
 
+/// One rule's state now, or for a `child.rss` rule one child's: what `thresholdStates()` and the
+/// exporters read, so that none of them rebuilds it from events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleState {
+    /// Index of the rule in the detector.
+    pub rule: usize,
+    /// Between an `up` and its `down`.
+    pub active: bool,
+    /// The value last judged; `None` before the metric had one.
+    pub value: Option<u64>,
+    /// For a `child.rss` rule: the child.
+    pub pid: Option<u32>,
+}
+
+/// A watched child as a `child.rss` rule last judged it.
+#[derive(Debug, Clone, Copy)]
+struct ChildState {
+    value: u64,
+    above: bool,
+}
+
 #[derive(Debug)]
 pub struct ThresholdDetector {
     rules: Vec<ThresholdRule>,
     /// Per rule: true while the value is above (an `up` fired and no `down` yet).
     above: Vec<bool>,
-    /// Per `child.rss` rule: the children currently above, by pid. A child that is gone is
-    /// forgotten, so a new process reusing its pid starts below.
-    children_above: Vec<HashSet<u32>>,
+    /// Per rule: the value last judged (for a `child.rss` rule, unused).
+    values: Vec<Option<u64>>,
+    /// Per `child.rss` rule: the children of the newest sample that had a value, by pid. A child
+    /// that is gone is forgotten, so a new process reusing its pid starts below.
+    children: Vec<BTreeMap<u32, ChildState>>,
 }
 
 impl ThresholdDetector {
     pub fn new(rules: Vec<ThresholdRule>) -> Self {
         let above = vec![false; rules.len()];
-        let children_above = vec![HashSet::new(); rules.len()];
+        let values = vec![None; rules.len()];
+        let children = vec![BTreeMap::new(); rules.len()];
         ThresholdDetector {
             rules,
             above,
-            children_above,
+            values,
+            children,
         }
     }
 
@@ -91,10 +116,33 @@ impl ThresholdDetector {
         &self.rules
     }
 
-    /// Whether each rule is currently past its line (for a Prometheus state gauge); a
-    /// `child.rss` rule is past it while any child is.
-    pub fn states(&self) -> &[bool] {
+    /// Whether each rule is currently past its line; a `child.rss` rule is past it while any
+    /// child is.
+    pub fn active(&self) -> &[bool] {
         &self.above
+    }
+
+    /// Every rule's state in rule order; a `child.rss` rule gives one per child instead (by pid),
+    /// and none while no child has a value.
+    pub fn states(&self) -> Vec<RuleState> {
+        let mut out = Vec::with_capacity(self.rules.len());
+        for (i, rule) in self.rules.iter().enumerate() {
+            match rule.metric {
+                Watched::Sample(_) => out.push(RuleState {
+                    rule: i,
+                    active: self.above[i],
+                    value: self.values[i],
+                    pid: None,
+                }),
+                Watched::ChildRss => out.extend(self.children[i].iter().map(|(pid, c)| RuleState {
+                    rule: i,
+                    active: c.above,
+                    value: Some(c.value),
+                    pid: Some(*pid),
+                })),
+            }
+        }
+        out
     }
 
     /// Checks every rule against `sample`; a metric that is `None` this tick changes nothing.
@@ -105,6 +153,7 @@ impl ThresholdDetector {
                     let Some(value) = sample.metric(metric) else {
                         continue;
                     };
+                    self.values[i] = Some(value);
                     if let Some(direction) = cross(&mut self.above[i], value, rule) {
                         out.push(Crossing {
                             rule: i,
@@ -118,13 +167,13 @@ impl ThresholdDetector {
                     let Some(children) = sample.children.as_ref() else {
                         continue;
                     };
-                    let states = &mut self.children_above[i];
-                    states.retain(|pid| children.iter().any(|c| c.pid == *pid));
+                    let states = &mut self.children[i];
+                    states.retain(|pid, _| children.iter().any(|c| c.pid == *pid));
                     for child in children {
                         let Some(value) = child.rss else {
                             continue;
                         };
-                        let mut above = states.contains(&child.pid);
+                        let mut above = states.get(&child.pid).is_some_and(|c| c.above);
                         if let Some(direction) = cross(&mut above, value, rule) {
                             out.push(Crossing {
                                 rule: i,
@@ -133,13 +182,9 @@ impl ThresholdDetector {
                                 child: Some((child.pid, child.comm.clone())),
                             });
                         }
-                        if above {
-                            states.insert(child.pid);
-                        } else {
-                            states.remove(&child.pid);
-                        }
+                        states.insert(child.pid, ChildState { value, above });
                     }
-                    self.above[i] = !states.is_empty();
+                    self.above[i] = states.values().any(|c| c.above);
                 }
             }
         }
@@ -251,6 +296,62 @@ mod tests {
     }
 
     #[test]
+    fn a_child_rss_rule_has_a_state_per_child_and_the_others_one_each() {
+        use crate::children::ChildSample;
+        let child = |pid: u32, rss: u64| ChildSample {
+            pid,
+            rss: Some(rss * MIB),
+            ..ChildSample::default()
+        };
+        let kid = ThresholdRule {
+            name: "kid".into(),
+            metric: Watched::ChildRss,
+            above: 300 * MIB,
+            hysteresis: 10 * MIB,
+        };
+        let mut det = ThresholdDetector::new(vec![rule(100 * MIB, 0), kid]);
+        let state = |rule, active, value: u64, pid| RuleState {
+            rule,
+            active,
+            value: Some(value * MIB),
+            pid,
+        };
+        assert_eq!(
+            det.states(),
+            vec![RuleState {
+                rule: 0,
+                active: false,
+                value: None,
+                pid: None
+            }],
+            "before any sample: the plain rule, no child yet"
+        );
+        let mut out = Vec::new();
+        let sample = |rss: u64, children| Sample {
+            rss: Some(rss * MIB),
+            children: Some(children),
+            ..Sample::default()
+        };
+        det.observe(&sample(150, vec![child(7, 400), child(3, 100)]), &mut out);
+        assert_eq!(
+            det.states(),
+            vec![
+                state(0, true, 150, None),
+                state(1, false, 100, Some(3)),
+                state(1, true, 400, Some(7)),
+            ]
+        );
+        assert_eq!(det.active(), &[true, true]);
+        det.observe(&sample(50, vec![child(3, 100)]), &mut out);
+        assert_eq!(
+            det.states(),
+            vec![state(0, false, 50, None), state(1, false, 100, Some(3))],
+            "an exited child's state goes with it"
+        );
+        assert_eq!(det.active(), &[false, false]);
+    }
+
+    #[test]
     fn fires_up_once_and_down_once_below_the_hysteresis_band() {
         let mut det = ThresholdDetector::new(vec![rule(100 * MIB, 10 * MIB)]);
         let v = |m: u64| Some(m * MIB);
@@ -276,7 +377,16 @@ mod tests {
         let mut det = ThresholdDetector::new(vec![rule(100 * MIB, 0)]);
         let events = run(&mut det, &[Some(101 * MIB), None, Some(101 * MIB), None]);
         assert_eq!(events, vec![(0, Direction::Up)]);
-        assert_eq!(det.states(), &[true]);
+        assert_eq!(det.active(), &[true]);
+        assert_eq!(
+            det.states(),
+            vec![RuleState {
+                rule: 0,
+                active: true,
+                value: Some(101 * MIB),
+                pid: None
+            }]
+        );
     }
 
     #[test]

@@ -34,6 +34,18 @@ sentry.on('leak-diagnosis', (d) => {
 new MemorySentry({ leak: { diagnose: { durationMs: 30_000, samplingInterval: '256KiB' } } })
 new MemorySentry({ leak: { diagnose: false } })
 
+for (const t of sentry.thresholdStates()) {
+  const active: boolean = t.active
+  const value: number | null = t.value
+  const pid: number | undefined = t.pid
+  void [active, value, pid, t.name, t.metric]
+}
+const episode = sentry.leakEpisode
+if (episode !== null) {
+  const left: number | null = episode.msToLimit
+  void [left, episode.since, episode.slopeBytesPerSec, episode.suspect]
+}
+
 const latest: Sample | null = sentry.latest
 const fresh: Sample = sentry.snapshot()
 const recent: Sample[] = sentry.history({ sinceMs: Date.now() - 60_000 })

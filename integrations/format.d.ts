@@ -1,0 +1,26 @@
+// Types of memsentry/format: text forms of memsentry's figures for logs and terminals.
+import type { Sample } from '../index'
+import type { BatchReport } from './koa'
+
+export interface BytesOptions {
+  /** Powers of 1024 (KiB) or of 1000 (kB). Default true. */
+  binary?: boolean
+  /** Default 1. */
+  decimals?: number
+}
+
+/** '1.5 MiB'; null, undefined and NaN print as 'n/a'. */
+export declare function formatBytes(n: number | null | undefined, options?: BytesOptions): string
+/** '+1.5 MiB', '-512 B'. */
+export declare function formatDelta(n: number | null | undefined, options?: BytesOptions): string
+/** The header line of `formatPidstat`, as `pidstat -r` prints it. */
+export declare function pidstatHeader(): string
+/** One `pidstat -r` line for a Sample. */
+export declare function formatPidstat(
+  sample: Sample,
+  options?: { command?: string; uid?: number | string },
+): string
+/** A Sample as one line of JSON; children's command lines only with includeCmdline. */
+export declare function formatJson(sample: Sample, options?: { includeCmdline?: boolean }): string
+/** A memsentry/koa batch report as one line. */
+export declare function formatReport(report: BatchReport): string

@@ -1,0 +1,7 @@
+// Types of memsentry/register, the preload (`node -r memsentry/register app.js`).
+import type { MemorySentry } from '../index'
+
+/** The process's sentry; null where it could not start (or in a worker thread). */
+export declare const sentry: MemorySentry | null
+/** Lines memsentry could not write to stderr (full or closed) since the process started. */
+export declare function droppedLines(): number
