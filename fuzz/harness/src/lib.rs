@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memsentry::cgroup::{self, CgroupReader, CgroupSample, CgroupVersion};
 use memsentry::children::{ChildChange, ChildrenMode, ChildrenTracker, MAX_CHILDREN};
-use memsentry::readers::process::ProcessReader;
-use memsentry::readers::{kb_fields, meminfo, page_size, smaps_rollup, stat, statm, status};
+use memsentry::procfs::process::ProcessReader;
+use memsentry::procfs::{kb_fields, meminfo, page_size, smaps_rollup, stat, statm, status};
 
 pub mod mutate;
 

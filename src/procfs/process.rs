@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{page_size, smaps_rollup, stat, statm, status};
-use crate::proc_file::ProcFile;
-use crate::read_error::ReadError;
+use crate::procfs::proc_file::ProcFile;
+use crate::procfs::read_error::ReadError;
 
 /// What one read of a process produced; a file that failed leaves its part `None`.
 #[derive(Debug, Clone, Default)]

@@ -59,8 +59,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::proc_file::ProcFile;
-use crate::read_error::ReadError;
+use crate::procfs::proc_file::ProcFile;
+use crate::procfs::read_error::ReadError;
 
 /// v1 reports "unlimited" as a huge page-aligned value (9223372036854771712 on 4 KiB pages).
 const V1_UNLIMITED: u64 = 1 << 62;
@@ -703,7 +703,7 @@ fn resolve_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read_error::ReadErrorKind;
+    use crate::procfs::read_error::ReadErrorKind;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn fixtures() -> PathBuf {

@@ -4,7 +4,9 @@
 pub mod kb_fields;
 pub mod meminfo;
 pub mod page_size;
+pub mod proc_file;
 pub mod process;
+pub mod read_error;
 pub mod smaps_rollup;
 pub mod stat;
 pub mod statm;

@@ -43,8 +43,8 @@ pub fn parse_resident_pages(bytes: &[u8]) -> Option<u64> {
 pub fn own_rss() -> Result<u64, std::io::Error> {
     use std::cell::RefCell;
     thread_local! {
-        static STATM: RefCell<crate::proc_file::ProcFile> =
-            RefCell::new(crate::proc_file::ProcFile::new("/proc/self/statm"));
+        static STATM: RefCell<crate::procfs::proc_file::ProcFile> =
+            RefCell::new(crate::procfs::proc_file::ProcFile::new("/proc/self/statm"));
     }
     STATM.with(|f| {
         let mut f = f.borrow_mut();

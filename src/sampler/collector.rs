@@ -6,10 +6,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cgroup::{CgroupReader, CgroupSample};
 use crate::children::{ChildChange, ChildrenMode, ChildrenTracker};
-use crate::proc_file::ProcFile;
-use crate::read_error::ReadError;
-use crate::readers::meminfo;
-use crate::readers::process::ProcessReader;
+use crate::procfs::meminfo;
+use crate::procfs::proc_file::ProcFile;
+use crate::procfs::process::ProcessReader;
+use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Sample};
 
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ impl Collector {
 fn own_pid(proc_root: &Path) -> u32 {
     std::fs::read(proc_root.join("self/stat"))
         .ok()
-        .and_then(|b| crate::readers::stat::parse(&b).ok())
+        .and_then(|b| crate::procfs::stat::parse(&b).ok())
         .and_then(|s| u32::try_from(s.pid).ok())
         .unwrap_or_else(std::process::id)
 }

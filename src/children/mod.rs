@@ -58,9 +58,9 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::read_error::{ReadError, ReadErrorKind};
-use crate::readers::process::ProcessReader;
-use crate::readers::stat;
+use crate::procfs::process::ProcessReader;
+use crate::procfs::read_error::{ReadError, ReadErrorKind};
+use crate::procfs::stat;
 
 /// Most children tracked at once; see the module docs.
 pub const MAX_CHILDREN: usize = 1024;
@@ -760,7 +760,7 @@ fn to_pid(ppid: i32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::readers::page_size::page_size;
+    use crate::procfs::page_size::page_size;
     use std::process::{Child, Command, Stdio};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::{Duration, Instant};
