@@ -296,15 +296,9 @@ fn io_gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
 }
 
-/// [`io_gone`] for a `ReadError`, which keeps the io kind but not the errno: ESRCH has no
-/// `ErrorKind` of its own, so it is recognised by the `(os error 3)` that `ReadError::io` copies
-/// from the io error's message (a test below guards this).
+/// [`io_gone`] for a `ReadError`, by the errno it kept.
 fn is_gone(e: &ReadError) -> bool {
-    match e.kind {
-        ReadErrorKind::Io(io::ErrorKind::NotFound) => true,
-        ReadErrorKind::Io(_) => e.message.ends_with(&format!("(os error {})", libc::ESRCH)),
-        ReadErrorKind::Parse => false,
-    }
+    e.kind == ReadErrorKind::Io(io::ErrorKind::NotFound) || e.os_error == Some(libc::ESRCH)
 }
 
 /// A decimal pid (no sign, no leading junk), as in proc directory names and `children` files.

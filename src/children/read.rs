@@ -49,6 +49,7 @@ impl ChildrenTracker {
                     let dir = t.reader.dir().to_path_buf();
                     let e = ReadError {
                         kind: ReadErrorKind::Io(io::ErrorKind::TimedOut),
+                        os_error: None,
                         message: format!(
                             "reading {} took {} ms (a process in D state, or a hung mount?): child {pid} \
                              is no longer read",

@@ -612,6 +612,8 @@ fn esrch_and_enoent_read_errors_count_as_gone() {
         &io::Error::from_raw_os_error(libc::EIO)
     )));
     assert!(!is_gone(&ReadError::parse(p, "(os error 3)")));
+    // Judged by the errno kept, not by the text: a message that merely ends like ESRCH's is not.
+    assert!(!is_gone(&ReadError::io(p, &io::Error::other("(os error 3)"))));
 }
 
 #[test]
