@@ -63,7 +63,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use crate::procfs::proc_file::ProcFile;
-use crate::procfs::read_error::ReadError;
+use crate::procfs::read_error::{ReadError, ReadErrorKind};
 use discover::*;
 use formats::*;
 
@@ -317,32 +317,31 @@ impl CgroupReader {
     }
 
     /// First read(s): pick the cgroup file, the system file or nothing (see the module docs).
+    /// A file that reads is chosen even if it does not parse (that is its error to report).
     fn resolve_pressure(&mut self, errors: &mut Vec<ReadError>) -> Option<Pressure> {
-        let err = match self.cgroup_pressure.read() {
-            Ok(bytes) => {
-                let parsed = parse_pressure(bytes);
+        let err = match self.cgroup_pressure.read_parsed(parse_pressure) {
+            Err(e) if e.kind != ReadErrorKind::Parse => e,
+            read => {
                 self.pressure_source = PressureSource::Cgroup;
-                return finish(parsed, self.cgroup_pressure.path(), errors);
+                return keep(read, errors);
             }
-            Err(e) => e,
         };
         if !is_absent(&err) || !self.dir.is_dir() {
             // The whole directory is gone (or unreadable): undecided, try again next tick.
-            errors.push(ReadError::io(self.cgroup_pressure.path(), &err));
+            errors.push(err);
             return None;
         }
-        let err = match self.system_pressure.read() {
-            Ok(bytes) => {
-                let parsed = parse_pressure(bytes);
+        let err = match self.system_pressure.read_parsed(parse_pressure) {
+            Err(e) if e.kind != ReadErrorKind::Parse => e,
+            read => {
                 self.pressure_source = PressureSource::System;
-                return finish(parsed, self.system_pressure.path(), errors);
+                return keep(read, errors);
             }
-            Err(e) => e,
         };
         if is_absent(&err) {
             self.pressure_source = PressureSource::Unavailable;
         } else {
-            errors.push(ReadError::io(self.system_pressure.path(), &err));
+            errors.push(err);
         }
         None
     }
@@ -376,37 +375,23 @@ fn stat_sample(version: CgroupVersion, usage: Option<u64>, stat: Option<Stat>) -
 }
 
 /// A missing file, or a PSI file of a kernel booted with PSI disabled.
-fn is_absent(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EOPNOTSUPP)
+fn is_absent(e: &ReadError) -> bool {
+    e.kind == ReadErrorKind::Io(io::ErrorKind::NotFound) || e.os_error == Some(libc::EOPNOTSUPP)
 }
 
 type Parsed<T> = Result<T, &'static str>;
 
+/// The file's value, or `None` with its failure added to `errors`.
 fn read_parsed<T>(
     file: &mut ProcFile,
     errors: &mut Vec<ReadError>,
     parse: impl FnOnce(&[u8]) -> Parsed<T>,
 ) -> Option<T> {
-    match file.read() {
-        Ok(bytes) => {
-            let parsed = parse(bytes);
-            finish(parsed, file.path(), errors)
-        }
-        Err(e) => {
-            errors.push(ReadError::io(file.path(), &e));
-            None
-        }
-    }
+    keep(file.read_parsed(parse), errors)
 }
 
-fn finish<T>(parsed: Parsed<T>, path: &Path, errors: &mut Vec<ReadError>) -> Option<T> {
-    match parsed {
-        Ok(v) => Some(v),
-        Err(what) => {
-            errors.push(ReadError::parse(path, what));
-            None
-        }
-    }
+fn keep<T>(read: Result<T, ReadError>, errors: &mut Vec<ReadError>) -> Option<T> {
+    read.map_err(|e| errors.push(e)).ok()
 }
 
 #[cfg(test)]

@@ -211,14 +211,9 @@ fn own_pid(proc_root: &Path) -> u32 {
 }
 
 fn read_mem_total(proc_root: &Path) -> (Option<u64>, Option<ReadError>) {
-    let mut file = ProcFile::new(proc_root.join("meminfo"));
-    let path = file.path().to_path_buf();
-    match file.read() {
-        Ok(bytes) => match meminfo::parse_mem_total(bytes) {
-            Ok(total) => (Some(total), None),
-            Err(what) => (None, Some(ReadError::parse(&path, what))),
-        },
-        Err(e) => (None, Some(ReadError::io(&path, &e))),
+    match ProcFile::new(proc_root.join("meminfo")).read_parsed(meminfo::parse_mem_total) {
+        Ok(total) => (Some(total), None),
+        Err(e) => (None, Some(e)),
     }
 }
 
