@@ -3,21 +3,7 @@
 //! [`ReadError`](crate::procfs::read_error::ReadError).
 
 use super::{Parsed, Pressure, V1_UNLIMITED};
-
-/// A non-empty run of ASCII digits that fits in u64.
-pub(super) fn parse_u64(b: &[u8]) -> Option<u64> {
-    if b.is_empty() {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    Some(n)
-}
+use crate::procfs::decimal::parse_u64;
 
 /// A file holding one number (surrounding whitespace allowed).
 pub(super) fn parse_u64_file(b: &[u8]) -> Parsed<u64> {

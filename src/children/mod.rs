@@ -303,10 +303,7 @@ fn is_gone(e: &ReadError) -> bool {
 
 /// A decimal pid (no sign, no leading junk), as in proc directory names and `children` files.
 fn parse_pid(bytes: &[u8]) -> Option<u32> {
-    if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+    crate::procfs::decimal::parse_u64(bytes).and_then(|n| u32::try_from(n).ok())
 }
 
 fn to_pid(ppid: i32) -> u32 {

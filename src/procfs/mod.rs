@@ -1,6 +1,7 @@
 //! Readers of one process's procfs files. Each module parses one file format from bytes (so
 //! tests and fuzzers feed it fixtures) and `process.rs` ties them to open `ProcFile`s.
 
+pub mod decimal;
 pub mod kb_fields;
 pub mod meminfo;
 pub mod page_size;

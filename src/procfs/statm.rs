@@ -29,13 +29,7 @@ pub fn parse(bytes: &[u8], page_size: u64) -> Result<StatmBytes, String> {
 pub fn parse_resident_pages(bytes: &[u8]) -> Option<u64> {
     let mut fields = bytes.split(|&b| b == b' ');
     fields.next()?;
-    let field = fields.next()?;
-    if field.is_empty() || field.len() > 19 || !field.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    field.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    super::decimal::parse_u64(fields.next()?)
 }
 
 /// Resident bytes of the calling process: one `pread` of a `/proc/self/statm` kept open per
