@@ -12,5 +12,8 @@ pub mod procfs;
 pub mod sample;
 pub mod sampler;
 
+#[cfg(test)]
+mod test_tree;
+
 #[cfg(feature = "node")]
 pub mod node;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::procfs::read_error::ReadErrorKind;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::test_tree::{copy_dir, TempTree};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup")
@@ -36,40 +36,9 @@ const SYS_PSI: Pressure = Pressure {
     full_avg10: Some(0.0),
 };
 
-/// A copy of a fixture tree in a temp dir, removed on drop.
-struct TempTree(PathBuf);
-
-impl TempTree {
-    fn copy_of(name: &str) -> TempTree {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "memsentry-cgroup-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        copy_tree(&fixtures().join(name), &dir);
-        TempTree(dir)
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+/// A writable copy of the fixture `name`.
+fn copy_of(name: &str) -> TempTree {
+    TempTree::copy_of(&fixtures().join(name), &format!("cgroup-{name}"))
 }
 
 fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -273,13 +242,13 @@ fn v1_memory_without_a_memory_mount_is_none_not_the_v2_mount() {
 
 #[test]
 fn missing_cgroup_file_is_none_and_missing_mountinfo_is_an_error() {
-    let tmp = TempTree::copy_of("v2-nested");
-    std::fs::remove_file(tmp.0.join("proc/self/mountinfo")).unwrap();
-    let err = discover_tree(&tmp.0).unwrap_err();
+    let tmp = copy_of("v2-nested");
+    std::fs::remove_file(tmp.root().join("proc/self/mountinfo")).unwrap();
+    let err = discover_tree(tmp.root()).unwrap_err();
     assert_eq!(err.kind, ReadErrorKind::Io(io::ErrorKind::NotFound));
     assert!(err.path.ends_with("proc/self/mountinfo"));
-    std::fs::remove_file(tmp.0.join("proc/self/cgroup")).unwrap();
-    assert!(discover_tree(&tmp.0).unwrap().is_none());
+    std::fs::remove_file(tmp.root().join("proc/self/cgroup")).unwrap();
+    assert!(discover_tree(tmp.root()).unwrap().is_none());
 }
 
 #[test]
@@ -328,8 +297,8 @@ fn mountinfo_parsing_and_unescaping() {
 
 #[test]
 fn a_parent_dir_in_the_cgroup_path_is_a_fallback_said_once() {
-    let tree = TempTree::copy_of("v2-container-ns");
-    let tmp = &tree.0;
+    let tree = copy_of("v2-container-ns");
+    let tmp = &tree.root();
     assert!(discover_tree(tmp).unwrap().unwrap().fallback().is_none());
     std::fs::write(
         tmp.join("proc/self/cgroup"),
@@ -495,8 +464,8 @@ fn rewrite(path: PathBuf, content: &str) {
 
 #[test]
 fn v2_oom_kill_rise_is_detected() {
-    let tmp = TempTree::copy_of("v2-nested");
-    let mut r = discover_tree(&tmp.0).unwrap().unwrap();
+    let tmp = copy_of("v2-nested");
+    let mut r = discover_tree(tmp.root()).unwrap().unwrap();
     let a = read_ok(&mut r);
     assert_eq!(a.oom_events, Some(1));
     rewrite(
@@ -512,8 +481,8 @@ fn v2_oom_kill_rise_is_detected() {
 
 #[test]
 fn v1_oom_kill_rise_is_detected() {
-    let tmp = TempTree::copy_of("v1-limit");
-    let mut r = discover_tree(&tmp.0).unwrap().unwrap();
+    let tmp = copy_of("v1-limit");
+    let mut r = discover_tree(tmp.root()).unwrap().unwrap();
     let a = read_ok(&mut r);
     rewrite(
         r.dir().join("memory.oom_control"),
@@ -536,8 +505,8 @@ fn v1_oom_kill_rise_is_detected() {
 
 #[test]
 fn v1_failcnt_rise_is_detected_on_kernels_without_oom_kill() {
-    let tmp = TempTree::copy_of("v1-unlimited");
-    let mut r = discover_tree(&tmp.0).unwrap().unwrap();
+    let tmp = copy_of("v1-unlimited");
+    let mut r = discover_tree(tmp.root()).unwrap().unwrap();
     let a = read_ok(&mut r);
     assert_eq!(a.oom_events, Some(3));
     rewrite(r.dir().join("memory.failcnt"), "4\n");
@@ -562,12 +531,11 @@ fn oom_rose_needs_two_known_values_that_rise() {
 #[test]
 fn vanished_cgroup_dir_gives_io_errors_then_recovers() {
     for name in ["v2-nested", "v1-limit"] {
-        let tmp = TempTree::copy_of(name);
-        let mut r = discover_tree(&tmp.0).unwrap().unwrap();
+        let tmp = copy_of(name);
+        let mut r = discover_tree(tmp.root()).unwrap().unwrap();
         let dir = r.dir().to_path_buf();
-        let saved = tmp.0.with_extension("saved");
-        copy_tree(&dir, &saved);
-        let _cleanup = TempTree(saved.clone());
+        let saved_tree = TempTree::copy_of(&dir, &format!("cgroup-{name}-saved"));
+        let saved = saved_tree.root().to_path_buf();
 
         // Regular files stay readable through open descriptors after unlink (kernfs fails
         // them with ENODEV, see live_v1_cgroup_removed_and_recreated), so remove the
@@ -594,9 +562,9 @@ fn vanished_cgroup_dir_gives_io_errors_then_recovers() {
             assert!(e.path.starts_with(&dir), "{e}");
         }
 
-        copy_tree(&saved, &dir);
+        copy_dir(&saved, &dir);
         let back = read_ok(&mut r);
-        let fresh = read_ok(&mut discover_tree(&tmp.0).unwrap().unwrap());
+        let fresh = read_ok(&mut discover_tree(tmp.root()).unwrap().unwrap());
         assert_eq!(back, fresh, "{name}");
         assert!(back.usage.is_some() && back.pressure.is_some(), "{name}");
     }

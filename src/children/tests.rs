@@ -1,8 +1,8 @@
 use super::read::read_cmdline;
 use super::*;
 use crate::procfs::page_size::page_size;
+use crate::test_tree::{copy_dir, TempTree};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const SELF: u32 = 100;
@@ -16,47 +16,32 @@ fn fixture(variant: &str) -> PathBuf {
         .join("proc")
 }
 
-/// A writable copy of a fixture, removed on drop.
-struct TempTree(PathBuf);
+/// A writable copy of a fixture.
+fn copy(variant: &str) -> TempTree {
+    TempTree::copy_of(&fixture(variant), &format!("children-{variant}"))
+}
 
-impl TempTree {
-    fn copy(variant: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "memsentry-children-{}-{}-{}",
-            std::process::id(),
-            variant,
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        copy_dir(&fixture(variant), &dir);
-        TempTree(dir)
-    }
+/// What the children tests do to a fixture tree.
+trait ChildTree {
+    fn add_child(&self, pid: u32, ppid: u32, start_time: u64);
+    fn remove_child_for_test(&self, pid: u32);
+}
 
-    fn root(&self) -> &Path {
-        &self.0
-    }
-
-    fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
-        let path = self.0.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-
+impl ChildTree for TempTree {
     /// A new child `pid` of `ppid` (a copy of 101 renumbered), listed in the parent's main
     /// thread's `children` file when that file exists.
     fn add_child(&self, pid: u32, ppid: u32, start_time: u64) {
-        copy_dir(&self.0.join("101"), &self.0.join(pid.to_string()));
+        copy_dir(&self.root().join("101"), &self.root().join(pid.to_string()));
         fs::rename(
-            self.0.join(format!("{pid}/task/101")),
-            self.0.join(format!("{pid}/task/{pid}")),
+            self.root().join(format!("{pid}/task/101")),
+            self.root().join(format!("{pid}/task/{pid}")),
         )
         .unwrap();
         self.write(
             &format!("{pid}/stat"),
             stat_line(pid, "sleep", ppid, 95, start_time),
         );
-        let list = self.0.join(format!("{ppid}/task/{ppid}/children"));
+        let list = self.root().join(format!("{ppid}/task/{ppid}/children"));
         if list.exists() {
             let mut s = fs::read_to_string(&list).unwrap();
             s.push_str(&format!("{pid} "));
@@ -65,9 +50,9 @@ impl TempTree {
     }
 
     fn remove_child_for_test(&self, pid: u32) {
-        fs::remove_dir_all(self.0.join(pid.to_string())).unwrap();
+        fs::remove_dir_all(self.root().join(pid.to_string())).unwrap();
         for list in ["100/task/100/children", "100/task/105/children"] {
-            if let Ok(s) = fs::read_to_string(self.0.join(list)) {
+            if let Ok(s) = fs::read_to_string(self.root().join(list)) {
                 let kept: String = s
                     .split_whitespace()
                     .filter(|p| *p != pid.to_string())
@@ -75,25 +60,6 @@ impl TempTree {
                     .collect();
                 self.write(list, kept);
             }
-        }
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
         }
     }
 }
@@ -236,7 +202,7 @@ fn fixture_without_children_files_scans_stat() {
 
 #[test]
 fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     // A FIFO stands in for a cmdline whose read blocks (a child in D state): open() waits
     // for a writer, which comes after 1.2 s.
     let fifo = tree.root().join("101/cmdline");
@@ -281,7 +247,7 @@ fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
 #[test]
 fn a_removed_child_is_an_exit_and_its_files_are_closed() {
     for variant in [WITH, WITHOUT] {
-        let tree = TempTree::copy(variant);
+        let tree = copy(variant);
         let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
         let (samples, _, _) = read(&mut t, 1000, true);
         assert_eq!(pids(&samples), [101, 102, 103]);
@@ -313,7 +279,7 @@ fn a_removed_child_is_an_exit_and_its_files_are_closed() {
 
 #[test]
 fn a_child_listed_but_gone_before_its_stat_is_read_is_skipped_silently() {
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     tree.write("100/task/100/children", "101 102 4321 ");
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Tree, 0);
     let (samples, errors, changes) = read(&mut t, 0, false);
@@ -326,7 +292,7 @@ fn a_child_listed_but_gone_before_its_stat_is_read_is_skipped_silently() {
 fn a_spawn_is_found_at_the_next_discovery() {
     for variant in [WITH, WITHOUT] {
         // Discovery every read: found at once.
-        let tree = TempTree::copy(variant);
+        let tree = copy(variant);
         let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
         read(&mut t, 0, false);
         tree.add_child(106, SELF, 7000);
@@ -342,7 +308,7 @@ fn a_spawn_is_found_at_the_next_discovery() {
         );
 
         // Discovery every 10 s: known children are read, the new one waits.
-        let tree = TempTree::copy(variant);
+        let tree = copy(variant);
         let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 10_000);
         read(&mut t, 0, false);
         tree.add_child(106, SELF, 7000);
@@ -360,7 +326,7 @@ fn a_spawn_is_found_at_the_next_discovery() {
 
 #[test]
 fn between_discoveries_known_children_are_still_reread() {
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 10_000);
     read(&mut t, 0, false);
     tree.write("101/statm", "2071 300 230 4 0 84 0\n");
@@ -372,7 +338,7 @@ fn between_discoveries_known_children_are_still_reread() {
 fn a_reused_pid_is_an_exit_then_a_spawn() {
     for variant in [WITH, WITHOUT] {
         for discover_every_ms in [0, 10_000] {
-            let tree = TempTree::copy(variant);
+            let tree = copy(variant);
             let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, discover_every_ms);
             read(&mut t, 0, false);
             // Same pid, same parent, a later start: another process.
@@ -415,7 +381,7 @@ fn a_reused_pid_is_an_exit_then_a_spawn() {
 
 #[test]
 fn a_reused_pid_that_is_not_ours_is_an_exit_only() {
-    let tree = TempTree::copy(WITHOUT);
+    let tree = copy(WITHOUT);
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
     read(&mut t, 0, false);
     tree.write("101/stat", stat_line(101, "cron", 1, 7, 9000));
@@ -429,7 +395,7 @@ fn a_reused_pid_that_is_not_ours_is_an_exit_only() {
 fn tree_a_grandchild_reparented_away_is_an_exit() {
     for variant in [WITH, WITHOUT] {
         for discover_every_ms in [0, 10_000] {
-            let tree = TempTree::copy(variant);
+            let tree = copy(variant);
             let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Tree, discover_every_ms);
             read(&mut t, 0, false);
             // 104 goes to init. With discovery, 102 exits too (it is its removal that is
@@ -458,7 +424,7 @@ fn an_unreadable_stat_is_an_error_not_a_panic() {
     // As root, chmod 000 does not deny reads, and under hidepid=2 a hidden directory is just
     // ENOENT (an exit). What hidepid=1 gives, a `stat` that exists but cannot be read, is
     // produced here by making `stat` a directory: open succeeds, read fails with EISDIR.
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     fs::remove_file(tree.root().join("101/stat")).unwrap();
     fs::create_dir(tree.root().join("101/stat")).unwrap();
     fs::remove_file(tree.root().join("102/cmdline")).unwrap();
@@ -497,7 +463,7 @@ fn an_unreadable_stat_is_an_error_not_a_panic() {
     // Scan: a tracked child whose stat the scan cannot use stays tracked, with the error.
     // (Garbled in place: the tracker's open fd would go on reading a replaced file's old
     // content, where a real /proc fd fails.)
-    let tree = TempTree::copy(WITHOUT);
+    let tree = copy(WITHOUT);
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Tree, 0);
     read(&mut t, 0, false);
     tree.write("102/stat", "102 (sh) S");
@@ -511,7 +477,7 @@ fn an_unreadable_stat_is_an_error_not_a_panic() {
 
 #[test]
 fn garbled_files_are_none_plus_errors_and_recover() {
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     tree.write("100/task/105/children", "103 x7 ");
     tree.write("101/stat", "101 (sleep) S 100 100 14842 0 -1 4194560 lots");
     tree.write("102/statm", "650 two 200\n");
@@ -564,7 +530,7 @@ fn garbled_files_are_none_plus_errors_and_recover() {
         .all(|s| s.rss.is_some() && s.rss_anon.is_some() && s.pss.is_some()));
 
     // Scan: a garbled stat from the start cannot say whose child it is: not found, no error.
-    let tree = TempTree::copy(WITHOUT);
+    let tree = copy(WITHOUT);
     tree.write("101/stat", "garbage");
     tree.write("103/statm", "");
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
@@ -576,7 +542,7 @@ fn garbled_files_are_none_plus_errors_and_recover() {
 
 #[test]
 fn the_cap_ignores_extras_and_counts_each_once() {
-    let dir = TempTree::copy(WITHOUT);
+    let dir = copy(WITHOUT);
     let n = MAX_CHILDREN as u32 + 6;
     for pid in 1000..1000 + n {
         dir.write(&format!("{pid}/stat"), stat_line(pid, "w", SELF, 1, 8000));
@@ -618,7 +584,7 @@ fn esrch_and_enoent_read_errors_count_as_gone() {
 
 #[test]
 fn cmdline_and_pid_parsing() {
-    let tree = TempTree::copy(WITH);
+    let tree = copy(WITH);
     let long = vec![b'a'; 300];
     tree.write("101/cmdline", [b"x\0\0".as_slice(), &long].concat());
     let mut errors = Vec::new();
