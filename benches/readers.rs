@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use memsentry::proc_file::ProcFile;
-use memsentry::readers::process::ProcessReader;
-use memsentry::readers::{stat, statm, status};
+use memsentry::procfs::proc_file::ProcFile;
+use memsentry::procfs::process::ProcessReader;
+use memsentry::procfs::{stat, statm, status};
 
 fn time<T>(name: &str, n: u32, mut f: impl FnMut() -> T) {
     for _ in 0..n / 10 {
@@ -64,7 +64,7 @@ fn main() {
             cg.read(&mut Vec::new())
         });
     }
-    let mut c = memsentry::collector::Collector::new(Default::default());
+    let mut c = memsentry::sampler::collector::Collector::new(Default::default());
     let mut errors = Vec::new();
     time("collector: one whole reading", n, || c.read(false, &mut errors));
     time(

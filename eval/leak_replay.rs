@@ -12,7 +12,7 @@
 
 use std::fs;
 
-use memsentry::leak::{LeakConfig, LeakDetector, LeakTransition};
+use memsentry::detect::leak::{LeakConfig, LeakDetector, LeakTransition};
 
 struct Row {
     t_ms: u64,

@@ -4,7 +4,7 @@
 
 use crate::cgroup::CgroupSample;
 use crate::children::ChildSample;
-use crate::readers::smaps_rollup::SmapsRollupFields;
+use crate::procfs::smaps_rollup::SmapsRollupFields;
 
 /// V8 heap figures recorded by the JS side right after a GC (`heap: true`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use memsentry::cgroup::{self, CgroupReader, CgroupSample, CgroupVersion};
 use memsentry::children::{ChildChange, ChildrenMode, ChildrenTracker, MAX_CHILDREN};
-use memsentry::readers::process::ProcessReader;
-use memsentry::readers::{kb_fields, meminfo, page_size, smaps_rollup, stat, statm, status};
+use memsentry::procfs::process::ProcessReader;
+use memsentry::procfs::{kb_fields, meminfo, page_size, smaps_rollup, stat, statm, status};
 
 pub mod mutate;
 
@@ -97,7 +97,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 // ---------------------------------------------------------------------------------------------
 // Single-file parsers
 
-/// `readers::statm::parse` at several page sizes, and `parse_resident_pages`. On a line shaped
+/// `procfs::statm::parse` at several page sizes, and `parse_resident_pages`. On a line shaped
 /// as the kernel writes it (unsigned decimals separated by single spaces, an optional final
 /// newline) both must agree on the resident pages: `own_rss()` uses the cheap one, the sampler
 /// the full one.
@@ -130,7 +130,7 @@ pub fn statm(data: &[u8]) {
     }
 }
 
-/// `readers::stat::parse`; `comm` must be what lies between the first '(' and the last ')'.
+/// `procfs::stat::parse`; `comm` must be what lies between the first '(' and the last ')'.
 pub fn stat(data: &[u8]) {
     if let Ok(s) = stat::parse(data) {
         let open = data
@@ -149,7 +149,7 @@ pub fn stat(data: &[u8]) {
     }
 }
 
-/// `readers::status::parse` and `StatusFields::as_statm`: only a file starting with `Name:`
+/// `procfs::status::parse` and `StatusFields::as_statm`: only a file starting with `Name:`
 /// parses.
 pub fn status(data: &[u8]) {
     if let Ok(s) = status::parse(data) {
@@ -161,12 +161,12 @@ pub fn status(data: &[u8]) {
     }
 }
 
-/// `readers::smaps_rollup::parse`.
+/// `procfs::smaps_rollup::parse`.
 pub fn smaps_rollup(data: &[u8]) {
     let _ = smaps_rollup::parse(data);
 }
 
-/// `readers::meminfo::parse_mem_total`: never `Ok(0)`.
+/// `procfs::meminfo::parse_mem_total`: never `Ok(0)`.
 pub fn meminfo(data: &[u8]) {
     if let Ok(n) = meminfo::parse_mem_total(data) {
         assert_ne!(n, 0, "meminfo: MemTotal 0 accepted");
@@ -189,7 +189,7 @@ const KB_KEYS: [&str; 12] = [
     "",
 ];
 
-/// `readers::kb_fields::parse`. Input: `key,key,...` [`SEP`] file, or just a file (then the keys
+/// `procfs::kb_fields::parse`. Input: `key,key,...` [`SEP`] file, or just a file (then the keys
 /// of `status`, `smaps_rollup` and `meminfo` are asked). Keys that are not UTF-8 are dropped.
 pub fn kb_fields(data: &[u8]) {
     let (keys, file): (Vec<&str>, &[u8]) = match find(data, SEP) {

@@ -4,6 +4,10 @@
 //! The thread runs a current-thread tokio runtime: `interval` with `MissedTickBehavior::Skip`
 //! skips a late tick instead of bunching catch-up ticks, and a `Notify` wakes it at once on stop.
 
+pub mod collector;
+pub mod history;
+pub mod outbox;
+
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,14 +19,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 
-use crate::collector::Collector;
-use crate::history::History;
-use crate::leak::{
+use crate::detect::leak::{
     ms_to_limit, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate, LeakTransition, Suspect,
 };
-use crate::read_error::ReadError;
+use crate::detect::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
+use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
-use crate::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
+use crate::sampler::collector::Collector;
+use crate::sampler::history::History;
 
 /// What the sampler tells the outside world.
 #[derive(Debug, Clone)]
@@ -566,8 +570,8 @@ async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::CollectorConfig;
     use crate::sample::Metric;
+    use crate::sampler::collector::CollectorConfig;
 
     #[derive(Default)]
     struct Recorder(Mutex<Vec<Event>>);
@@ -612,7 +616,7 @@ mod tests {
     fn a_threshold_below_current_rss_fires_up_once() {
         let rule = ThresholdRule {
             name: "low".into(),
-            metric: crate::thresholds::Watched::Sample(Metric::Rss),
+            metric: crate::detect::thresholds::Watched::Sample(Metric::Rss),
             above: 1,
             hysteresis: 0,
         };

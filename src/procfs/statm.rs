@@ -29,13 +29,7 @@ pub fn parse(bytes: &[u8], page_size: u64) -> Result<StatmBytes, String> {
 pub fn parse_resident_pages(bytes: &[u8]) -> Option<u64> {
     let mut fields = bytes.split(|&b| b == b' ');
     fields.next()?;
-    let field = fields.next()?;
-    if field.is_empty() || field.len() > 19 || !field.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    field.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    super::decimal::parse_u64(fields.next()?)
 }
 
 /// Resident bytes of the calling process: one `pread` of a `/proc/self/statm` kept open per
@@ -43,8 +37,8 @@ pub fn parse_resident_pages(bytes: &[u8]) -> Option<u64> {
 pub fn own_rss() -> Result<u64, std::io::Error> {
     use std::cell::RefCell;
     thread_local! {
-        static STATM: RefCell<crate::proc_file::ProcFile> =
-            RefCell::new(crate::proc_file::ProcFile::new("/proc/self/statm"));
+        static STATM: RefCell<crate::procfs::proc_file::ProcFile> =
+            RefCell::new(crate::procfs::proc_file::ProcFile::new("/proc/self/statm"));
     }
     STATM.with(|f| {
         let mut f = f.borrow_mut();

@@ -35,7 +35,7 @@ pub fn parse(bytes: &[u8], keys: &[&str], out: &mut [Option<u64>]) -> Result<(),
 fn parse_value(rest: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(rest).ok()?.trim();
     let mut parts = text.split_ascii_whitespace();
-    let number: u64 = parts.next()?.parse().ok()?;
+    let number = super::decimal::parse_u64(parts.next()?.as_bytes())?;
     match (parts.next(), parts.next()) {
         (None, _) => Some(number),
         (Some("kB"), None) => number.checked_mul(1024),

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::cgroup::{CgroupSample, CgroupVersion, Pressure};
-use crate::readers::smaps_rollup::SmapsRollupFields;
+use crate::procfs::smaps_rollup::SmapsRollupFields;
 use crate::sample::{HeapFigures, Sample};
 
 /// A sample as the history keeps it: every figure inline, `None` as a sentinel instead of an

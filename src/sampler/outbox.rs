@@ -162,7 +162,7 @@ fn without_children(mut event: Event) -> Event {
 mod tests {
     use super::*;
     use crate::children::{ChildChange, ChildSample};
-    use crate::thresholds::Direction;
+    use crate::detect::thresholds::Direction;
 
     fn sample(time: f64, children: usize) -> Arc<Sample> {
         Arc::new(Sample {

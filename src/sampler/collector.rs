@@ -6,10 +6,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cgroup::{CgroupReader, CgroupSample};
 use crate::children::{ChildChange, ChildrenMode, ChildrenTracker};
-use crate::proc_file::ProcFile;
-use crate::read_error::ReadError;
-use crate::readers::meminfo;
-use crate::readers::process::ProcessReader;
+use crate::procfs::meminfo;
+use crate::procfs::proc_file::ProcFile;
+use crate::procfs::process::ProcessReader;
+use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Sample};
 
 #[derive(Debug, Clone)]
@@ -205,20 +205,15 @@ impl Collector {
 fn own_pid(proc_root: &Path) -> u32 {
     std::fs::read(proc_root.join("self/stat"))
         .ok()
-        .and_then(|b| crate::readers::stat::parse(&b).ok())
+        .and_then(|b| crate::procfs::stat::parse(&b).ok())
         .and_then(|s| u32::try_from(s.pid).ok())
         .unwrap_or_else(std::process::id)
 }
 
 fn read_mem_total(proc_root: &Path) -> (Option<u64>, Option<ReadError>) {
-    let mut file = ProcFile::new(proc_root.join("meminfo"));
-    let path = file.path().to_path_buf();
-    match file.read() {
-        Ok(bytes) => match meminfo::parse_mem_total(bytes) {
-            Ok(total) => (Some(total), None),
-            Err(what) => (None, Some(ReadError::parse(&path, what))),
-        },
-        Err(e) => (None, Some(ReadError::io(&path, &e))),
+    match ProcFile::new(proc_root.join("meminfo")).read_parsed(meminfo::parse_mem_total) {
+        Ok(total) => (Some(total), None),
+        Err(e) => (None, Some(e)),
     }
 }
 

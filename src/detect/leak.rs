@@ -98,7 +98,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::trend;
+use crate::detect::trend;
 
 /// Fine buckets per analysis window.
 const FINE_BUCKETS: u64 = 30;

@@ -12,13 +12,13 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::children::ChildrenMode;
-use crate::collector::{Collector, CollectorConfig};
-use crate::js_values::{EventPayload, JsSample};
-use crate::leak::LeakConfig;
-use crate::outbox::{Lane, Outbox};
+use crate::detect::leak::LeakConfig;
+use crate::detect::thresholds::{ThresholdRule, Watched};
+use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
+use crate::sampler::collector::{Collector, CollectorConfig};
+use crate::sampler::outbox::{Lane, Outbox};
 use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
-use crate::thresholds::{ThresholdRule, Watched};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
 #[napi(object)]
@@ -215,7 +215,7 @@ impl NativeSentry {
             .callee_handled::<false>()
             .build_callback(move |ctx| {
                 let event = delivered.deliver(ctx.value);
-                Ok((crate::js_values::event_name(&event), EventPayload(event)).into())
+                Ok((crate::node::js_values::event_name(&event), EventPayload(event)).into())
             })?;
         let controller = Arc::new(Controller {
             shared,
@@ -543,7 +543,7 @@ pub fn metric_names() -> Vec<&'static str> {
 /// Resident bytes of this process: one `pread` of a kept-open `/proc/self/statm`.
 #[napi(catch_unwind)]
 pub fn rss() -> Result<f64> {
-    crate::readers::statm::own_rss()
+    crate::procfs::statm::own_rss()
         .map(|b| b as f64)
         .map_err(|e| Error::from_reason(format!("memsentry: cannot read /proc/self/statm: {e}")))
 }

@@ -19,6 +19,9 @@ pub enum ReadErrorKind {
 pub struct ReadError {
     pub path: PathBuf,
     pub kind: ReadErrorKind,
+    /// The errno of an io failure, when the io error carried one (`ESRCH` of a reaped process,
+    /// `ENODEV` of a removed cgroup file): finer than `kind`, which has no variant for most.
+    pub os_error: Option<i32>,
     pub message: String,
 }
 
@@ -27,6 +30,7 @@ impl ReadError {
         ReadError {
             path: path.to_path_buf(),
             kind: ReadErrorKind::Io(err.kind()),
+            os_error: err.raw_os_error(),
             message: format!("cannot read {}: {}", path.display(), err),
         }
     }
@@ -35,6 +39,7 @@ impl ReadError {
         ReadError {
             path: path.to_path_buf(),
             kind: ReadErrorKind::Parse,
+            os_error: None,
             message: format!("cannot parse {}: {}", path.display(), what),
         }
     }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{page_size, smaps_rollup, stat, statm, status};
-use crate::proc_file::ProcFile;
-use crate::read_error::ReadError;
+use crate::procfs::proc_file::ProcFile;
+use crate::procfs::read_error::ReadError;
 
 /// What one read of a process produced; a file that failed leaves its part `None`.
 #[derive(Debug, Clone, Default)]
@@ -46,19 +46,19 @@ impl ProcessReader {
 
     pub fn read_statm(&mut self) -> Result<statm::StatmBytes, ReadError> {
         let page_size = self.page_size;
-        read_with(&mut self.statm, |b| statm::parse(b, page_size))
+        self.statm.read_parsed(|b| statm::parse(b, page_size))
     }
 
     pub fn read_stat(&mut self) -> Result<stat::StatFields, ReadError> {
-        read_with(&mut self.stat, stat::parse)
+        self.stat.read_parsed(stat::parse)
     }
 
     pub fn read_status(&mut self) -> Result<status::StatusFields, ReadError> {
-        read_with(&mut self.status, status::parse)
+        self.status.read_parsed(status::parse)
     }
 
     pub fn read_smaps_rollup(&mut self) -> Result<smaps_rollup::SmapsRollupFields, ReadError> {
-        read_with(&mut self.smaps_rollup, smaps_rollup::parse)
+        self.smaps_rollup.read_parsed(smaps_rollup::parse)
     }
 
     /// Reads `stat` and `status`, and `statm` only when `status` lacks its figures: on the
@@ -82,12 +82,6 @@ impl ProcessReader {
             },
         }
     }
-}
-
-fn read_with<T>(file: &mut ProcFile, parse: impl FnOnce(&[u8]) -> Result<T, String>) -> Result<T, ReadError> {
-    let path = file.path().to_path_buf();
-    let bytes = file.read().map_err(|e| ReadError::io(&path, &e))?;
-    parse(bytes).map_err(|what| ReadError::parse(&path, what))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub fn parse(bytes: &[u8]) -> Result<StatFields, String> {
     if close < open {
         return Err("')' before '('".into());
     }
-    let pid = parse_num::<i32>(bytes[..open].trim_ascii(), "pid")?;
+    let pid = parse_pid(bytes[..open].trim_ascii(), "pid")?;
     let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
     // Fields after comm, numbered as in proc(5): index 0 is field 3 (state).
     let rest: Vec<&[u8]> = bytes[close + 1..]
@@ -43,7 +43,7 @@ pub fn parse(bytes: &[u8]) -> Result<StatFields, String> {
     };
     Ok(StatFields {
         pid,
-        ppid: parse_num(field(4, "ppid")?, "ppid")?,
+        ppid: parse_pid(field(4, "ppid")?, "ppid")?,
         comm,
         minor_faults: parse_num(field(10, "minflt")?, "minflt")?,
         major_faults: parse_num(field(12, "majflt")?, "majflt")?,
@@ -52,11 +52,15 @@ pub fn parse(bytes: &[u8]) -> Result<StatFields, String> {
     })
 }
 
-fn parse_num<T: std::str::FromStr>(field: &[u8], name: &str) -> Result<T, String> {
-    std::str::from_utf8(field)
-        .ok()
-        .and_then(|s| s.parse().ok())
+fn parse_num(field: &[u8], name: &str) -> Result<u64, String> {
+    super::decimal::parse_u64(field)
         .ok_or_else(|| format!("bad {name}: {:?}", String::from_utf8_lossy(field)))
+}
+
+/// A pid or ppid: unsigned in the file, `i32` (`pid_t`) in [`StatFields`].
+fn parse_pid(field: &[u8], name: &str) -> Result<i32, String> {
+    i32::try_from(parse_num(field, name)?)
+        .map_err(|_| format!("bad {name}: {:?}", String::from_utf8_lossy(field)))
 }
 
 #[cfg(test)]

@@ -3,10 +3,13 @@
 //! Re-reading an open procfs file from offset 0 is legal and skips the path walk and the
 //! open/close pair, which is most of the cost for small files such as `statm`.
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use super::read_error::ReadError;
 
 /// An open file plus a reusable read buffer.
 #[derive(Debug)]
@@ -43,6 +46,19 @@ impl ProcFile {
                 Err(e)
             }
         }
+    }
+
+    /// [`read`](Self::read) then `parse`: an io failure or the parser's complaint becomes a
+    /// [`ReadError`] naming this file.
+    pub fn read_parsed<T, E: fmt::Display>(
+        &mut self,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<T, ReadError> {
+        let parsed = match self.read() {
+            Ok(bytes) => parse(bytes),
+            Err(e) => return Err(ReadError::io(&self.path, &e)),
+        };
+        parsed.map_err(|what| ReadError::parse(&self.path, what))
     }
 
     fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
