@@ -724,8 +724,8 @@ fn live(children_files: Option<bool>) {
     for pid in &ours {
         assert!(samples.iter().any(|s| s.pid == *pid), "Tree sees child {pid} too");
     }
-    // It may be caught between fork and exec, as "sh" with sh's command line; the exec
-    // changes its comm, which re-reads the command line.
+    // It may be caught between fork and exec (as "sh" with sh's command line, or mid-exec); the
+    // exec changes its comm, which re-reads the command line.
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let (samples, _, _) = read(&mut tree, 0, false);
@@ -737,8 +737,7 @@ fn live(children_files: Option<bool>) {
             assert_eq!(g.cmdline, "sleep 5");
             break;
         }
-        assert_eq!(g.comm, "sh");
-        assert!(Instant::now() < deadline, "grandchild never exec'd");
+        assert!(Instant::now() < deadline, "grandchild never exec'd: {g:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 
