@@ -46,11 +46,13 @@ launcher() { # name, command line
   chmod +x "bin/$1"
 }
 
-npm_node() { # package, version, folder: bin/node out of the npm package
-  [ -x "$3/bin/node" ] && return
+npm_node() { # package, version, folder: bin/node and the headers out of the npm package
+  [ -x "$3/bin/node" ] && [ -d "$3/include/node" ] && return
   mkdir -p "$3"
   tgz=$(npm pack --silent --pack-destination "$3" "$1@$2" | tail -1)
-  tar xzf "$3/$tgz" -C "$3" --strip-components=1 package/bin/node
+  # include/: node-gyp builds dev dependencies (@airbnb/node-memwatch) against these headers
+  # when npm_config_nodedir names this folder.
+  tar xzf "$3/$tgz" -C "$3" --strip-components=1 package/bin/node package/include
   rm "$3/$tgz"
 }
 for v in "${NODE_X64[@]}"; do
