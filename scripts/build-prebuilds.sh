@@ -5,11 +5,21 @@
 # otherwise it stops and prints the command to run.
 #   scripts/build-prebuilds.sh                 all four
 #   scripts/build-prebuilds.sh x64-gnu x64-musl   some
+#   scripts/build-prebuilds.sh --check            fails unless all four are there (npm's prepack)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ALL=(x64-gnu arm64-gnu x64-musl arm64-musl)
+if [ "${1:-}" = --check ]; then
+  for t in "${ALL[@]}"; do
+    [ -f "prebuilds/memsentry.linux-$t.node" ] && continue
+    echo "prebuilds/memsentry.linux-$t.node is missing: run npm run build:prebuilds before packing" >&2
+    exit 1
+  done
+  exit 0
+fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(x64-gnu arm64-gnu x64-musl arm64-musl)
+[ ${#targets[@]} -gt 0 ] || targets=("${ALL[@]}")
 
 # Known-good versions: zig's glibc stubs give the 2.28 floor; Debian's rustc-web (1.96) has an
 # arm64 std and the std sources that -Zbuild-std compiles for musl.
