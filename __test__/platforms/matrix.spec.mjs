@@ -192,6 +192,7 @@ for (const name of RUNTIMES) {
           `memsentry.linux-${arch}-${libc}.node`,
         ),
       )
+      assert.match(out.panic, /deliberate panic/)
       // snapshot() lies between two reads of /proc/self/status around it (a little slack for
       // pages touched in between), and names this process.
       assert.equal(out.snapshot.pid, out.proc.pid)
