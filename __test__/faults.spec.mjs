@@ -8,12 +8,25 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const script = fileURLToPath(new URL('./fixtures/faults/sample-as-user.js', import.meta.url))
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const isRoot = process.getuid() === 0
 const skip = isRoot ? false : 'needs root (mount, setpriv); CI runs as root'
 
-// The repo must be readable by nobody for the child to load the addon.
+// nobody cannot read a checkout in a private folder (a home directory is 0700), so the child
+// runs a copy of the package and its fixture, laid out as in the checkout, in a folder it can read.
+function stagePackage(dir) {
+  const files = ['index.js', 'binding.js', 'lib', 'prebuilds', 'package.json', 'fixtures/faults']
+  for (const f of fs.readdirSync(repo)) if (/^memsentry\..*\.node$/.test(f)) files.push(f)
+  for (const f of files) {
+    const from = path.join(repo, f.startsWith('fixtures') ? '__test__' : '', f)
+    const to = path.join(dir, f.startsWith('fixtures') ? '__test__' : '', f)
+    if (fs.existsSync(from)) fs.cpSync(from, to, { recursive: true })
+  }
+  execFileSync('chmod', ['-R', 'a+rX', dir])
+  return path.join(dir, '__test__', 'fixtures', 'faults', 'sample-as-user.js')
+}
+
+let script
 function runAsNobody(procRoot) {
   const r = spawnSync(
     'setpriv',
@@ -28,6 +41,7 @@ let tmp
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'memsentry-faults-'))
   fs.chmodSync(tmp, 0o755)
+  script = stagePackage(path.join(tmp, 'package'))
 })
 after(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
@@ -41,7 +55,6 @@ test(
     fs.mkdirSync(mnt)
     execFileSync('mount', ['-t', 'proc', '-o', 'hidepid=2', 'proc', mnt])
     t.after(() => spawnSync('umount', [mnt]))
-    assert.ok(fs.statSync(repo).mode & 0o005, 'the checkout is readable by others')
 
     const seen = runAsNobody(mnt)
     assert.equal(seen.uid, 65534)

@@ -1,9 +1,9 @@
-// The package as users get it: a clear error off Linux x64, and a tarball that installs and
+// The package as users get it: a clear error off 64-bit Linux, and a tarball that installs and
 // loads in a fresh project, from require and from import.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -13,10 +13,13 @@ import { describe, repoRoot, runNode } from './helpers/child.mjs'
 const execFileAsync = promisify(execFile)
 
 // A stand-in for another platform: the loader checks process.platform / process.arch first.
+// The message names what is shipped, so it has to stay true to prebuilds/.
+const shipped = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl']
 const unsupported = [
-  ['platform', 'darwin', ['darwin']],
-  ['platform', 'win32', ['win32']],
-  ['arch', 'arm64', ['arm64']],
+  ['platform', 'darwin', ['darwin', ...shipped]],
+  ['platform', 'win32', ['win32', ...shipped]],
+  ['arch', 'ia32', ["arch 'ia32'", ...shipped]],
+  ['arch', 'arm', ["arch 'arm'", ...shipped]],
 ]
 
 for (const [property, value, mentions] of unsupported) {
@@ -32,6 +35,20 @@ for (const [property, value, mentions] of unsupported) {
     assert.ok(result.stderr.includes('ERR_MEMSENTRY_UNSUPPORTED_PLATFORM'), describe(result))
   })
 }
+
+test('a glibc older than 2.28 gets a clear error, not only the dlopen failure', async () => {
+  // As on such a system: the report header names the old glibc, and loading the addon fails.
+  const script =
+    `const real = process.report.getReport.bind(process.report); ` +
+    `process.report.getReport = () => { const r = real(); r.header.glibcVersionRuntime = '2.17'; return r }; ` +
+    `require('node:module')._extensions['.node'] = () => { throw new Error("version 'GLIBC_2.28' not found") }; ` +
+    `require(${JSON.stringify(repoRoot)})`
+  const result = await runNode(['-e', script], { timeoutMs: 20_000 })
+  assert.notEqual(result.code, 0, describe(result))
+  assert.ok(result.stderr.includes('glibc 2.17'), describe(result))
+  assert.ok(result.stderr.includes('glibc 2.28 or newer'), describe(result))
+  assert.ok(result.stderr.includes('ERR_MEMSENTRY_UNSUPPORTED_PLATFORM'), describe(result))
+})
 
 test("import 'memsentry' on darwin fails with the same clear error", async () => {
   const script =
@@ -68,10 +85,23 @@ test(
       rmSync(appDir, { recursive: true, force: true })
     })
 
+    // The tarball ships prebuilds/ (npm run build:prebuilds). A checkout without them packs a
+    // staged copy that carries its own build as the x64 glibc prebuild.
+    let source = repoRoot
+    if (!existsSync(path.join(repoRoot, 'prebuilds', 'memsentry.linux-x64-gnu.node'))) {
+      source = path.join(packDir, 'stage')
+      const skip = new Set(['node_modules', 'target', '.git', 'fuzz', 'prebuilds'])
+      cpSync(repoRoot, source, { recursive: true, filter: (f) => !skip.has(path.basename(f)) })
+      mkdirSync(path.join(source, 'prebuilds'))
+      copyFileSync(
+        path.join(repoRoot, 'memsentry.linux-x64-gnu.node'),
+        path.join(source, 'prebuilds', 'memsentry.linux-x64-gnu.node'),
+      )
+    }
     // --ignore-scripts: 'prepare' would rebuild the addon.
     const packed = await run(
       'npm',
-      ['pack', '--pack-destination', packDir, '--ignore-scripts', '--json'],
+      ['pack', source, '--pack-destination', packDir, '--ignore-scripts', '--json'],
       repoRoot,
       60_000,
     )
@@ -85,7 +115,7 @@ test(
       'lib/native.js',
       'lib/sentry.js',
       'lib/options.js',
-      'memsentry.linux-x64-gnu.node',
+      'prebuilds/memsentry.linux-x64-gnu.node',
     ]) {
       assert.ok(files.includes(needed), `the tarball has ${needed}: ${files.join(', ')}`)
     }
@@ -96,7 +126,9 @@ test(
     await run('npm', ['init', '-y'], appDir, 30_000)
     await run('npm', ['install', tarball, 'koa@2', '--no-audit', '--no-fund'], appDir, 100_000)
     assert.ok(
-      existsSync(path.join(appDir, 'node_modules', 'memsentry', 'memsentry.linux-x64-gnu.node')),
+      existsSync(
+        path.join(appDir, 'node_modules', 'memsentry', 'prebuilds', 'memsentry.linux-x64-gnu.node'),
+      ),
       'the addon binary is installed',
     )
 

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
+import { readFileSync } from 'node:fs'
 
 import { childScript, describe, startNode } from './helpers/child.mjs'
 import { waitFor } from './helpers/wait.mjs'
@@ -75,6 +76,9 @@ test('rss, vsz, %MEM and minflt/s agree with pidstat -r over the same seconds', 
     message: () => "the child's first sample",
   })
   assert.equal(ready.pid, child.pid)
+  // pidstat's Command column is the process's comm: 'node' up to Node 22, but Node 24 names
+  // its main thread 'MainThread' (26: 'node-MainThread'), and that is the process's comm.
+  const comm = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()
 
   const { stdout: pidstatOut } = await execFileAsync(
     'pidstat',
@@ -97,7 +101,7 @@ test('rss, vsz, %MEM and minflt/s agree with pidstat -r over the same seconds', 
 
   const rows = parsePidstat(pidstatOut, child.pid)
   assert.equal(rows.length, 3, `three per-second pidstat lines:\n${pidstatOut}`)
-  assert.equal(rows[0].command, 'node')
+  assert.equal(rows[0].command, comm)
   // The child reads ~5000 untouched pages a second, so the rate comparison below has teeth.
   assert.ok(
     rows.some((row) => row.minfltPerSec > 100),

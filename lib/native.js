@@ -1,30 +1,68 @@
 'use strict'
 
-// Loads the native addon, or fails with an error a person can act on. memsentry reads Linux
-// procfs, and the package ships one binary: linux-x64 with glibc.
+// Loads the native addon for this platform, or fails with an error a person can act on.
+// memsentry reads Linux procfs and ships four binaries in prebuilds/: linux x64 and arm64, each
+// for glibc (2.28 and newer) and for musl (Alpine).
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const SHIPPED = 'linux-x64-gnu, linux-arm64-gnu, linux-x64-musl, linux-arm64-musl'
+const GLIBC_FLOOR = [2, 28]
 
 function unsupported(what) {
   const err = new Error(
-    `memsentry reads Linux procfs and ships a native addon for linux-x64 (glibc); ` +
-      `this is ${what}. Run it on Linux x86-64, or load it conditionally ` +
-      `(e.g. only when process.platform === 'linux').`,
+    `memsentry reads Linux procfs and ships native addons for ${SHIPPED} ` +
+      `(glibc ${GLIBC_FLOOR.join('.')} or newer, or musl); this is ${what}. ` +
+      `Run it on 64-bit Linux, or load it conditionally (e.g. only when process.platform === 'linux').`,
   )
   err.code = 'ERR_MEMSENTRY_UNSUPPORTED_PLATFORM'
   return err
 }
 
+// The C library this process runs on, from what is mapped into it: musl's loader is
+// ld-musl-<arch>.so.1 (Alpine) or <arch>-linux-musl/libc.so (Debian's musl package). This is the
+// library the addon will be linked against, unlike /usr/bin/ldd, which tells what the system
+// has. Reading /proc/self/maps costs about 0.2 ms; process.report.getReport(), which also knows,
+// 7 to 40 ms.
+function libc() {
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8')
+  return /\/ld-musl-[^/\n]*$|-linux-musl\/[^/\n]*$/m.test(maps) ? 'musl' : 'gnu'
+}
+
+// Asked only once a load has failed: the glibc version, when it is below the floor.
+function glibcTooOld() {
+  const excluded = process.report.excludeNetwork
+  process.report.excludeNetwork = true // the network section costs a lookup per interface
+  const version = process.report.getReport().header.glibcVersionRuntime
+  process.report.excludeNetwork = excluded
+  if (!version) return null
+  const [major, minor] = version.split('.').map(Number)
+  const old = major < GLIBC_FLOOR[0] || (major === GLIBC_FLOOR[0] && minor < GLIBC_FLOOR[1])
+  return old ? version : null
+}
+
 function loadNative() {
   const { platform, arch } = process
   if (platform !== 'linux') throw unsupported(`platform '${platform}' (${arch})`)
-  if (arch !== 'x64') throw unsupported(`linux on arch '${arch}'`)
+  if (arch !== 'x64' && arch !== 'arm64') throw unsupported(`linux on arch '${arch}'`)
+  const file = `memsentry.linux-${arch}-${libc()}.node`
+  // A checkout's own build (npm install, npm run build) first, then the shipped prebuilds, then
+  // napi-rs's generated loader, which finds a per-platform package (memsentry-linux-x64-gnu...)
+  // when the package is published the napi-rs way.
+  const candidates = [
+    path.join(__dirname, '..', file),
+    path.join(__dirname, '..', 'prebuilds', file),
+  ]
+  const found = candidates.find((f) => fs.existsSync(f))
   try {
-    return require('../binding.js')
+    return require(found ?? '../binding.js')
   } catch (cause) {
-    const musl = !process.report?.getReport?.()?.header?.glibcVersionRuntime
-    const err = musl
-      ? unsupported('linux-x64 with musl libc (no glibc)')
+    const old = glibcTooOld()
+    const err = old
+      ? unsupported(`linux-${arch} with glibc ${old}`)
       : new Error(
-          `memsentry: cannot load its native addon (memsentry.linux-x64-gnu.node): ${cause.message}. ` +
+          `memsentry: cannot load its native addon ${found ?? file}: ${cause.message}. ` +
             `Reinstall the package; from a git checkout, run npm install to build it.`,
         )
     err.cause = cause
