@@ -833,18 +833,30 @@ impl LeakDetector {
             None => 2.0 * noise.unwrap_or(0.0),
             Some(_) => 0.0,
         };
-        let outlived = |gc: &FullGc| {
-            let (after, before) = match part {
-                Part::HeapUsed => (gc.heap_used, gc.heap_before),
-                _ => (gc.external, gc.external_before),
-            };
+        let figures = |gc: &FullGc| match part {
+            Part::HeapUsed => (gc.heap_used, gc.heap_before),
+            _ => (gc.external, gc.external_before),
+        };
+        let grew = |after: f64, before: Option<(u64, f64)>, t: u64| {
             let Some((t_before, before)) = before else {
                 return false;
             };
-            let dt = gc.t.saturating_sub(t_before) as f64 / 1000.0;
+            let dt = t.saturating_sub(t_before) as f64 / 1000.0;
             after.is_finite() && after - before >= rate * dt + margin
         };
-        Some(self.full_gcs.iter().filter(|g| g.t >= start_ms).all(outlived))
+        let mut in_span = self.full_gcs.iter().filter(|g| g.t >= start_ms);
+        if self.episode_cause.is_some() {
+            // To go on, what the last full GC of the span left against the floor before the
+            // first: over the whole span, so that two full GCs a second apart, or one that ran
+            // with requests in flight, do not end a leak that goes on.
+            let first = in_span.next()?;
+            let last = in_span.last().unwrap_or(first);
+            return Some(grew(figures(last).0, figures(first).1, last.t));
+        }
+        Some(in_span.all(|gc| {
+            let (after, before) = figures(gc);
+            grew(after, before, gc.t)
+        }))
     }
 
     /// Whether the part that explains the growth (the heap for `Heap`, external memory for
