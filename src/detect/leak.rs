@@ -850,7 +850,7 @@ impl LeakDetector {
             // first: over the whole span, so that two full GCs a second apart, or one that ran
             // with requests in flight, do not end a leak that goes on.
             let first = in_span.next()?;
-            let last = in_span.last().unwrap_or(first);
+            let last = in_span.next_back().unwrap_or(first);
             return Some(grew(figures(last).0, figures(first).1, last.t));
         }
         Some(in_span.all(|gc| {
