@@ -2,5 +2,6 @@
 //! the leak episode, and the robust trend line the leak detector fits.
 
 pub mod leak;
+pub mod replay;
 pub mod thresholds;
 pub mod trend;
