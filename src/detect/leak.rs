@@ -38,7 +38,9 @@
 //!    more. `minSlope` overrides it. At 60 s that is 1.5 MiB/min on a small service; at 300 s,
 //!    0.67 MiB/min; at 10 min, 0.47 MiB/min;
 //! 2. its one-sided 95% lower confidence bound (Sen 1968) is at least 0.75 × the minimum, and the
-//!    Mann–Kendall test rejects "no trend" at p ≤ 0.05;
+//!    Mann–Kendall test rejects "no trend" at p ≤ 0.05. This and 3–4 hold on the metric's
+//!    envelope **or** on that of the heap (external memory) when that explains the growth: V8
+//!    growing its heap, or handing pages back, bends the RSS around a heap leak's straight line;
 //! 3. growth goes on now, and is not slowing down: the lowest floor of the last third is above the
 //!    middle third's by at least 0.5 × the minimum slope and 0.5 × the slope itself (over the
 //!    time between the thirds' centers);
@@ -47,7 +49,9 @@
 //! 5. **what grows is known**: the slope of each part's envelope over the same span,
 //!    as a share of the metric's. The heap (less the measured garbage rate when no full GC is in
 //!    the span) at half or more: `heap`; external memory at half or more: `native`; the children
-//!    at half or more: `child`. V8's `heapTotal` at half or more while the heap grows by less than
+//!    at half or more: `child`. The heap at a fifth or more when, less the measured garbage rate,
+//!    it grows by the minimum slope on its own: `heap` too (with no full GC to take garbage back,
+//!    V8 grows its heap, and the RSS, three times faster than a heap leak). V8's `heapTotal` at half or more while the heap grows by less than
 //!    a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8, with no part
 //!    to explain it) needs half a window more of the same evidence;
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
@@ -66,7 +70,9 @@
 //!
 //! It **ends** when, on two consecutive evaluations, what explained it has stopped: for the heap
 //! and external memory, the last full GC left no more than the floor before it (0.25 × the
-//! minimum slope), or, with no full GC in the span, the metric's floors below; for a child, the
+//! minimum slope), or, with no full GC in the span, the metric's floors below fail and either the
+//! last full GC left no more than the one before (wherever they are) or the floors grow at less
+//! than 0.25 × the minimum slope or fall in the last third; for a child, the
 //! children's floors; for native growth, the floors outside V8's heap; otherwise the metric's
 //! floors: slope below 0.5 × the minimum slope in force at the start, last third growing at less
 //! than 0.25 × it, or a line misfitting 3 × the hinge or step. An episode keeps the minimum it
@@ -755,15 +761,28 @@ impl LeakDetector {
         let (flips, needed) = match self.episode_cause {
             None => {
                 let min = self.config.min_slope_at(a.level);
+                let trend = |a: &Analysis, scratch: &mut Vec<f64>| {
+                    a.slope >= min
+                        && a.confidence >= START_CONFIDENCE
+                        && a.slope_recent >= START_RECENT_FRACTION * min
+                        && a.slope_recent >= START_RECENT_SHARE * a.slope
+                        && a.slope_lower(scratch) >= START_LOWER_FRACTION * min
+                        && a.steady(START_SHAPE_FACTOR)
+                };
+                // The trend on the metric's floors, or on those of the part that explains it:
+                // V8 sizing its heap can bend the RSS around a heap leak's straight line.
                 let flips = cause != Cause::HeapSizing
                     && a.slope >= min
-                    && a.confidence >= START_CONFIDENCE
-                    && a.slope_recent >= START_RECENT_FRACTION * min
-                    && a.slope_recent >= START_RECENT_SHARE * a.slope
                     && self.outlived_full_gcs(&a, cause, START_RECENT_FRACTION * min) == Some(true)
                     && self.part_grows_now(&a, cause, cur, START_RECENT_FRACTION * min)
-                    && a.slope_lower(&mut self.scratch) >= START_LOWER_FRACTION * min
-                    && a.steady(START_SHAPE_FACTOR);
+                    && (trend(&a, &mut self.scratch)
+                        || self
+                            .explaining_part(cause)
+                            .and_then(|part| {
+                                let env = self.part_envelope(part, a.first_idx, cur);
+                                self.analyse(&env, cur)
+                            })
+                            .is_some_and(|p| trend(&p, &mut self.scratch)));
                 let needed = match cause {
                     Cause::Unexplained(_) => CONFIRM_UNEXPLAINED,
                     _ => CONFIRM,
@@ -804,6 +823,8 @@ impl LeakDetector {
                 && a.slope_recent >= KEEP_RECENT_FRACTION * min
                 && a.steady(KEEP_SHAPE_FACTOR)
         };
+        // Looser, for when what the last full GCs left says the heap still grew.
+        let still_growing = |a: &Analysis| a.slope >= KEEP_RECENT_FRACTION * min && a.slope_recent >= 0.0;
         // A child's growth on the children alone, native growth on what is outside V8's heap:
         // the process's own full GCs, which drop the RSS, do not stop them.
         let part = match started {
@@ -822,8 +843,17 @@ impl LeakDetector {
         // with (a leak's own rate, at least the minimum): a live heap that now drifts by a MiB
         // between full GCs is not the leak that was reported.
         let rate = KEEP_RECENT_FRACTION * min.max(0.5 * self.episode_slope);
-        match self.outlived_full_gcs(a, started, rate) {
-            Some(kept) if matches!(started, Cause::Explained(_)) => kept,
+        match (self.outlived_full_gcs(a, started, rate), started) {
+            (Some(kept), Cause::Explained(_)) => kept,
+            // No full GC in the span (a window shorter than the full-GC period): what the last
+            // one left against the one before, wherever they are; the RSS floors wander with V8
+            // sizing its heap meanwhile.
+            (None, Cause::Explained(Suspect::Heap)) => {
+                self.heap_lives.rising(1, rate, 0.0, 0) && still_growing(a) || on_floors(a)
+            }
+            (None, Cause::Explained(Suspect::Native)) => {
+                self.external_lives.rising(1, rate, 0.0, 0) && still_growing(a) || on_floors(a)
+            }
             _ => on_floors(a),
         }
     }
@@ -902,6 +932,15 @@ impl LeakDetector {
                 grew(after, before, gc.t)
             }) && lives.rising(RISING_STEPS, rate, margin, since),
         )
+    }
+
+    /// The part whose growth explains a heap or external cause.
+    fn explaining_part(&self, cause: Cause) -> Option<Part> {
+        match cause {
+            Cause::Explained(Suspect::Heap) => Some(Part::HeapUsed),
+            Cause::Explained(Suspect::Native) => Some(Part::External),
+            _ => None,
+        }
     }
 
     /// Whether the part that explains the growth (the heap for `Heap`, external memory for
@@ -1042,7 +1081,16 @@ impl LeakDetector {
             let total = share(Part::HeapTotal);
             // What grows outside V8's heap and its Buffers: native memory.
             let outside = total.map(|t| 1.0 - t - external);
-            if heap < NATIVE_SHARE && total.is_some_and(|t| t >= EXPLAINS) {
+            // The live heap grows by a leak's rate on its own, beyond what garbage adds between
+            // full GCs, while V8 grows its heap (or native memory) faster still: without a full
+            // GC to hand pages back, a heap leak raises the RSS by more than the live heap. The
+            // heap, on the heap's terms (what full GCs leave must rise).
+            // Only once the garbage rate is measured (two full GCs).
+            let beyond_garbage = self.garbage.rate().map(|g| heap_raw * a.slope - g);
+            let min = self.config.min_slope_at(a.level);
+            if heap >= NATIVE_SHARE && beyond_garbage.is_some_and(|b| b >= min) {
+                Cause::Explained(Suspect::Heap)
+            } else if heap < NATIVE_SHARE && total.is_some_and(|t| t >= EXPLAINS) {
                 // V8's heap grew, not what it keeps alive: free space, or garbage a full GC takes.
                 Cause::HeapSizing
             } else if heap < NATIVE_SHARE || outside.is_some_and(|o| o >= EXPLAINS) {
