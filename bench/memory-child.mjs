@@ -1,5 +1,8 @@
-// Run by bench/run.mjs as `node --expose-gc bench/memory-child.mjs <historySize> <intervalMs>`:
-// the addon's own resident memory with a full history, in a fresh process. Prints one JSON line.
+// Run by bench/run.mjs as `node --expose-gc bench/memory-child.mjs <historySize> <intervalMs>
+// [control]`: the addon's own resident memory with a full history, in a fresh process. Prints one
+// JSON line. With `control`, the same process without a sentry: the same polling for as long,
+// ticks counted by the clock. Node's own RSS drifts up by ~1.5 MiB over a minute of this, which
+// is not the addon's: bench/run.mjs subtracts the control's growth.
 
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -7,6 +10,7 @@ import { MemorySentry } from '../index.js'
 
 const historySize = Number(process.argv[2] ?? 3600)
 const intervalMs = Number(process.argv[3] ?? 10)
+const control = process.argv[4] === 'control'
 
 function settledRss() {
   global.gc()
@@ -18,7 +22,13 @@ function settledRss() {
 // a sentry and its history add.
 const before = settledRss()
 const started = Date.now()
-const sentry = new MemorySentry({ historySize, intervalMs, children: 'none' })
+const sentry = control
+  ? {
+      stats: () => ({ ticks: Math.floor((Date.now() - started) / intervalMs) }),
+      history: () => [],
+      close: async () => {},
+    }
+  : new MemorySentry({ historySize, intervalMs, children: 'none' })
 
 // stats() is cheap; history() would build historySize JS objects on every poll.
 // A first measurement with a nearly empty history splits the total into the sentry's fixed cost
@@ -37,6 +47,7 @@ process.stdout.write(
   `${JSON.stringify({
     historySize,
     intervalMs,
+    control,
     historyLength,
     filledMs,
     rssBeforeBytes: before.rss,

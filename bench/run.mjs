@@ -74,7 +74,13 @@ const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`
 
 // ---- memory of a full history, in a fresh child process (runs alongside everything else) ----
 
-function measureHistoryMemory() {
+async function measureHistoryMemory() {
+  // The sentry and a control without one, at once: what the control grows by is Node's own.
+  const [withSentry, control] = await Promise.all([memoryChild(), memoryChild('control')])
+  return { ...withSentry, control }
+}
+
+function memoryChild(...extra) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -83,6 +89,7 @@ function measureHistoryMemory() {
         join(here, 'memory-child.mjs'),
         String(HISTORY.size),
         String(HISTORY.intervalMs),
+        ...extra,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
@@ -402,12 +409,13 @@ function render({ micro: m, threads, history, diagnosis }) {
     `${formatRatio(withL.mainThreadNsPerTick / timer.mainThreadNsPerTick)}`,
   ])
 
-  const mib = history.rssDeltaBytes / 2 ** 20
+  const controlMiB = history.control.rssDeltaBytes / 2 ** 20
+  const mib = history.rssDeltaBytes / 2 ** 20 - controlMiB
   rows.push([
     `addon RSS, ${history.historyLength} samples of history`,
     `${mib.toFixed(2)} MiB`,
-    `fixed ${((history.rssEarlyBytes - history.rssBeforeBytes) / 2 ** 20).toFixed(2)} MiB + ` +
-      `${history.historyBytesPerSample.toFixed(0)} B/sample; fresh process, ` +
+    `${(history.rssDeltaBytes / 2 ** 20).toFixed(2)} MiB grown, less ${controlMiB.toFixed(2)} MiB ` +
+      `that the same process without a sentry grew by; fresh process, ` +
       `@ ${history.intervalMs} ms, filled in ${(history.filledMs / 1000).toFixed(0)} s`,
     '',
     verdict(mib < BUDGET.historyMiB, `${mib.toFixed(2)} MiB < ${BUDGET.historyMiB} MiB`),
