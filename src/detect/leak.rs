@@ -13,8 +13,9 @@
 //!
 //! Beside the metric it keeps the same buckets of the **parts** that can explain a growth: V8's
 //! `heapUsed` and `heapTotal` and external memory (`external + arrayBuffers`), recorded by the JS
-//! side after GCs whenever leak detection is on, with every **full GC** flagged; the process's own
-//! RSS when the metric covers the children; and the metric less V8's heap and external memory.
+//! side after GCs whenever leak detection is on, with every **full GC** flagged; the children's
+//! part when the metric covers them (the metric less the process's own RSS); and the metric less
+//! V8's heap and external memory.
 //!
 //! # Why a healthy service looked like a leak, and what the rule does about it
 //!
