@@ -107,13 +107,7 @@ function writeLeakReport(sentry, dir, event, options) {
     // The event may not have reached the recorder yet (this runs before or inside its emit).
     if (event != null && typeof event === 'object') recordNow(sentry, 'leak', event)
     // The episode's diagnosis, when it comes (a profiler run later), rewrites this file once.
-    if (render(true)) {
-      let pending = true
-      onDiagnosis(sentry, () => {
-        if (pending) render(false)
-        pending = false
-      })
-    }
+    if (render(true)) onDiagnosis(sentry, () => render(false))
   })
   return file
 }

@@ -137,9 +137,9 @@ function attach(sentry) {
   return sentry
 }
 
-/** Calls `fn()` once after each recorded 'leak-diagnosis' of `sentry` (the leak report's rewrite). */
+/** Calls `fn()` once, after the next recorded 'leak-diagnosis' of `sentry` (the leak report's rewrite). */
 function onDiagnosis(sentry, fn) {
-  sentry.on('leak-diagnosis', () => setImmediate(fn))
+  sentry.once('leak-diagnosis', () => setImmediate(fn))
 }
 
 /** Records one event of `sentry` now, when it is attached (each payload once, whoever is first). */
