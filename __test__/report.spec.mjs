@@ -592,6 +592,17 @@ describe('events and files', () => {
       assert.equal(data.trigger.type, 'leak')
       assert.equal(data.trigger.report, written[0])
       assert.equal(data.leaks[0].report, written[0])
+      // Each written report waits for the episode's diagnosis once; nothing is left behind.
+      const waiting = sentry.listenerCount('leak-diagnosis')
+      assert.ok(waiting >= written.length, `${waiting} listeners`)
+      sentry.emit('leak-diagnosis', {
+        time: Date.now(),
+        suspect: 'heap',
+        sites: [{ functionName: 'keepOrders', url: '/srv/orders.js', line: 3, column: 1 }],
+      })
+      await drainEvents()
+      assert.equal(sentry.listenerCount('leak-diagnosis'), waiting - written.length)
+      assert.match(fs.readFileSync(written[0], 'utf8'), /keepOrders/, 'rewritten with the sites')
     } finally {
       await sentry.close()
     }
