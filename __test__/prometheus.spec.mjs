@@ -5,11 +5,6 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createRequire } from 'node:module'
 
@@ -18,11 +13,11 @@ import Router from '@koa/router'
 import client from 'prom-client'
 
 import { MemorySentry } from '../index.js'
+import { requirePrometheus, startPrometheus } from './helpers/prometheus-server.mjs'
 
 const require = createRequire(import.meta.url)
 const { collect } = require('../integrations/prometheus.js')
 
-const PROMETHEUS = '/usr/bin/prometheus'
 const HOUR_MS = 3_600_000
 
 async function waitFor(what, check, timeoutMs = 10_000) {
@@ -456,28 +451,12 @@ describe('memsentry/prometheus collect()', () => {
 
 // ---- a real Prometheus server scraping a Koa app in this process ----
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 describe('memsentry/prometheus scraped by a real Prometheus server', () => {
-  const state = { dirs: [], prom: null, promLog: '', server: null, sentry: null }
+  const state = { prom: null, server: null, sentry: null }
 
   before(async () => {
-    if (!existsSync(PROMETHEUS)) {
-      // Not a skip: CI installs it, and a silently skipped end-to-end test is a missing one.
-      throw new Error(
-        `${PROMETHEUS} is missing: this test runs a real Prometheus server. ` +
-          'Install it with: apt-get update && apt-get install -y prometheus',
-      )
-    }
+    // Not a skip: CI installs it, and a silently skipped end-to-end test is a missing one.
+    requirePrometheus()
     state.sentry = new MemorySentry({ intervalMs: 1000 })
     const registry = new client.Registry()
     collect(state.sentry, { registry })
@@ -491,106 +470,32 @@ describe('memsentry/prometheus scraped by a real Prometheus server', () => {
     app.use(router.routes()).use(router.allowedMethods())
     state.server = app.listen(0, '127.0.0.1')
     await once(state.server, 'listening')
-    const appPort = state.server.address().port
-
-    const dir = await mkdtemp(join(tmpdir(), 'memsentry-prometheus-'))
-    state.dirs.push(dir)
-    const config = join(dir, 'prometheus.yml')
-    await writeFile(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: memsentry',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${appPort}']`,
-        '',
-      ].join('\n'),
-    )
-    // The port is chosen by listening on port 0 and closing; should another process take it in
-    // between, Prometheus exits at once and we try another.
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort()
-      state.promLog = ''
-      const prom = spawn(
-        PROMETHEUS,
-        [
-          `--config.file=${config}`,
-          `--storage.tsdb.path=${join(dir, 'data')}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          '--log.level=warn',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      const log = (chunk) => {
-        state.promLog = (state.promLog + chunk).slice(-8000)
-      }
-      prom.stdout.on('data', log)
-      prom.stderr.on('data', log)
-      state.prom = prom
-      state.promUrl = `http://127.0.0.1:${port}`
-      const exited = once(prom, 'exit').then(() => 'exited')
-      const ready = (async () => {
-        const deadline = Date.now() + 30_000
-        while (Date.now() < deadline && prom.exitCode === null) {
-          try {
-            const res = await fetch(`${state.promUrl}/-/ready`)
-            if (res.ok) return 'ready'
-          } catch {}
-          await sleep(100)
-        }
-        return 'timeout'
-      })()
-      const outcome = await Promise.race([ready, exited])
-      if (outcome === 'ready') return
-      if (outcome === 'exited' && attempt < 3) continue
-      throw new Error(`prometheus did not become ready (${outcome}):\n${state.promLog}`)
-    }
+    const target = `127.0.0.1:${state.server.address().port}`
+    state.prom = await startPrometheus([{ name: 'memsentry', targets: [target] }])
   })
 
   after(async () => {
-    const prom = state.prom
-    if (prom && prom.exitCode === null && prom.signalCode === null) {
-      const exited = once(prom, 'exit')
-      prom.kill('SIGTERM')
-      const grace = new AbortController()
-      const killed = await Promise.race([
-        exited.then(() => true),
-        sleep(5000, false, { signal: grace.signal }).catch(() => false),
-      ])
-      grace.abort() // or the pending timer holds the process for 5 s
-      if (!killed) {
-        prom.kill('SIGKILL')
-        await exited
-      }
-    }
+    await state.prom?.stop()
     if (state.server) await new Promise((resolve) => state.server.close(resolve))
     await state.sentry?.close()
-    for (const dir of state.dirs) await rm(dir, { recursive: true, force: true })
   })
 
   it('memsentry_rss_bytes reaches Prometheus within 10% of sentry.latest.rss', async () => {
-    const query = `${state.promUrl}/api/v1/query?query=memsentry_rss_bytes`
     const deadline = Date.now() + 60_000
     let result
     while (Date.now() < deadline) {
-      const body = await (await fetch(query)).json()
-      assert.equal(body.status, 'success', JSON.stringify(body))
-      if (body.data.result.length > 0) {
-        result = body.data.result
+      const found = await state.prom.query('memsentry_rss_bytes')
+      if (found.length > 0) {
+        result = found
         break
       }
       await sleep(250)
     }
     if (result === undefined) {
-      const targets = await (await fetch(`${state.promUrl}/api/v1/targets`)).json()
-      const health = targets.data.activeTargets.map((t) => `${t.health} ${t.lastError}`)
+      const targets = await state.prom.targets()
       assert.fail(
-        `no memsentry_rss_bytes in Prometheus after 60 s; targets: ${health.join('; ')}\n` +
-          state.promLog,
+        `no memsentry_rss_bytes in Prometheus after 60 s; targets: ${targets.join('; ')}\n` +
+          state.prom.log(),
       )
     }
     assert.equal(result.length, 1)
