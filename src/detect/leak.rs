@@ -140,9 +140,15 @@ const KEEP_RECENT_FRACTION: f64 = 0.25;
 const KEEP_SHAPE_FACTOR: f64 = 3.0;
 /// Consecutive evaluations that must agree before the state changes ...
 const CONFIRM: u32 = 2;
-/// ... and before a growth that no part of the process's memory explains counts as a leak: half
-/// a window more of the same evidence.
-const CONFIRM_UNEXPLAINED: u32 = (FINE_BUCKETS / 2) as u32;
+/// ... and before a growth that no part of the process's memory explains counts as a leak: a
+/// window more of the same evidence.
+const CONFIRM_UNEXPLAINED: u32 = FINE_BUCKETS as u32;
+/// Growth that no part explains must also reach this many times the minimum slope. Measured on
+/// Node 24 with no leak: after a cache filled or an LRU neared its cap, the RSS outside V8's heap
+/// (the allocator's high-water mark, pages V8 keeps) grew 2.4–12 MiB/min for minutes before it
+/// settled, while V8's own figures stood still; only a rate and a duration beyond that tell
+/// native memory that is kept.
+const UNEXPLAINED_FACTOR: f64 = 2.0;
 /// A part (heap floor, external, a child) growing at this share of the metric explains it.
 const EXPLAINS: f64 = 0.5;
 /// Heap floor growth below this share: `Native`.
@@ -768,8 +774,12 @@ impl LeakDetector {
                 };
                 // The trend on the metric's floors, or on those of the part that explains it:
                 // V8 sizing its heap can bend the RSS around a heap leak's straight line.
+                let bar = match cause {
+                    Cause::Unexplained(_) => UNEXPLAINED_FACTOR * min,
+                    _ => min,
+                };
                 let flips = cause != Cause::HeapSizing
-                    && a.slope >= min
+                    && a.slope >= bar
                     && self.outlived_full_gcs(&a, cause, START_RECENT_FRACTION * min) == Some(true)
                     && self.part_grows_now(&a, cause, cur, START_RECENT_FRACTION * min)
                     && (trend(&a, &mut self.scratch)
@@ -1078,16 +1088,7 @@ impl LeakDetector {
             let total = share(Part::HeapTotal);
             // What grows outside V8's heap and its Buffers: native memory.
             let outside = total.map(|t| 1.0 - t - external);
-            // The live heap grows by a leak's rate on its own, beyond what garbage adds between
-            // full GCs, while V8 grows its heap (or native memory) faster still: without a full
-            // GC to hand pages back, a heap leak raises the RSS by more than the live heap. The
-            // heap, on the heap's terms (what full GCs leave must rise).
-            // Only once the garbage rate is measured (two full GCs).
-            let beyond_garbage = self.garbage.rate().map(|g| heap_raw * a.slope - g);
-            let min = self.config.min_slope_at(a.level);
-            if heap >= NATIVE_SHARE && beyond_garbage.is_some_and(|b| b >= min) {
-                Cause::Explained(Suspect::Heap)
-            } else if heap < NATIVE_SHARE && total.is_some_and(|t| t >= EXPLAINS) {
+            if heap < NATIVE_SHARE && total.is_some_and(|t| t >= EXPLAINS) {
                 // V8's heap grew, not what it keeps alive: free space, or garbage a full GC takes.
                 Cause::HeapSizing
             } else if heap < NATIVE_SHARE || outside.is_some_and(|o| o >= EXPLAINS) {
@@ -1442,13 +1443,14 @@ mod tests {
         }
     }
 
-    /// A 2 MiB/min RSS leak with post-GC heap figures every 5 s; returns the suspect at Started.
+    /// A 3 MiB/min RSS leak with post-GC heap figures every 5 s; returns the suspect at Started.
     fn suspect_with(heap: Option<(f64, f64)>) -> Suspect {
-        let slope = per_min(2.0 * MIB);
+        let slope = per_min(3.0 * MIB);
         let mut saw = Sawtooth::standard(3);
         let mut rng = Lcg(99);
         let mut d = LeakDetector::new(config(WINDOW, per_min(MIB), 0));
-        for t in 0..=900u64 {
+        // Growth nothing explains holds a window more: up to 1,100 s here.
+        for t in 0..=1800u64 {
             let ts = t as f64;
             if let Some((heap_slope, external_slope)) = heap {
                 if t % 5 == 0 {
@@ -1845,9 +1847,9 @@ mod tests {
                     // explains must hold half a window longer.
                     let w = window_ms as f64 / 1000.0;
                     let bound = match name {
-                        // Half a window more of evidence, which a full GC's drop of the RSS
-                        // floors can restart.
-                        "native" => 2.0 * w + 60.0,
+                        // A window more of evidence, which a full GC's drop of the RSS floors
+                        // can restart.
+                        "native" => 3.0 * w + 90.0,
                         _ => w + 30.0 + 130.0,
                     };
                     assert!(

@@ -185,6 +185,10 @@ mod tests {
             "load-steps.csv",
             "load-spikes.csv",
             "cache-plateau.csv",
+            // Node 24: V8 grows its heap ~3.5 times the live heap and keeps touching (or
+            // pooling) pages outside heapTotal for three minutes after the cache filled.
+            "cache-plateau-b.csv",
+            "cache-plateau-c.csv",
             "warm-up.csv",
             "lru-slow-b.csv",
         ] {
@@ -212,7 +216,10 @@ mod tests {
         check("emitter-closure.csv", false, W300.0, W300.1, heap(330.0));
         // Node 24, nine runs at once: full GCs a minute apart, V8 growing its heap (and the
         // RSS) three times faster than the live heap; the RSS dipped when V8 gave pages back.
-        check("fast-heap-b.csv", false, W60.0, W60.1, heap(90.0));
+        // At 60 s the fast leak waits for the full GC at 97 s: until then it looks like a
+        // cache that has just filled (and a cache that had, on the same machine, looked like
+        // it); late, not wrong.
+        check("fast-heap-b.csv", false, W60.0, W60.1, heap(110.0));
         check("fast-heap-b.csv", false, W300.0, W300.1, heap(330.0));
         check("emitter-closure-b.csv", false, W60.0, W60.1, heap(90.0));
         check("emitter-closure-b.csv", false, W300.0, W300.1, heap(330.0));
