@@ -30,8 +30,9 @@
 //!   requests is alive leaves a high "live" heap; the next one does not.
 //! - **Caches filling** and start-up.
 //!
-//! So a leak episode **starts** when, on two consecutive evaluations (fifteen, half a window, for
-//! growth nothing measured explains), all of these hold:
+//! So a leak episode **starts** when, on two consecutive evaluations (thirty, a whole window, for
+//! growth nothing measured explains, which must also reach twice the minimum slope), all of these
+//! hold:
 //! 1. the Theil–Sen slope of the envelope is at least the **minimum slope**: by default growth per
 //!    window of max(1.5 MiB × √(window / 60 s), 2% of the metric's median floor). Why √: the
 //!    drift of a healthy heap's floors over a window grows about like a random walk, slower than
@@ -54,7 +55,9 @@
 //!    it grows by the minimum slope on its own: `heap` too (with no full GC to take garbage back,
 //!    V8 grows its heap, and the RSS, three times faster than a heap leak). V8's `heapTotal` at half or more while the heap grows by less than
 //!    a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8, with no part
-//!    to explain it) needs half a window more of the same evidence;
+//!    to explain it) needs a window more of the same evidence at twice the minimum slope: on Node 24
+//!    with no leak, the RSS outside V8's heap (the allocator's high-water mark, pages V8 keeps)
+//!    grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its cap;
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
 //!    more than the lowest figure since the full GC before it, by half the minimum slope times
 //!    the time between plus twice the measured noise of what full GCs leave (the median absolute
@@ -1844,7 +1847,7 @@ mod tests {
                     starts.push(t);
                     // A heap or external leak waits for a full GC (80-130 s apart here; Node runs
                     // them more often when external memory grows) to show it stays; growth nothing
-                    // explains must hold half a window longer.
+                    // explains must hold a window longer.
                     let w = window_ms as f64 / 1000.0;
                     let bound = match name {
                         // A window more of evidence, which a full GC's drop of the RSS floors
