@@ -95,7 +95,7 @@
 //! | process model, heap leak 6 MiB/min, 60 s @ 250 ms (full GCs when the old generation grew by 3–5 MB + a quarter of the live heap) | 154–170 |
 //! | the same at 300 s @ 1 s                                             | 280–360              |
 //! | external (Buffers) 6 MiB/min, 60 s / 300 s                          | 136–150 / 280        |
-//! | native (outside V8) 6 MiB/min, 60 s / 300 s                         | 106–180 / 410–440    |
+//! | native (outside V8) 6 MiB/min, 60 s / 300 s                         | 136–240 / 560        |
 //! | a child growing 6 MiB/min under a parent whose RSS drops at GCs, 60 s | ≤ 90, suspect child |
 //!
 //! A leak present from the first sample cannot be reported before the warm-up plus 8
@@ -1845,8 +1845,8 @@ mod tests {
                     };
                     assert_eq!(e.suspect, suspect, "{name}, window {window_ms}, seed {seed}");
                     starts.push(t);
-                    // A heap or external leak waits for a full GC (80-130 s apart here; Node runs
-                    // them more often when external memory grows) to show it stays; growth nothing
+                    // A heap or external leak waits for three full GCs (when the old generation
+                    // and external memory grew by a step) to show it stays; growth nothing
                     // explains must hold a window longer.
                     let w = window_ms as f64 / 1000.0;
                     let bound = match name {
