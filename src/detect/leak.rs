@@ -12,10 +12,10 @@
 //! evaluation (once per fine bucket; a few µs each).
 //!
 //! Beside the metric it keeps the same buckets of the **parts** that can explain a growth: V8's
-//! `heapUsed` and `heapTotal` and external memory (`external + arrayBuffers`), recorded by the JS
-//! side after GCs whenever leak detection is on, with every **full GC** flagged; the children's
-//! part when the metric covers them (the metric less the process's own RSS); and the metric less
-//! V8's heap and external memory.
+//! `heapUsed` and `heapTotal` and external memory (`external`, which counts `arrayBuffers`),
+//! recorded by the JS side after GCs whenever leak detection is on, with every **full GC**
+//! flagged; the children's part when the metric covers them (the metric less the process's own
+//! RSS); and the metric less V8's heap and external memory.
 //!
 //! # Why a healthy service looked like a leak, and what the rule does about it
 //!
@@ -293,7 +293,7 @@ enum Part {
     HeapUsed = 0,
     /// V8 heapTotal: what the heap holds, used or free.
     HeapTotal = 1,
-    /// external + arrayBuffers: memory held by JS objects outside the heap (Buffers).
+    /// `external` (which counts `arrayBuffers`): memory held by JS objects outside the heap.
     External = 2,
     /// The metric less the process's own RSS: the children's part of a tree metric.
     Children = 3,
@@ -640,7 +640,7 @@ impl LeakDetector {
     }
 
     /// V8 heap figures recorded right after a GC (`heap_used`, `heap_total` = heapUsed and
-    /// heapTotal bytes, `external` = external + arrayBuffers bytes; NaN if unknown), and whether
+    /// heapTotal bytes, `external` = Node's external bytes, ArrayBuffers included; NaN if unknown), and whether
     /// that GC was a full (mark-compact) one. They tell what grows: live JS objects, V8's free
     /// heap, or memory outside the heap; and the full GCs tell garbage from what is kept (see the
     /// module documentation). Ignored before the first metric sample after the warm-up or when

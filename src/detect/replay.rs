@@ -6,7 +6,8 @@
 //!
 //! A trace is CSV: `# full_gcs=<ms> <ms> ...` (when full GCs ran, ms since the server started),
 //! `# <label> load_start_ms=<ms>`, a header, then `t_ms,rss,heap_used,external,heap_total,tree_rss`
-//! rows at the eval's fastest sampling (250 ms); an empty field is unknown.
+//! rows at the eval's fastest sampling (250 ms); an empty field is unknown. Traces recorded before
+//! 2026-12-01 06:00 UTC have `external + arrayBuffers` in the external column (Buffers twice).
 
 use crate::detect::leak::{LeakConfig, LeakDetector, LeakTransition};
 

@@ -227,7 +227,8 @@ impl Shared {
                 mono_ms,
                 heap.heap_used,
                 heap.heap_total,
-                heap.external + heap.array_buffers,
+                // Node counts ArrayBuffers (Buffers) in `external` already.
+                heap.external,
                 major_gc,
             );
         }
