@@ -834,7 +834,7 @@ impl LeakDetector {
                 && a.steady(KEEP_SHAPE_FACTOR)
         };
         // Looser, for when what the last full GCs left says the heap still grew.
-        let still_growing = |a: &Analysis| a.slope >= KEEP_RECENT_FRACTION * min && a.slope_recent >= 0.0;
+        let still_growing = |a: &Analysis| a.slope >= KEEP_RECENT_FRACTION * min;
         // A child's growth on the children alone, native growth on what is outside V8's heap:
         // the process's own full GCs, which drop the RSS, do not stop them.
         let part = match started {
@@ -929,10 +929,14 @@ impl LeakDetector {
         if self.episode_cause.is_some() {
             // To go on, what the last full GC of the span left against the floor before the
             // first: over the whole span, so that two full GCs a second apart, or one that ran
-            // with requests in flight, do not end a leak that goes on.
+            // with requests in flight, do not end a leak that goes on. Or, should the first of
+            // such a pair have left the span, against the full GC before the pair.
             let first = in_span.next()?;
             let last = in_span.next_back().unwrap_or(first);
-            return Some(grew(figures(last).0, figures(first).1, last.t));
+            let since = self.origin.unwrap_or(0) + start_ms;
+            return Some(
+                grew(figures(last).0, figures(first).1, last.t) || lives.rising(1, rate, 0.0, since),
+            );
         }
         // And what full GCs left rose at the last RISING_STEPS of them, the newest in the span.
         let since = self.origin.unwrap_or(0) + start_ms;
