@@ -74,9 +74,9 @@
 //!
 //! It **ends** when, on two consecutive evaluations, what explained it has stopped: for the heap
 //! and external memory, the last full GC left no more than the floor before it (0.25 × the
-//! minimum slope), or, with no full GC in the span, the metric's floors below fail and either the
-//! last full GC left no more than the one before (wherever they are) or the floors grow at less
-//! than 0.25 × the minimum slope or fall in the last third; for a child, the
+//! minimum slope; two full GCs seconds apart count as one), or, with no full GC in the span, the
+//! metric's floors below fail and either the last full GC left no more than the one before
+//! (wherever they are) or the floors grow at less than 0.25 × the minimum slope; for a child, the
 //! children's floors; for native growth, the floors outside V8's heap; otherwise the metric's
 //! floors: slope below 0.5 × the minimum slope in force at the start, last third growing at less
 //! than 0.25 × it, or a line misfitting 3 × the hinge or step. An episode keeps the minimum it
