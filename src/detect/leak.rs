@@ -891,7 +891,10 @@ impl LeakDetector {
             if self.episode_cause.is_some() {
                 return None;
             }
-            // No full GC yet: a heap floor far faster than garbage ever raised it will do.
+            // No full GC yet: a heap floor far faster than garbage ever raised it will do, if
+            // what the last full GCs left rose too (wherever they are). With full GCs a minute
+            // or more apart, the garbage rate measured at them can read near zero while
+            // requests in flight at scavenges raise the floor for a while.
             let beyond = match (part, self.garbage.rate()) {
                 (Part::HeapUsed, Some(garbage)) => self
                     .part_slopes(a)
@@ -899,7 +902,8 @@ impl LeakDetector {
                     .is_some_and(|heap| heap >= BEYOND_GARBAGE * garbage + rate),
                 _ => false,
             };
-            return Some(beyond);
+            let margin = 2.0 * self.heap_lives.noise().unwrap_or(0.0);
+            return Some(beyond && self.heap_lives.rising(1, rate, margin, 0));
         }
         // Every full GC of the span must have left more than the lowest figure before it: a
         // full GC that ran while a batch job's data was alive says nothing about a leak, the
