@@ -1801,7 +1801,7 @@ mod tests {
                 // at each full GC.
                 let flight = Process {
                     garbage: per_min(30.0 * MIB),
-                    in_flight: 100.0 * MB,
+                    in_flight: 20.0 * MB,
                     ..Process::healthy()
                 }
                 .run(seed, window_ms, interval_ms, 1800);
