@@ -43,7 +43,7 @@ function evidence(r) {
     `load started ${offset} ms after the server; samples in history: ${r.history?.samples.length ?? 0}`,
     `rss floors (6 s, server time s:MiB): ${floorSeries(r.history, 1)}`,
     `heapUsed floors: ${floorSeries(r.history, 2)}`,
-    `external+arrayBuffers floors: ${floorSeries(r.history, 3)}`,
+    `external floors (Buffers included): ${floorSeries(r.history, 3)}`,
     `server exit ${JSON.stringify(r.serverExit)} stderr: ${r.serverStderr.slice(-1000)}`,
     `load exit ${JSON.stringify(r.loadExit)} stderr: ${r.loadStderr.slice(-1000)}`,
   ].join('\n')
