@@ -244,6 +244,7 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
     sentries,
     probe: memwatchProbe,
     memsentry,
+    recordHeap: Boolean(traces),
     maxMs: 1_800_000,
   }
   // A leak run ends early once every setting has reported it (and, for a leak that stops, has
@@ -265,7 +266,7 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
     tailMs: 2000,
   })
   const label = repeat > 0 ? `${scenario.name}#${repeat + 1}` : scenario.name
-  if (traces && result.history) writeTrace(traces, label, result)
+  if (traces && result.history) writeTrace(traces, label, result, Object.values(settings))
   const mwLeaks = result.probe.filter((l) => l.type === 'probe:memwatch-leak')
   const mwFirst = seconds(mwLeaks[0] ? mwLeaks[0].at - result.loadStartAt : null)
   const info = result.probe.find((l) => l.type === 'probe:memwatch-info')
@@ -321,9 +322,11 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
 
 /**
  * One CSV per run: t_ms,rss,heap_used,external,heap_total,tree_rss (empty when unknown), after a
- * comment line with the load's start and the full GCs (ms since the server started).
+ * comment line with the load's start and the full GCs (ms since the server started); then each
+ * heap reading a sentry gave its leak detector, as
+ * h,<that sentry's interval_ms>,t_ms,heap_used,heap_total,external,<1 after a full GC>.
  */
-function writeTrace(dir, label, result) {
+function writeTrace(dir, label, result, settingsInOrder) {
   mkdirSync(dir, { recursive: true })
   const t0 = result.history.t0
   const offset = result.loadStartAt - t0
@@ -334,6 +337,9 @@ function writeTrace(dir, label, result) {
     't_ms,rss,heap_used,external,heap_total,tree_rss',
   ]
   for (const s of result.history.samples) lines.push(s.map((v) => v ?? '').join(','))
+  for (const [i, ...call] of result.history.heapCalls ?? []) {
+    lines.push(['h', settingsInOrder[i].intervalMs, ...call].join(','))
+  }
   writeFileSync(path.join(dir, `${label}.csv`), `${lines.join('\n')}\n`)
 }
 

@@ -8,6 +8,11 @@
 //! `# <label> load_start_ms=<ms>`, a header, then `t_ms,rss,heap_used,external,heap_total,tree_rss`
 //! rows at the eval's fastest sampling (250 ms); an empty field is unknown. Traces recorded before
 //! 2026-12-01 06:00 UTC have `external + arrayBuffers` in the external column (Buffers twice).
+//!
+//! Traces recorded since 2026-12-01 08:30 UTC also hold every heap reading each sentry gave its
+//! detector: `h,<the sentry's interval_ms>,t_ms,heap_used,heap_total,external,<1 after a full GC>`.
+//! A replay at that interval feeds those, as the live detector got them; older traces give the
+//! newest heap figures of each sample instead, which miss the readings between samples.
 
 use crate::detect::leak::{LeakConfig, LeakDetector, LeakTransition};
 
@@ -22,6 +27,17 @@ struct Row {
     tree_rss: f64,
 }
 
+/// A heap reading a sentry gave its detector.
+#[derive(Debug, Clone, Copy)]
+struct HeapCall {
+    interval_ms: u64,
+    t_ms: u64,
+    heap_used: f64,
+    heap_total: f64,
+    external: f64,
+    full_gc: bool,
+}
+
 /// A recorded run.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
@@ -29,6 +45,7 @@ pub struct Trace {
     pub load_start_ms: u64,
     full_gcs: Vec<u64>,
     rows: Vec<Row>,
+    heap_calls: Vec<HeapCall>,
 }
 
 fn field(cols: &[&str], i: usize) -> f64 {
@@ -51,6 +68,21 @@ impl Trace {
                 continue;
             }
             let cols: Vec<&str> = line.split(',').collect();
+            if cols[0] == "h" {
+                if let (Some(Ok(interval_ms)), Some(Ok(t_ms))) =
+                    (cols.get(1).map(|c| c.parse()), cols.get(2).map(|c| c.parse()))
+                {
+                    trace.heap_calls.push(HeapCall {
+                        interval_ms,
+                        t_ms,
+                        heap_used: field(&cols, 3),
+                        heap_total: field(&cols, 4),
+                        external: field(&cols, 5),
+                        full_gc: cols.get(6) == Some(&"1"),
+                    });
+                }
+                continue;
+            }
             let Ok(t_ms) = cols[0].parse() else {
                 continue;
             };
@@ -75,6 +107,11 @@ impl Trace {
         self.rows.is_empty()
     }
 
+    /// Whether the trace holds the heap readings of a sentry sampling every `interval_ms`.
+    pub fn has_heap_calls(&self, interval_ms: u64) -> bool {
+        self.heap_calls.iter().any(|c| c.interval_ms == interval_ms)
+    }
+
     /// Feeds the run to a detector with the defaults but `window_ms`, sampling every
     /// `interval_ms` (a multiple of the recorded 250 ms takes every n-th row), on RSS or, with
     /// `tree`, on the tree's RSS with the process's own as a part. Returns each transition with
@@ -87,13 +124,25 @@ impl Trace {
         });
         let mut out = Vec::new();
         let mut gcs = self.full_gcs.iter().peekable();
+        let exact = self.has_heap_calls(interval_ms);
+        let mut calls = self
+            .heap_calls
+            .iter()
+            .filter(|c| c.interval_ms == interval_ms)
+            .peekable();
         for row in self.rows.iter().step_by(step) {
-            // A full GC since the previous row: these figures are the first after it.
-            let mut full_gc = false;
-            while gcs.next_if(|&&gc| gc <= row.t_ms).is_some() {
-                full_gc = true;
+            if exact {
+                while let Some(c) = calls.next_if(|c| c.t_ms <= row.t_ms) {
+                    d.observe_heap(c.t_ms, c.heap_used, c.heap_total, c.external, c.full_gc);
+                }
+            } else {
+                // A full GC since the previous row: these figures are the first after it.
+                let mut full_gc = false;
+                while gcs.next_if(|&&gc| gc <= row.t_ms).is_some() {
+                    full_gc = true;
+                }
+                d.observe_heap(row.t_ms, row.heap_used, row.heap_total, row.external, full_gc);
             }
-            d.observe_heap(row.t_ms, row.heap_used, row.heap_total, row.external, full_gc);
             if tree {
                 d.observe_own(row.t_ms, row.rss);
             }
@@ -256,6 +305,20 @@ mod tests {
             };
             check("leak-stops.csv", false, interval, window, stops);
         }
+    }
+
+    #[test]
+    fn heap_readings_are_replayed_at_their_interval() {
+        let text = "# run load_start_ms=0\nh,250,5,100,200,10,1\nh,1000,6,1,2,3,0\nh,250,x\n10,5,,,,\n";
+        let t = Trace::parse(text);
+        assert_eq!((t.len(), t.heap_calls.len()), (1, 2));
+        assert!(t.has_heap_calls(250) && t.has_heap_calls(1000) && !t.has_heap_calls(500));
+        let c = t.heap_calls[0];
+        assert_eq!(
+            (c.interval_ms, c.t_ms, c.heap_used, c.full_gc),
+            (250, 5, 100.0, true)
+        );
+        assert!(!t.heap_calls[1].full_gc);
     }
 
     #[test]
