@@ -220,6 +220,8 @@ mod tests {
         }
     }
 
+    /// A window shorter than a cache takes to fill: the evidence must hold for a minute.
+    const W30: (u64, u64) = (250, 30_000);
     const W60: (u64, u64) = (250, 60_000);
     const W300: (u64, u64) = (1000, 300_000);
 
@@ -245,9 +247,13 @@ mod tests {
             "warm-up.csv",
             "lru-slow-b.csv",
         ] {
-            for (interval, window) in [W60, W300] {
+            for (interval, window) in [W30, W60, W300] {
                 check(file, false, interval, window, Expect::Quiet);
             }
+        }
+        // A cache filling for 40 s is a leak to a 30 s window, unless it must hold a minute.
+        for file in ["lru-slow.csv", "lru-slow-c.csv"] {
+            check(file, false, W30.0, W30.1, Expect::Quiet);
         }
         // An LRU filling towards its cap grows its live heap at ~4 MiB/min for two minutes: a
         // 60 s window cannot tell it from a leak until it slows (the README says so).
@@ -319,6 +325,22 @@ mod tests {
             (250, 5, 100.0, true)
         );
         assert!(!t.heap_calls[1].full_gc);
+    }
+
+    #[test]
+    fn recorded_leaks_are_reported_at_a_30_s_window() {
+        // By the minute of evidence a short window needs, plus the window.
+        let by = 90.0;
+        for (file, tree, suspect) in [
+            ("fast-heap.csv", false, Suspect::Heap),
+            ("leak-stops.csv", false, Suspect::Heap),
+            ("emitter-closure.csv", false, Suspect::Heap),
+            ("native-buffers.csv", false, Suspect::Native),
+            ("child-leak.csv", true, Suspect::Child),
+        ] {
+            let ends_by = None;
+            check(file, tree, W30.0, W30.1, Expect::Leak { suspect, by, ends_by });
+        }
     }
 
     #[test]
