@@ -55,10 +55,12 @@
 //! 5. **what grows is known**: the slope of each part's envelope over the same span,
 //!    as a share of the metric's. The heap (less the measured garbage rate when no full GC is in
 //!    the span) at half or more: `heap`; external memory at half or more: `native`; the children
-//!    at half or more: `child`. The heap at a fifth or more when, less the measured garbage rate,
-//!    it grows by the minimum slope on its own: `heap` too (with no full GC to take garbage back,
-//!    V8 grows its heap, and the RSS, three times faster than a heap leak). V8's `heapTotal` at half or more while the heap grows by less than
-//!    a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8, with no part
+//!    at half or more: `child`; heap and external together at half or more: the larger. Not the
+//!    heap at less than half, however fast it grows: on Node 24 with full GCs a minute apart,
+//!    promoted garbage raised the heap floor 45 MiB/min after a cache had filled, so while V8
+//!    grows its heap (and the RSS) three times faster than a heap leak, the leak waits for the
+//!    next full GC. V8's `heapTotal` at half or more while the heap grows by less than a fifth:
+//!    V8 sizing itself, **never a leak**. Anything else (growth outside V8, with no part
 //!    to explain it) needs a window more of the same evidence at twice the minimum slope: on Node 24
 //!    with no leak, the RSS outside V8's heap (the allocator's high-water mark, pages V8 keeps)
 //!    grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its cap;
