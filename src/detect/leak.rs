@@ -405,6 +405,9 @@ impl GarbageRate {
 struct Lives {
     /// (s, bytes) of the last (merged) full GCs.
     lives: VecDeque<(f64, f64)>,
+    /// [`Lives::spread`] of `lives`, computed when they change (once per full GC), not at each
+    /// evaluation that asks.
+    noise: Option<f64>,
 }
 
 impl Lives {
@@ -413,25 +416,32 @@ impl Lives {
             return;
         }
         let t = t_ms as f64 / 1000.0;
-        if let Some(last) = self.lives.back_mut() {
-            if t - last.0 < merge_ms as f64 / 1000.0 {
-                if live < last.1 {
-                    *last = (t, live);
+        match self.lives.back_mut() {
+            Some(last) if t - last.0 < merge_ms as f64 / 1000.0 => {
+                if live >= last.1 {
+                    return;
                 }
-                return;
+                *last = (t, live);
+            }
+            _ => {
+                if self.lives.len() >= GARBAGE_CYCLES * 2 {
+                    self.lives.pop_front();
+                }
+                self.lives.push_back((t, live));
             }
         }
-        if self.lives.len() >= GARBAGE_CYCLES * 2 {
-            self.lives.pop_front();
-        }
-        self.lives.push_back((t, live));
+        self.noise = self.spread();
     }
 
     /// How much what a full GC leaves varies for reasons other than a trend (requests in
-    /// flight, a job's data alive at that moment): the median absolute deviation of the last
-    /// figures from their Theil–Sen line over time; a leak's figures lie on a line, in-flight
-    /// data's scatter around one. None before four.
+    /// flight, a job's data alive at that moment); None before four full GCs.
     fn noise(&self) -> Option<f64> {
+        self.noise
+    }
+
+    /// The median absolute deviation of the last figures from their Theil–Sen line over time:
+    /// a leak's figures lie on a line, in-flight data's scatter around one. None before four.
+    fn spread(&self) -> Option<f64> {
         if self.lives.len() < 4 {
             return None;
         }
