@@ -70,8 +70,11 @@
 //!    deviation of successive post-GC figures over the last eight). And the last **three** full
 //!    GCs (those closer than a sub-window merged into their lowest), the newest in the span,
 //!    each left more than the one before by the same margin, the newest more than any of the
-//!    last eight: a job's data, or many requests', alive at one full GC is gone at the next, and
-//!    heavy garbage makes what full GCs leave wander. Kept across windows, so a window shorter
+//!    last eight, and the last rise came at least at half the rate of the one before: a job's
+//!    data, or many requests', alive at one full GC is gone at the next, heavy garbage makes
+//!    what full GCs leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3
+//!    MB/min in a recorded run). The floor before a full GC is its whole cycle's, warm-up
+//!    included. Kept across windows, so a window shorter
 //!    than the full-GC period still sees them. Before any full GC in the span, only a heap floor
 //!    growing at least twice the measured garbage rate (what the last full GCs took away, per
 //!    second since the one before: the last figure before each less the live heap then,
@@ -337,13 +340,14 @@ struct PartBucket {
 }
 
 /// A full (mark-compact) GC: the heap figures right after it, and the lowest ones since the
-/// full GC before it (or since the origin), each as (ms since the origin, bytes).
+/// full GC before it (or since the first figure, warm-up included).
 #[derive(Debug, Clone, Copy)]
 struct FullGc {
     /// ms since the origin.
     t: u64,
     heap_used: f64,
     external: f64,
+    /// (ms on the detector's clock, bytes).
     heap_before: Option<(u64, f64)>,
     external_before: Option<(u64, f64)>,
 }
@@ -462,6 +466,20 @@ impl Lives {
         (t1 > t0).then(|| (t1, v1, (v1 - v0) / (t1 - t0)))
     }
 
+    /// Whether the rise from the last (merged) full GC to the newest came at least at
+    /// `share` × the rate of the rise before it, less `margin`; true with fewer than three.
+    /// A cache or an LRU filling towards its cap rises ever slower at each full GC (9, then 3
+    /// MB/min in a recorded run); a leak keeps its rate.
+    fn not_slowing(&self, share: f64, margin: f64) -> bool {
+        let n = self.lives.len();
+        if n < 3 {
+            return true;
+        }
+        let (a, b, c) = (self.lives[n - 3], self.lives[n - 2], self.lives[n - 1]);
+        let before = (b.1 - a.1) / (b.0 - a.0);
+        c.1 - b.1 + margin >= share * before * (c.0 - b.0)
+    }
+
     /// Whether each of the last `steps` steps from one (merged) full GC to the next rose by at
     /// least `rate` (bytes/s) times the time between plus `margin`, the newest at or after
     /// `since_ms`: what a leak adds, every full GC keeps; data that was in flight at one full
@@ -577,7 +595,8 @@ pub struct LeakDetector {
     garbage: GarbageRate,
     heap_lives: Lives,
     external_lives: Lives,
-    /// The lowest heapUsed and external figures since the last full GC (or the origin).
+    /// The lowest heapUsed and external figures since the last full GC (or the first figure),
+    /// as (ms on the detector's clock, bytes).
     heap_floor: Option<(u64, f64)>,
     external_floor: Option<(u64, f64)>,
     episode: Option<LeakEstimate>,
@@ -703,16 +722,12 @@ impl LeakDetector {
         self.observe_part(t_ms, Part::HeapUsed, heap_used);
         self.observe_part(t_ms, Part::HeapTotal, heap_total);
         self.observe_part(t_ms, Part::External, external);
-        let Some(origin) = self.origin else {
-            return;
-        };
-        if t_ms < origin {
-            return;
-        }
-        let t = t_ms - origin;
+        // The floors since the last full GC are kept from the first figure, warm-up included
+        // (ms since the detector's clock began): the first full GC after the warm-up is judged
+        // against its whole cycle, not the seconds of it after the warm-up, which hold garbage.
         let lower = |floor: &mut Option<(u64, f64)>, v: f64| {
             if v.is_finite() && floor.is_none_or(|(_, old)| v < old) {
-                *floor = Some((t, v));
+                *floor = Some((t_ms, v));
             }
         };
         if !full_gc {
@@ -720,6 +735,18 @@ impl LeakDetector {
             lower(&mut self.external_floor, external);
             return;
         }
+        let heap_before = self.heap_floor;
+        let external_before = self.external_floor;
+        // The next cycle's floor starts at what this GC left.
+        self.heap_floor = heap_used.is_finite().then_some((t_ms, heap_used));
+        self.external_floor = external.is_finite().then_some((t_ms, external));
+        let Some(origin) = self.origin else {
+            return;
+        };
+        if t_ms < origin {
+            return;
+        }
+        let t = t_ms - origin;
         if self.full_gcs.back().is_some_and(|g| t < g.t) {
             return;
         }
@@ -730,12 +757,9 @@ impl LeakDetector {
             t,
             heap_used,
             external,
-            heap_before: self.heap_floor,
-            external_before: self.external_floor,
+            heap_before,
+            external_before,
         });
-        // The next cycle's floor starts at what this GC left.
-        self.heap_floor = heap_used.is_finite().then_some((t, heap_used));
-        self.external_floor = external.is_finite().then_some((t, external));
     }
 
     /// The process's own RSS, when the watched metric covers its children too (`treeRss`): a
@@ -976,6 +1000,8 @@ impl LeakDetector {
             let Some((t_before, before)) = before else {
                 return false;
             };
+            // The floor's time is on the detector's clock, the full GC's since the origin.
+            let t = t + self.origin.unwrap_or(0);
             let dt = t.saturating_sub(t_before) as f64 / 1000.0;
             after.is_finite() && after - before >= rate * dt + margin
         };
@@ -998,7 +1024,8 @@ impl LeakDetector {
             in_span.all(|gc| {
                 let (after, before) = figures(gc);
                 grew(after, before, gc.t)
-            }) && lives.rising(RISING_STEPS, rate, margin, since),
+            }) && lives.rising(RISING_STEPS, rate, margin, since)
+                && lives.not_slowing(START_RECENT_SHARE, 0.0),
         )
     }
 
