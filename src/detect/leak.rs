@@ -74,12 +74,12 @@
 //!    data, or many requests', alive at one full GC is gone at the next, heavy garbage makes
 //!    what full GCs leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3
 //!    MB/min in a recorded run). The floor before a full GC is its whole cycle's, warm-up
-//!    included. Kept across windows, so a window shorter
-//!    than the full-GC period still sees them. Before any full GC in the span, only a heap floor
-//!    growing at least twice the measured garbage rate (what the last full GCs took away, per
-//!    second since the one before: the last figure before each less the live heap then,
-//!    interpolated between what the two full GCs left) will do. For a part the process's GC does not touch (a
-//!    child), this does not apply;
+//!    included. Kept across windows, so a window shorter than the full-GC period still sees
+//!    them. Before any full GC in the span, only a heap floor growing at least twice the
+//!    measured garbage rate (what the last full GCs took away, per second since the one before:
+//!    the last figure before each less the live heap then, interpolated between what the two
+//!    full GCs left) will do. For a part the process's GC does not touch (a child), this does
+//!    not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute must see all this hold on
 //!    consecutive evaluations until a minute of evidence: a cache filling for 40 s, a burst, V8
@@ -467,17 +467,20 @@ impl Lives {
     }
 
     /// Whether the rise from the last (merged) full GC to the newest came at least at
-    /// `share` × the rate of the rise before it, less `margin`; true with fewer than three.
-    /// A cache or an LRU filling towards its cap rises ever slower at each full GC (9, then 3
-    /// MB/min in a recorded run); a leak keeps its rate.
-    fn not_slowing(&self, share: f64, margin: f64) -> bool {
+    /// `share` × the rate of the rise before it; true with fewer than three. A cache or an LRU
+    /// filling towards its cap rises ever slower at each full GC (9, then 3 MB/min in a
+    /// recorded run); a leak keeps its rate.
+    fn not_slowing(&self, share: f64) -> bool {
         let n = self.lives.len();
         if n < 3 {
             return true;
         }
         let (a, b, c) = (self.lives[n - 3], self.lives[n - 2], self.lives[n - 1]);
+        if b.0 <= a.0 {
+            return true;
+        }
         let before = (b.1 - a.1) / (b.0 - a.0);
-        c.1 - b.1 + margin >= share * before * (c.0 - b.0)
+        c.1 - b.1 >= share * before * (c.0 - b.0)
     }
 
     /// Whether each of the last `steps` steps from one (merged) full GC to the next rose by at
@@ -1025,7 +1028,7 @@ impl LeakDetector {
                 let (after, before) = figures(gc);
                 grew(after, before, gc.t)
             }) && lives.rising(RISING_STEPS, rate, margin, since)
-                && lives.not_slowing(START_RECENT_SHARE, 0.0),
+                && lives.not_slowing(START_RECENT_SHARE),
         )
     }
 
