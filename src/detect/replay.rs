@@ -303,6 +303,10 @@ mod tests {
         // a suspect is asserted (see the README's table).
         check("slow-heap.csv", false, W300.0, W300.1, heap(600.0));
         check("slow-heap.csv", false, W60.0, W60.1, Expect::HeapIfAny);
+        // Node 24, every heap reading recorded: the RSS stood still for minutes while the heap
+        // grew inside pages V8 had committed; 60 s windows of flat RSS say nothing (569 s).
+        check("slow-heap-b.csv", false, W300.0, W300.1, heap(600.0));
+        check("slow-heap-b.csv", false, W60.0, W60.1, Expect::HeapIfAny);
         for (interval, window, by) in [(250, 60_000, 90.0), (1000, 300_000, 330.0)] {
             let native = Expect::Leak {
                 suspect: Suspect::Native,
