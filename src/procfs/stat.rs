@@ -31,24 +31,31 @@ pub fn parse(bytes: &[u8]) -> Result<StatFields, String> {
     }
     let pid = parse_pid(bytes[..open].trim_ascii(), "pid")?;
     let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
-    // Fields after comm, numbered as in proc(5): index 0 is field 3 (state).
-    let rest: Vec<&[u8]> = bytes[close + 1..]
+    // Fields after comm, numbered as in proc(5): the first is field 3 (state). Walked once,
+    // without collecting them (this runs every tick, for the process and each child).
+    let mut rest = bytes[close + 1..]
         .split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty())
-        .collect();
-    let field = |n: usize, name: &str| -> Result<&[u8], String> {
-        rest.get(n - 3)
-            .copied()
-            .ok_or_else(|| format!("truncated before {name} (field {n})"))
+        .filter(|f| !f.is_empty());
+    let mut at = 2; // the number of the field `rest` returned last
+    let mut field = |n: usize, name: &str| -> Result<&[u8], String> {
+        debug_assert!(n > at);
+        let f = rest.nth(n - at - 1);
+        at = n;
+        f.ok_or_else(|| format!("truncated before {name} (field {n})"))
     };
+    let ppid = parse_pid(field(4, "ppid")?, "ppid")?;
+    let minor_faults = parse_num(field(10, "minflt")?, "minflt")?;
+    let major_faults = parse_num(field(12, "majflt")?, "majflt")?;
+    let threads = parse_num(field(20, "num_threads")?, "num_threads")?;
+    let start_time = parse_num(field(22, "starttime")?, "starttime")?;
     Ok(StatFields {
         pid,
-        ppid: parse_pid(field(4, "ppid")?, "ppid")?,
+        ppid,
         comm,
-        minor_faults: parse_num(field(10, "minflt")?, "minflt")?,
-        major_faults: parse_num(field(12, "majflt")?, "majflt")?,
-        threads: parse_num(field(20, "num_threads")?, "num_threads")?,
-        start_time: parse_num(field(22, "starttime")?, "starttime")?,
+        minor_faults,
+        major_faults,
+        threads,
+        start_time,
     })
 }
 
