@@ -16,8 +16,15 @@ use super::read_error::ReadError;
 pub struct ProcFile {
     path: PathBuf,
     file: Option<File>,
+    /// Initialized to its full length (zeroed once, when it grows), so a read writes into it
+    /// without clearing it first; the last read's bytes are `buf[..len]`.
     buf: Vec<u8>,
+    len: usize,
 }
+
+/// The buffer's first size; it doubles (at least) whenever less than `MIN_FREE` is left.
+const INITIAL_BUF: usize = 1024;
+const MIN_FREE: usize = 512;
 
 impl ProcFile {
     /// Does not open yet: the first `read` opens, so a missing file is an error of that read.
@@ -25,7 +32,8 @@ impl ProcFile {
         ProcFile {
             path: path.into(),
             file: None,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::new(),
+            len: 0,
         }
     }
 
@@ -39,8 +47,8 @@ impl ProcFile {
         if self.file.is_none() {
             self.file = Some(File::open(&self.path)?);
         }
-        match Self::pread_all(self.file.as_ref().unwrap(), &mut self.buf) {
-            Ok(()) => Ok(&self.buf),
+        match Self::pread_all(self.file.as_ref().unwrap(), &mut self.buf, &mut self.len) {
+            Ok(()) => Ok(&self.buf[..self.len]),
             Err(e) => {
                 self.file = None;
                 Err(e)
@@ -61,32 +69,31 @@ impl ProcFile {
         parsed.map_err(|what| ReadError::parse(&self.path, what))
     }
 
-    fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<()> {
-        buf.clear();
-        let mut offset = 0u64;
+    /// Reads from offset 0 until a read returns 0, into `buf`, growing it as the old
+    /// `Vec`-based loop did (so the reads ask for the same sizes) but never clearing it: a
+    /// memset of the whole buffer before every `pread` was most of this function's own cost.
+    fn pread_all(file: &File, buf: &mut Vec<u8>, len: &mut usize) -> io::Result<()> {
+        *len = 0;
+        if buf.is_empty() {
+            buf.resize(INITIAL_BUF, 0);
+        }
         loop {
-            if buf.capacity() - buf.len() < 512 {
-                buf.reserve(buf.capacity().max(1024));
+            if buf.len() - *len < MIN_FREE {
+                let grown = (buf.len() * 2).max(*len + buf.len().max(INITIAL_BUF));
+                buf.resize(grown, 0);
             }
-            let len = buf.len();
-            let cap = buf.capacity();
-            buf.resize(cap, 0);
-            let n = match file.read_at(&mut buf[len..], offset) {
+            let n = match file.read_at(&mut buf[*len..], *len as u64) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    buf.truncate(len);
-                    continue;
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    buf.truncate(len);
+                    *len = 0;
                     return Err(e);
                 }
             };
-            buf.truncate(len + n);
             if n == 0 {
                 return Ok(());
             }
-            offset += n as u64;
+            *len += n;
         }
     }
 }
