@@ -110,6 +110,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let interval = Duration::from_millis(args.first().and_then(|a| a.parse().ok()).unwrap_or(10));
     let rounds: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    // A third argument runs that one part alone (for `perf record`).
+    let only: Option<usize> = args.get(2).and_then(|a| a.parse().ok());
     let per_round = 50;
 
     let paths = files();
@@ -146,6 +148,9 @@ fn main() {
     for round in 0..rounds {
         for k in 0..names.len() {
             let which = (k + round as usize) % names.len();
+            if only.is_some_and(|o| o != which) {
+                continue;
+            }
             for _ in 0..per_round {
                 std::thread::sleep(interval);
                 let t0 = thread_cpu_ns();
@@ -222,6 +227,9 @@ fn main() {
             .join(", ")
     );
     for (i, name) in names.iter().enumerate() {
+        if count[i] == 0 {
+            continue;
+        }
         println!(
             "{name:<22} {:>8.1} us  ({:.2}x raw)",
             total[i] as f64 / count[i] as f64 / 1e3,

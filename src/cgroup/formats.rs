@@ -27,8 +27,23 @@ pub(super) fn parse_v1_limit(b: &[u8]) -> Parsed<Option<u64>> {
     Ok((n < V1_UNLIMITED).then_some(n))
 }
 
+/// The lines of `b` split at '\n' (as `b.split(|&c| c == b'\n')`), found with memchr: v1
+/// `memory.stat` has ~35 lines and is read every tick.
 pub(super) fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
-    b.split(|&c| c == b'\n')
+    let mut rest = Some(b);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(nl) => {
+                rest = Some(&r[nl + 1..]);
+                &r[..nl]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        })
+    })
 }
 
 /// Looks up `keys` in "key value" lines. Lines with other keys are ignored whatever they hold;
@@ -36,7 +51,7 @@ pub(super) fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub(super) fn scan_kv<const N: usize>(b: &[u8], keys: [&[u8]; N]) -> Parsed<[Option<u64>; N]> {
     let mut out = [None; N];
     for line in lines(b) {
-        let (key, value) = match line.iter().position(|&c| c == b' ') {
+        let (key, value) = match memchr::memchr(b' ', line) {
             Some(i) => (&line[..i], &line[i + 1..]),
             None => (line, &line[line.len()..]),
         };
@@ -45,6 +60,24 @@ pub(super) fn scan_kv<const N: usize>(b: &[u8], keys: [&[u8]; N]) -> Parsed<[Opt
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[test]
+fn lines_split_as_slice_split_does() {
+    for b in [
+        &b""[..],
+        b"\n",
+        b"a",
+        b"a\n",
+        b"a\nb",
+        b"\n\na\n\n",
+        b"some x\nfull y\n",
+    ] {
+        let ours: Vec<&[u8]> = lines(b).collect();
+        let std: Vec<&[u8]> = b.split(|&c| c == b'\n').collect();
+        assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(b));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
