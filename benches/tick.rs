@@ -140,9 +140,13 @@ fn main() {
         "ProcessReader::read",
         "raw: cgroup, pressure",
         "CgroupReader::read",
+        "no read: scan status+stat",
+        "no read: parse status+stat",
     ];
-    let mut total = [0u64; 9];
-    let mut count = [0u64; 9];
+    let mut total = [0u64; 11];
+    let mut count = [0u64; 11];
+    let status_bytes = std::fs::read("/proc/self/status").unwrap();
+    let stat_bytes = std::fs::read("/proc/self/stat").unwrap();
     let mut sink = 0u64;
     let mut errors = Vec::new();
     for round in 0..rounds {
@@ -198,6 +202,16 @@ fn main() {
                         errors.clear();
                         let f = process.read(false, &mut errors);
                         sink = sink.wrapping_add(f.stat.map_or(0, |s| s.threads));
+                    }
+                    9 => {
+                        sink = sink.wrapping_add(scan(std::hint::black_box(&status_bytes)));
+                        sink = sink.wrapping_add(scan(std::hint::black_box(&stat_bytes)));
+                    }
+                    10 => {
+                        let st = memsentry::procfs::status::parse(std::hint::black_box(&status_bytes));
+                        sink = sink.wrapping_add(st.map_or(0, |s| s.hwm.unwrap_or(0)));
+                        let st = memsentry::procfs::stat::parse(std::hint::black_box(&stat_bytes));
+                        sink = sink.wrapping_add(st.map_or(0, |s| s.threads));
                     }
                     _ => {
                         errors.clear();
