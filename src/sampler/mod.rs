@@ -357,17 +357,22 @@ impl Shared {
         let mut events: Vec<Event> = changes.into_iter().map(Event::Child).collect();
         {
             let mut d = lock(&self.detectors);
-            let now_failing: HashSet<String> = errors.iter().map(ReadError::key).collect();
-            for e in &errors {
-                if !d.failing.contains(&e.key()) {
-                    events.push(Event::Error {
-                        code: e.code(),
-                        message: e.message.clone(),
-                        path: Some(e.path.display().to_string()),
-                    });
+            if errors.is_empty() {
+                // The usual tick: nothing failing now, so no set of keys to build.
+                d.failing.clear();
+            } else {
+                let now_failing: HashSet<String> = errors.iter().map(ReadError::key).collect();
+                for e in &errors {
+                    if !d.failing.contains(&e.key()) {
+                        events.push(Event::Error {
+                            code: e.code(),
+                            message: e.message.clone(),
+                            path: Some(e.path.display().to_string()),
+                        });
+                    }
                 }
+                d.failing = now_failing;
             }
-            d.failing = now_failing;
 
             if let (Some(prev), Some(next)) = (d.last_cgroup.as_ref(), sample.cgroup.as_ref()) {
                 if crate::cgroup::oom_rose(prev, next) {
