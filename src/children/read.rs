@@ -11,15 +11,21 @@ impl ChildrenTracker {
         errors: &mut Vec<ReadError>,
         changes: &mut Vec<ChildChange>,
     ) -> Vec<ChildSample> {
+        let pids: Vec<u32> = self.tracked.keys().copied().collect();
         // Parents that keep a Tree child ours; taken before this pass's removals, which a
-        // reparented child's own `stat` shows anyway.
-        let parents: HashSet<u32> = match self.mode {
-            ChildrenMode::Tree => self.tracked.keys().chain(self.ignored.iter()).copied().collect(),
+        // reparented child's own `stat` shows anyway. The tracked ones are `pids` (sorted, from
+        // the BTreeMap): no set is built for them on every read.
+        let ignored = match self.mode {
+            ChildrenMode::Tree => self.ignored.clone(),
             _ => HashSet::new(),
         };
-        let pids: Vec<u32> = self.tracked.keys().copied().collect();
+        let parents = Parents {
+            tree: self.mode == ChildrenMode::Tree,
+            tracked: &pids,
+            ignored: &ignored,
+        };
         let mut samples = Vec::with_capacity(pids.len());
-        for pid in pids {
+        for &pid in &pids {
             if let Some(t) = self.tracked.get(&pid) {
                 if let Some(e) = &t.stalled {
                     errors.push(e.clone());
@@ -71,12 +77,12 @@ impl ChildrenTracker {
         pid: u32,
         mono_ms: u64,
         with_smaps: bool,
-        parents: &HashSet<u32>,
+        parents: &Parents<'_>,
         errors: &mut Vec<ReadError>,
         changes: &mut Vec<ChildChange>,
     ) -> ReadOutcome {
         let self_pid = self.self_pid;
-        let ours = |ppid: u32| ppid == self_pid || parents.contains(&ppid);
+        let ours = |ppid: u32| ppid == self_pid || parents.contains(ppid);
         let Some(t) = self.tracked.get_mut(&pid) else {
             return ReadOutcome::Gone;
         };
@@ -154,6 +160,20 @@ impl ChildrenTracker {
             major_faults: stat.as_ref().map(|s| s.major_faults),
             pss: smaps.map(|s| s.pss),
         })
+    }
+}
+
+/// The processes whose children are ours besides the watched one (Tree mode only).
+struct Parents<'a> {
+    tree: bool,
+    /// Sorted.
+    tracked: &'a [u32],
+    ignored: &'a HashSet<u32>,
+}
+
+impl Parents<'_> {
+    fn contains(&self, pid: u32) -> bool {
+        self.tree && (self.tracked.binary_search(&pid).is_ok() || self.ignored.contains(&pid))
     }
 }
 
