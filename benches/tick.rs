@@ -83,12 +83,16 @@ fn scan(b: &[u8]) -> u64 {
 }
 
 fn shared(children: ChildrenMode) -> Arc<Shared> {
+    shared_with(children, true)
+}
+
+fn shared_with(children: ChildrenMode, leak: bool) -> Arc<Shared> {
     Shared::new(
         SamplerConfig {
             interval: Duration::from_millis(10),
             history_size: 3600,
             thresholds: vec![],
-            leak: Some(LeakSettings {
+            leak: leak.then_some(LeakSettings {
                 config: LeakConfig {
                     window_ms: 600_000,
                     min_slope: None,
@@ -142,9 +146,11 @@ fn main() {
         "CgroupReader::read",
         "no read: scan status+stat",
         "no read: parse status+stat",
+        "tick, no leak detector",
     ];
-    let mut total = [0u64; 11];
-    let mut count = [0u64; 11];
+    let mut total = [0u64; 12];
+    let mut count = [0u64; 12];
+    let no_leak = shared_with(ChildrenMode::None, false);
     let status_bytes = std::fs::read("/proc/self/status").unwrap();
     let stat_bytes = std::fs::read("/proc/self/stat").unwrap();
     let mut sink = 0u64;
@@ -213,6 +219,7 @@ fn main() {
                         let st = memsentry::procfs::stat::parse(std::hint::black_box(&stat_bytes));
                         sink = sink.wrapping_add(st.map_or(0, |s| s.threads));
                     }
+                    11 => no_leak.tick(&Null),
                     _ => {
                         errors.clear();
                         if let Some(cg) = cgroup.as_mut() {
