@@ -7,7 +7,8 @@ use super::{page_size, smaps_rollup, stat, statm, status};
 use crate::procfs::proc_file::ProcFile;
 use crate::procfs::read_error::ReadError;
 
-/// What one read of a process produced; a file that failed leaves its part `None`.
+/// What one read of a process produced; a file that failed leaves its part `None`. (`stat.comm`
+/// is left empty by [`ProcessReader::read`]: see [`stat::parse_without_comm`].)
 #[derive(Debug, Clone, Default)]
 pub struct ProcessFigures {
     pub statm: Option<statm::StatmBytes>,
@@ -64,7 +65,7 @@ impl ProcessReader {
     /// Reads `stat` and `status`, and `statm` only when `status` lacks its figures: on the
     /// sampler's hot path every read is a syscall that costs ~10 us more after the thread
     /// slept (cold caches), so the one that adds nothing is skipped. Failures go to `errors`
-    /// and leave their part `None`.
+    /// and leave their part `None`. `stat.comm` is left empty (the sampler does not use it).
     pub fn read(&mut self, with_smaps: bool, errors: &mut Vec<ReadError>) -> ProcessFigures {
         let status = self.read_status().map_err(|e| errors.push(e)).ok();
         let statm = match status.as_ref().and_then(|s| s.as_statm()) {
@@ -73,7 +74,11 @@ impl ProcessReader {
         };
         ProcessFigures {
             statm,
-            stat: self.read_stat().map_err(|e| errors.push(e)).ok(),
+            stat: self
+                .stat
+                .read_parsed(stat::parse_without_comm)
+                .map_err(|e| errors.push(e))
+                .ok(),
             status,
             smaps: if with_smaps {
                 self.read_smaps_rollup().map_err(|e| errors.push(e)).ok()

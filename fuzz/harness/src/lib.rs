@@ -611,8 +611,8 @@ pub const PROCESS_FILES: [&str; 4] = ["stat", "statm", "status", "smaps_rollup"]
 /// do.
 ///
 /// Checked against the parsers run on the same bytes: `statm` comes from `status` when that has
-/// the figures (`as_statm`), else from `statm`; `stat` and `status` are their parsers' results,
-/// `smaps` too when asked, else `None`.
+/// the figures (`as_statm`), else from `statm`; `stat` and `status` are their parsers' results
+/// (`stat` without `comm`, which the reader leaves empty), `smaps` too when asked, else `None`.
 pub fn process_reader(data: &[u8]) {
     thread_local! {
         static TREE: Scratch = Scratch::new("process");
@@ -643,7 +643,7 @@ pub fn process_reader(data: &[u8]) {
             let mut errors = Vec::new();
             let f = reader.read(with_smaps, &mut errors);
             let file = |i: usize| current[i].as_deref();
-            let want_stat = file(0).and_then(|b| stat::parse(b).ok());
+            let want_stat = file(0).and_then(|b| stat::parse_without_comm(b).ok());
             let want_status = file(2).and_then(|b| status::parse(b).ok());
             let want_statm = match want_status.and_then(|s| s.as_statm()) {
                 Some(m) => Some(m),
