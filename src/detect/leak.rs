@@ -81,9 +81,9 @@
 //!    full GCs left) will do. For a part the process's GC does not touch (a child), this does
 //!    not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
-//! 8. with the default minimum slope, a window shorter than a minute must see all this hold on
-//!    consecutive evaluations until a minute of evidence: a cache filling for 40 s, a burst, V8
-//!    sizing its heap are a leak to a 30 s window otherwise (measured on the recorded runs).
+//! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
+//!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
+//!    otherwise (all three cache runs, heavy garbage and two LRUs, replayed at 30 s).
 //!
 //! It **ends** when, on two consecutive evaluations, what explained it has stopped: for the heap
 //! and external memory, the last full GC left no more than the floor before it (0.25 × the
@@ -188,10 +188,10 @@ const MIN_GROWTH_PER_MINUTE: f64 = 1.5 * 1024.0 * 1024.0;
 const MIN_GROWTH_SHARE: f64 = 0.02;
 /// Default warm-up, at most (and at most half the window).
 const DEFAULT_WARMUP_MS: u64 = 30_000;
-/// With the default minimum slope, growth shorter than this is never a leak, whatever the window:
-/// a cache filling, a burst of requests, V8 sizing its heap last up to a minute on the services
-/// measured. A shorter window must see its evidence hold on consecutive evaluations until this
-/// much has passed. An explicit `minSlope` says what growth matters, and lifts it.
+/// With the default minimum slope, the shortest span analysed, whatever the window: a cache
+/// filling, a burst of requests, V8 sizing its heap last up to a minute on the services measured,
+/// and are a leak to a shorter window. An explicit `minSlope` says what growth matters, and
+/// lifts it.
 const MIN_EVIDENCE_MS: u64 = 60_000;
 
 /// Configuration of a [`LeakDetector`].
@@ -620,7 +620,16 @@ pub struct LeakDetector {
 }
 
 impl LeakDetector {
+    /// With the default minimum slope, a window shorter than a minute is analysed over a
+    /// minute (see [`MIN_EVIDENCE_MS`]); [`config`](Self::config) says so.
     pub fn new(config: LeakConfig) -> Self {
+        let config = match config.min_slope {
+            None if config.window_ms < MIN_EVIDENCE_MS => LeakConfig {
+                window_ms: MIN_EVIDENCE_MS,
+                ..config
+            },
+            _ => config,
+        };
         LeakDetector {
             config,
             width_ms: config.window_ms.div_ceil(FINE_BUCKETS).max(1),
@@ -864,7 +873,7 @@ impl LeakDetector {
                     Cause::Unexplained(_) => CONFIRM_UNEXPLAINED,
                     _ => CONFIRM,
                 };
-                (flips, needed.max(self.short_window_confirm()))
+                (flips, needed)
             }
             Some(started) => (!self.keeps(&a, started, cur), CONFIRM),
         };
@@ -887,16 +896,6 @@ impl LeakDetector {
             self.episode = Some(estimate.clone());
             Some(LeakTransition::Started(estimate))
         }
-    }
-
-    /// Evaluations a window shorter than [`MIN_EVIDENCE_MS`] must agree on before a start: so
-    /// many that the evidence spans that long (0 for longer windows).
-    fn short_window_confirm(&self) -> u32 {
-        if self.config.min_slope.is_some() {
-            return 0;
-        }
-        let missing = MIN_EVIDENCE_MS.saturating_sub(self.config.window_ms);
-        (CONFIRM as u64 + missing.div_ceil(self.width_ms)) as u32 * u32::from(missing > 0)
     }
 
     /// Whether an episode that started as `started` goes on: what explained the growth still
