@@ -68,6 +68,24 @@ fn files() -> Vec<PathBuf> {
     v
 }
 
+/// What the C program does per tick: each file read from offset 0 until a read returns 0,
+/// then scanned; returns the scans' sum.
+fn read_raw(files: &[File], buf: &mut [u8]) -> u64 {
+    let mut sum = 0u64;
+    for f in files {
+        let mut len = 0;
+        loop {
+            let n = f.read_at(&mut buf[len..], len as u64).unwrap();
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        sum = sum.wrapping_add(scan(&buf[..len]));
+    }
+    sum
+}
+
 fn scan(b: &[u8]) -> u64 {
     let (mut sum, mut v) = (0u64, 0u64);
     for &c in b {
@@ -166,17 +184,7 @@ fn main() {
                 let t0 = thread_cpu_ns();
                 match which {
                     0 => {
-                        for f in &raw {
-                            let mut len = 0;
-                            loop {
-                                let n = f.read_at(&mut raw_buf[len..], len as u64).unwrap();
-                                if n == 0 {
-                                    break;
-                                }
-                                len += n;
-                            }
-                            sink = sink.wrapping_add(scan(&raw_buf[..len]));
-                        }
+                        sink = sink.wrapping_add(read_raw(&raw, &mut raw_buf));
                     }
                     1 => {
                         for f in &mut procfiles {
@@ -192,17 +200,7 @@ fn main() {
                     4 => tree.tick(&Null),
                     5 | 7 => {
                         let range = if which == 5 { 0..2 } else { 2..raw.len() };
-                        for f in &raw[range] {
-                            let mut len = 0;
-                            loop {
-                                let n = f.read_at(&mut raw_buf[len..], len as u64).unwrap();
-                                if n == 0 {
-                                    break;
-                                }
-                                len += n;
-                            }
-                            sink = sink.wrapping_add(scan(&raw_buf[..len]));
-                        }
+                        sink = sink.wrapping_add(read_raw(&raw[range], &mut raw_buf));
                     }
                     6 => {
                         errors.clear();
