@@ -1917,9 +1917,30 @@ mod tests {
     }
 
     #[test]
+    fn garbage_rate_is_measured_while_the_live_heap_grows() {
+        // Live heap +1 MB/s (a cache filling), garbage +3 MiB/min, full GCs 10 s apart, the
+        // last figure before each a second old: the garbage a full GC takes is what the figure
+        // holds beyond the live heap at that moment, not beyond what the GC left.
+        let mut g = GarbageRate::default();
+        let garbage = per_min(3.0 * MIB);
+        for cycle in 0..4u64 {
+            let t0 = cycle * 10_000;
+            let live = |t_ms: u64| 12.0 * MB + t_ms as f64 / 1000.0 * MB;
+            g.full_gc(t0, live(t0));
+            g.figure(t0 + 9_000, live(t0 + 9_000) + garbage * 9.0);
+        }
+        g.full_gc(40_000, 12.0 * MB + 40.0 * MB);
+        let rate = g.rate().unwrap();
+        assert!(
+            (rate - 0.9 * garbage).abs() < 0.01 * garbage,
+            "{rate} against {garbage}"
+        );
+    }
+
+    #[test]
     fn cache_filling_for_40_s_never_starts_at_short_windows() {
         // The eval's cache: 40 MB filled at 60 MiB/min, what a fast leak does for 40 s. A
-        // window shorter than that sees a leak unless the evidence must hold for a minute.
+        // window shorter than that sees a leak unless it is analysed over a minute.
         let cache = Process {
             cache: 40.0 * MB,
             cache_fill_s: 40.0,
