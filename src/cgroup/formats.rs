@@ -62,24 +62,6 @@ pub(super) fn scan_kv<const N: usize>(b: &[u8], keys: [&[u8]; N]) -> Parsed<[Opt
     Ok(out)
 }
 
-#[cfg(test)]
-#[test]
-fn lines_split_as_slice_split_does() {
-    for b in [
-        &b""[..],
-        b"\n",
-        b"a",
-        b"a\n",
-        b"a\nb",
-        b"\n\na\n\n",
-        b"some x\nfull y\n",
-    ] {
-        let ours: Vec<&[u8]> = lines(b).collect();
-        let std: Vec<&[u8]> = b.split(|&c| c == b'\n').collect();
-        assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(b));
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stat {
     pub(super) anon: u64,

@@ -733,3 +733,20 @@ fn live_v1_cgroup_removed_and_recreated() {
     let s = read_ok(&mut r);
     assert_eq!(s.usage, Some(0));
 }
+
+#[test]
+fn lines_split_as_slice_split_does() {
+    for b in [
+        &b""[..],
+        b"\n",
+        b"a",
+        b"a\n",
+        b"a\nb",
+        b"\n\na\n\n",
+        b"some x\nfull y\n",
+    ] {
+        let ours: Vec<&[u8]> = formats::lines(b).collect();
+        let std: Vec<&[u8]> = b.split(|&c| c == b'\n').collect();
+        assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(b));
+    }
+}
