@@ -337,7 +337,7 @@ function writeTrace(dir, label, result, settingsInOrder) {
     't_ms,rss,heap_used,external,heap_total,tree_rss',
   ]
   for (const s of result.history.samples) lines.push(s.map((v) => v ?? '').join(','))
-  for (const [i, ...call] of result.history.heapCalls ?? []) {
+  for (const [i, ...call] of result.heapCalls) {
     lines.push(['h', settingsInOrder[i].intervalMs, ...call].join(','))
   }
   writeFileSync(path.join(dir, `${label}.csv`), `${lines.join('\n')}\n`)
