@@ -302,16 +302,16 @@ mod tests {
         check("fast-heap-b.csv", false, W60.0, W60.1, heap(110.0));
         check("fast-heap-b.csv", false, W300.0, W300.1, heap(330.0));
         check("emitter-closure-b.csv", false, W60.0, W60.1, heap(90.0));
-        // Node 24, every heap reading recorded: V8 grew its heap (and the RSS) three times
-        // faster than what full GCs kept, 118 against 40 MiB/min, so the heap floor explained a
-        // third of the growth. Reported at 103 and 101 s before a rising live heap with V8's
-        // heap growing alongside counted as the heap, while the newest full GC is in the last
-        // third of the window; with full GCs every 20 s (c) or at 34 and 64 s (d): 83 s.
         // Node 24, nine runs at once: no full GC from 33 to 136 s while the heap grew from 25 to
         // 65 MB and V8 grew its heap twice as fast. Nothing but the next full GC tells that from
         // the garbage a cache's requests promote (cache-plateau-b): late (139 s), not wrong.
         check("emitter-closure-d.csv", false, W60.0, W60.1, heap(150.0));
         check("emitter-closure-d.csv", false, W300.0, W300.1, heap(330.0));
+        // Node 24, every heap reading recorded: V8 grew its heap (and the RSS) three times
+        // faster than what full GCs kept, 118 against 40 MiB/min, so the heap floor explained a
+        // third of the growth. Reported at 103 and 101 s before a rising live heap with V8's
+        // heap growing alongside counted as the heap, while the newest full GC is in the last
+        // third of the window; with full GCs every 20 s (c) or at 34 and 64 s (d): 83 s.
         for file in ["fast-heap-c.csv", "fast-heap-d.csv"] {
             for (interval, window) in [W30, W60] {
                 check(file, false, interval, window, heap(90.0));
