@@ -6,7 +6,7 @@
 // evidence scales with the window), plus heap: true for the samples' heap fields. The leaks below
 // grow RSS at 30-100 MiB/min; the healthy run steps its load 50 -> 300 -> 100 req/s, which makes
 // V8 grow its heap and old-generation garbage raise the floors between full GCs: what used to
-// fire with the defaults. npm run eval:leak covers eleven more scenarios at two windows.
+// fire with the defaults. npm run eval:leak runs these and the other scenarios at two windows.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
