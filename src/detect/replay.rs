@@ -332,6 +332,10 @@ mod tests {
         // grew inside pages V8 had committed; 60 s windows of flat RSS say nothing (569 s).
         check("slow-heap-b.csv", false, W300.0, W300.1, heap(600.0));
         check("slow-heap-b.csv", false, W60.0, W60.1, Expect::HeapIfAny);
+        // Node 24: ~1 MiB/min (what full GCs left rose 0.85 MiB/min, full GCs 60-110 s apart),
+        // the slowest rate a 300 s window must catch: by 2 × window; at 60 s it is not due.
+        check("slower-heap.csv", false, W300.0, W300.1, heap(600.0));
+        check("slower-heap.csv", false, W60.0, W60.1, Expect::HeapIfAny);
         for (interval, window, by) in [(250, 60_000, 90.0), (1000, 300_000, 330.0)] {
             let native = Expect::Leak {
                 suspect: Suspect::Native,
