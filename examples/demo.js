@@ -95,9 +95,10 @@ function createApp(sentry, logLine) {
 
 // ---------------------------------------------------------------------------------------------
 // The load: CLIENTS keep-alive clients, each pausing PAUSE_MS between requests (a few hundred
-// requests a second). The mix swings
-// every 2 s between mostly orders and mostly products, as real traffic does over a day; that
-// variation is what lets the growth be attributed to a route.
+// requests a second). The mix swings between mostly orders and mostly products, in spells of
+// 1.5 to 4 s of random length, as real traffic does over a day; that variation is what lets the
+// growth be attributed to a route. Spells of one fixed length could keep in step with the GCs
+// that bound the attribution's observations, and then every observation would see the same mix.
 
 function startLoad(port) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS })
@@ -119,10 +120,17 @@ function startLoad(port) {
         resolve()
       })
     })
+  // The current spell: its share of orders and when it ends.
+  const spell = { ordersShare: 0.2, until: 0 }
   async function client() {
     while (!state.stopped && state.sent < MAX_REQUESTS) {
-      const phase = Math.floor((Date.now() - startedAt) / 2000) % 2
-      const ordersShare = phase === 0 ? 0.7 : 0.25
+      const now = Date.now()
+      if (now >= spell.until) {
+        const mostlyOrders = spell.ordersShare < 0.5
+        spell.ordersShare = mostlyOrders ? 0.75 + 0.15 * random() : 0.1 + 0.15 * random()
+        spell.until = now + 1500 + 2500 * random()
+      }
+      const ordersShare = spell.ordersShare
       const r = random()
       const id = state.sent++
       const path = r < ordersShare ? `/orders/${id}` : r < 0.95 ? `/products/${id}` : '/health'

@@ -285,6 +285,29 @@ function fitNonNegative(x, y) {
   return { coef, residuals, t, df }
 }
 
+/**
+ * The deleted residuals of a fit on `rows` of x: each row's residual against the fit made
+ * without that row, e / (1 − leverage), the leverage taken on the fit's non-zero terms (exact
+ * for least squares; for the non-negative fit, exact while leaving the row out keeps the same
+ * terms at zero). A row whose leverage is 1 alone determines a term: its residual stays as is.
+ */
+function deletedResiduals(fit, x, rows) {
+  const active = []
+  for (let j = 0; j < fit.coef.length; j++) if (fit.coef[j] > 0) active.push(j)
+  if (active.length === 0) return fit.residuals.slice()
+  // Scaled to unit RMS so that seconds and request counts condition alike.
+  const norms = active.map((j) => Math.sqrt(rows.reduce((s, k) => s + x[k][j] ** 2, 0)) || 1)
+  const g = active.map((i, a) =>
+    active.map((j, b) => rows.reduce((s, k) => s + x[k][i] * x[k][j], 0) / (norms[a] * norms[b])),
+  )
+  return rows.map((k, i) => {
+    const v = active.map((j, a) => x[k][j] / norms[a])
+    const w = solveSpd(g, v)
+    const leverage = w === null ? 1 : v.reduce((s, vi, a) => s + vi * w[a], 0)
+    return leverage < 1 - 1e-9 ? fit.residuals[i] / (1 - leverage) : fit.residuals[i]
+  })
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const BACKGROUND = Symbol('background')
@@ -400,17 +423,21 @@ class RouteAttribution {
 
     // A first fit on every observation, then refits without the outliers: a major GC frees in
     // one observation the garbage that piled up over several (a large drop), which is no
-    // route's doing. Outliers are residuals beyond 3.5 robust standard deviations (1.4826 × the
-    // median absolute deviation of the kept residuals); up to three rounds, at most a quarter of
-    // the observations in all.
+    // route's doing, and a GC that lands in the middle of a burst of promotions reads high.
+    // Outliers are deleted residuals (each observation against the fit made without it) beyond
+    // 3.5 robust standard deviations (1.4826 × their median absolute value). The fit's own
+    // residuals would hide the outlier that pulled the fit towards itself: one observation
+    // three times the others, among a dozen, spreads its error over all of them. Up to three
+    // rounds, at most a quarter of the observations in all.
     const out = new Set()
     const maxOut = Math.floor(n / 4)
     let kept = x.map((_, k) => k)
     let fit = fitNonNegative(x, y)
     for (let round = 0; round < 3 && out.size < maxOut; round++) {
-      const spread = 1.4826 * median(fit.residuals.map(Math.abs))
+      const deleted = deletedResiduals(fit, x, kept)
+      const spread = 1.4826 * median(deleted.map(Math.abs))
       if (!(spread > 0)) break
-      const worst = fit.residuals
+      const worst = deleted
         .map((r, i) => [Math.abs(r), kept[i]])
         .filter(([a]) => a > 3.5 * spread)
         .sort((a, b) => b[0] - a[0])
