@@ -289,21 +289,32 @@ function fitNonNegative(x, y) {
  * The deleted residuals of a fit on `rows` of x: each row's residual against the fit made
  * without that row, e / (1 − leverage), the leverage taken on the fit's non-zero terms (exact
  * for least squares; for the non-negative fit, exact while leaving the row out keeps the same
- * terms at zero). A row whose leverage is 1 alone determines a term: its residual stays as is.
+ * terms at zero). A row whose leverage is 1 alone determines a term: its residual stays as is;
+ * so do all when the terms are collinear.
  */
 function deletedResiduals(fit, x, rows) {
   const active = []
   for (let j = 0; j < fit.coef.length; j++) if (fit.coef[j] > 0) active.push(j)
   if (active.length === 0) return fit.residuals.slice()
-  // Scaled to unit RMS so that seconds and request counts condition alike.
+  // Columns scaled to unit length, so that seconds and request counts condition alike; the
+  // inverse of the Gram matrix once, a column per unit vector.
   const norms = active.map((j) => Math.sqrt(rows.reduce((s, k) => s + x[k][j] ** 2, 0)) || 1)
   const g = active.map((i, a) =>
     active.map((j, b) => rows.reduce((s, k) => s + x[k][i] * x[k][j], 0) / (norms[a] * norms[b])),
   )
+  const inverse = active.map((_, a) =>
+    solveSpd(
+      g,
+      active.map((_, b) => (a === b ? 1 : 0)),
+    ),
+  )
+  if (inverse.includes(null)) return fit.residuals.slice()
   return rows.map((k, i) => {
     const v = active.map((j, a) => x[k][j] / norms[a])
-    const w = solveSpd(g, v)
-    const leverage = w === null ? 1 : v.reduce((s, vi, a) => s + vi * w[a], 0)
+    const leverage = v.reduce(
+      (s, va, a) => s + va * v.reduce((t, vb, b) => t + inverse[a][b] * vb, 0),
+      0,
+    )
     return leverage < 1 - 1e-9 ? fit.residuals[i] / (1 - leverage) : fit.residuals[i]
   })
 }
