@@ -13,11 +13,11 @@
 // where the background takes growth that follows time, not requests (a timer's cache), and
 // perRequest takes what every request keeps alike (garbage promoted and not collected yet, a
 // middleware's leak); a route stands out by its extra. Major GCs free in one observation what
-// piled up over several: those outliers (beyond 3.5 robust standard deviations) are left out
-// and the rest refitted. A route is a suspect when its extra is significant (drop-one F test:
-// the fit without it is worse by more than 3 sigma, as a t value for the fit's degrees of
-// freedom) and perRequest + extra is over 1 KiB a request. Its bytesPerRequest is
-// perRequest + extra.
+// piled up over several: those outliers (beyond 3.5 robust standard deviations, each judged by
+// its residual against the fit made without it) are left out and the rest refitted. A route is
+// a suspect when its extra is significant (drop-one F test: the fit without it is worse by more
+// than 3 sigma, as a t value for the fit's degrees of freedom) and perRequest + extra is over
+// 1 KiB a request. Its bytesPerRequest is perRequest + extra.
 //
 // The fit needs the mix of routes to vary from one observation to the next, which real traffic
 // does; where it does not, a route's growth is indistinguishable from the shared terms and no
