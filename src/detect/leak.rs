@@ -52,36 +52,36 @@
 //!    minutes later;
 //! 4. a line fits no worse than 1.3 × the better of a hinge (growth, then flat for the last third)
 //!    and a step;
-//! 5. **what grows is known**: the slope of each part's envelope over the same span,
-//!    as a share of the metric's. The heap (less the measured garbage rate when no full GC is in
-//!    the span) at half or more: `heap`; external memory at half or more: `native`; the children
-//!    at half or more: `child`; heap and external together at half or more: the larger. The
-//!    heap at a fifth to a half, with V8's `heapTotal` (and external memory) making up half or
-//!    more, is `heap` too, but only while the newest full GC is in the last third of the window:
-//!    on Node 24 V8 grew its heap, and the RSS, three times faster than a heap leak (118 against
-//!    40 MiB/min), and only the full GCs (rule 6) tell the leak from promoted garbage, which
-//!    raised the heap floor 45 MiB/min for a minute after a cache had filled. V8's `heapTotal`
-//!    at half or more while the heap grows by less than a fifth: V8 sizing itself, **never a
-//!    leak**. Anything else (growth outside V8, with no part
-//!    to explain it) needs a window more of the same evidence at twice the minimum slope: on Node 24
-//!    with no leak, the RSS outside V8's heap (the allocator's high-water mark, pages V8 keeps)
-//!    grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its cap;
+//! 5. **what grows is known**: the slope of each part's envelope over the same span, as a share of
+//!    the metric's. The heap (less the measured garbage rate when no full GC is in the span) at
+//!    half or more: `heap`; external memory at half or more: `native`; the children at half or
+//!    more: `child`; heap and external together at half or more: the larger. The heap at a fifth to
+//!    a half, with V8's `heapTotal` (and external memory) making up half or more, is `heap` too,
+//!    but only while the newest full GC is in the last third of the window: on Node 24 V8 grew its
+//!    heap, and the RSS, three times faster than a heap leak (118 against 40 MiB/min), and only the
+//!    full GCs (rule 6) tell the leak from promoted garbage, which raised the heap floor 45 MiB/min
+//!    for a minute after a cache had filled. V8's `heapTotal` at half or more while the heap grows
+//!    by less than a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8,
+//!    with no part to explain it) needs a window more of the same evidence at twice the minimum
+//!    slope: on Node 24 with no leak, the RSS outside V8's heap (the allocator's high-water mark,
+//!    pages V8 keeps) grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its
+//!    cap;
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
-//!    more than the lowest figure since the full GC before it, by half the minimum slope times
-//!    the time between plus twice the measured noise of what full GCs leave (the median absolute
-//!    deviation of successive post-GC figures over the last eight). And the last **three** full
-//!    GCs (those closer than a sub-window merged into their lowest), the newest in the span,
-//!    each left more than the one before by the same margin, the newest more than any of the
-//!    last eight, and the last rise came at least at half the rate of the one before: a job's
-//!    data, or many requests', alive at one full GC is gone at the next, heavy garbage makes
-//!    what full GCs leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3
-//!    MB/min in a recorded run). The floor before a full GC is its whole cycle's, warm-up
-//!    included. Kept across windows, so a window shorter than the full-GC period still sees
-//!    them. Before any full GC in the span, only a heap floor growing at least twice the
-//!    measured garbage rate (what the last full GCs took away, per second since the one before:
-//!    the last figure before each less the live heap then, interpolated between what the two
-//!    full GCs left) will do. For a part the process's GC does not touch (a child), this does
-//!    not apply;
+//!    more than the lowest figure since the full GC before it, by half the minimum slope times the
+//!    time between plus twice the measured noise of what full GCs leave (the median absolute
+//!    deviation of successive post-GC figures over the last eight). And the last **three** full GCs
+//!    (those closer than a sub-window merged into their lowest), the newest in the span, each left
+//!    more than the one before by the same margin, the newest more than any of the last eight, and
+//!    the last rise came at least at half the rate of the one before: a job's data, or many
+//!    requests', alive at one full GC is gone at the next, heavy garbage makes what full GCs leave
+//!    wander, and an LRU nearing its cap rises ever slower (9, 9, then 3 MB/min in a recorded run).
+//!    Why three: with two, eight healthy recorded runs (batch jobs, heavy garbage, load spikes)
+//!    raised a false alarm at 60 s. The floor before a full GC is its whole cycle's, warm-up
+//!    included. Kept across windows, so a window shorter than the full-GC period still sees them.
+//!    Before any full GC in the span, only a heap floor growing at least twice the measured garbage
+//!    rate (what the last full GCs took away, per second since the one before: the last figure
+//!    before each less the live heap then, interpolated between what the two full GCs left) will
+//!    do. For a part the process's GC does not touch (a child), this does not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
 //!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
