@@ -278,7 +278,11 @@ export interface LeakEvent {
   windowMs: number
   /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
   confidence: number
-  /** At the current slope, ms until the metric reaches the limit; null without a limit. */
+  /**
+   * At the current slope, ms until the limit is reached; null without a limit. Against the
+   * cgroup's limit (`limit: 'auto'`) it is the cgroup's working set that reaches it, as the kernel
+   * counts (a page shared by a parent and its child once); against a given `limit`, the metric.
+   */
   msToLimit: number | null
   /**
    * What grows: 'heap' when the live JS heap (what full GCs leave) accounts for it, 'native' when
@@ -370,7 +374,7 @@ export interface LeakEpisode {
   /** The detector's latest estimate, bytes per second. */
   slopeBytesPerSec: number
   suspect: 'heap' | 'native' | 'child' | 'unknown'
-  /** At that slope, ms until the metric reaches the limit; null without a limit. */
+  /** At that slope, ms until the limit is reached (as in the 'leak' event); null without a limit. */
   msToLimit: number | null
 }
 

@@ -529,3 +529,123 @@ describe('fixture trees', () => {
     )
   })
 })
+
+// --- a real memory cgroup with a hard limit -----------------------------------------------------
+
+describe('a memory cgroup with a hard limit, made here', () => {
+  const APP = fileURLToPath(new URL('./fixtures/cgroup-limit/app.mjs', import.meta.url))
+  const LIMIT = 320 * MiB
+
+  /** A child cgroup of this process's own with a LIMIT and no swap, or why there cannot be one. */
+  function makeLimitedCgroup() {
+    if (process.getuid?.() !== 0) return { why: 'making a cgroup needs root' }
+    const own = ownMemoryCgroup()
+    if (!own) return { why: 'no memory cgroup found' }
+    const dir = path.join(own.dir, `memsentry-test-${process.pid}`)
+    try {
+      fs.mkdirSync(dir)
+    } catch (err) {
+      return { why: `cannot make a memory cgroup under ${own.dir}: ${err.code}` }
+    }
+    try {
+      if (own.version === 1) {
+        fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(LIMIT))
+      } else {
+        fs.writeFileSync(path.join(dir, 'memory.max'), String(LIMIT))
+      }
+    } catch (err) {
+      fs.rmdirSync(dir)
+      return { why: `cannot set a memory limit in ${dir}: ${err.code}` }
+    }
+    // Without swap the limit is hard; where the knob is missing, there is no swap to turn off.
+    const noSwap = own.version === 1 ? ['memory.swappiness', '0'] : ['memory.swap.max', '0']
+    try {
+      fs.writeFileSync(path.join(dir, noSwap[0]), noSwap[1])
+    } catch {}
+    return { dir }
+  }
+
+  it(
+    "a worker leaking into the limit: 'leak' names it with the time to the limit, then 'oom' when the kernel kills it",
+    { timeout: 180_000 },
+    async (t) => {
+      const { dir, why } = makeLimitedCgroup()
+      if (!dir) return t.skip(why)
+      // The app joins the cgroup before Node starts, so everything it and its worker map is
+      // charged there.
+      const app = spawn(
+        'sh',
+        ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" "$3"', 'sh', dir, process.execPath, APP],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      )
+      const lines = []
+      let buffered = ''
+      app.stdout.on('data', (chunk) => {
+        buffered += chunk
+        const parts = buffered.split('\n')
+        buffered = parts.pop()
+        for (const l of parts) lines.push(JSON.parse(l))
+      })
+      const exited = new Promise((resolve) =>
+        app.on('exit', (code, signal) => resolve({ code, signal })),
+      )
+      t.after(async () => {
+        app.kill('SIGKILL')
+        await exited
+        // The cgroup can go once its last process has.
+        await waitFor(
+          () => {
+            try {
+              fs.rmdirSync(dir)
+              return true
+            } catch {
+              return false
+            }
+          },
+          { timeoutMs: 10_000, intervalMs: 100 },
+        ).catch(() => {})
+      })
+      const find = (type, pred = () => true) => lines.find((l) => l.type === type && pred(l))
+      const shown = () => lines.map((l) => JSON.stringify(l)).join('\n')
+      // The worker grows 6 MiB/s from about 100 MiB in all: the kill comes after ~40 s.
+      await waitFor(() => find('oom'), { timeoutMs: 150_000, intervalMs: 200, message: shown })
+      await waitFor(() => find('child', (l) => l.event === 'exit'), {
+        timeoutMs: 10_000,
+        message: shown,
+      })
+      app.stdin.end()
+      assert.deepEqual(await exited, { code: 0, signal: null }, 'the app outlives its worker')
+
+      const start = find('start')
+      const leak = find('leak')
+      const half = find('threshold', (l) => l.name === 'half' && l.direction === 'up')
+      const killed = find('worker-exit')
+      const oom = find('oom')
+      assert.equal(start.limit, LIMIT, 'sentry.limit is the cgroup limit')
+      assert.ok(leak, `no 'leak' event:\n${shown()}`)
+      assert.equal(leak.suspect, 'child')
+      assert.equal(leak.child, start.worker, 'the leak names the worker')
+      assert.equal(leak.cgroupLimit, LIMIT)
+      assert.ok(half, `no 'half' threshold event:\n${shown()}`)
+      assert.equal(killed.signal, 'SIGKILL', 'the OOM killer took the worker')
+      assert.ok(oom.oomEvents >= 1)
+      assert.ok(leak.at < killed.at && half.at < killed.at && killed.at <= oom.at + 1000, shown())
+      assert.ok(find('child', (l) => l.event === 'exit' && l.pid === start.worker))
+
+      // msToLimit counts from the cgroup's working set, what the kernel charges, not from
+      // treeRss, which counts the pages parent and worker share twice and said 27 s for 39.
+      assert.ok(leak.workingSet > 0 && leak.workingSet < leak.treeRss, shown())
+      const expected = ((LIMIT - leak.workingSet) / leak.slope) * 1000
+      assert.ok(
+        Math.abs(leak.msToLimit - expected) <= 1e-6 * expected,
+        `${leak.msToLimit} vs ${expected}`,
+      )
+      // And it comes true, give or take the slope's error on a loaded machine.
+      const took = killed.at - leak.at
+      assert.ok(
+        took >= 0.5 * leak.msToLimit && took <= 2 * leak.msToLimit,
+        `msToLimit ${Math.round(leak.msToLimit)} ms, the kill came ${took} ms after the leak event`,
+      )
+    },
+  )
+})

@@ -18,7 +18,7 @@ use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::collector::{Collector, CollectorConfig};
 use crate::sampler::outbox::{Lane, Outbox};
-use crate::sampler::{Event, EventSink, LeakSettings, SamplerConfig, SamplerThread, Shared};
+use crate::sampler::{Event, EventSink, LeakSettings, MemoryLimit, SamplerConfig, SamplerThread, Shared};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
 #[napi(object)]
@@ -173,7 +173,7 @@ pub struct NativeSentry {
     /// The pointer given to the cleanup hook, while it is registered.
     hook_arg: Option<*const Controller>,
     referenced: bool,
-    limit: Option<u64>,
+    limit: Option<MemoryLimit>,
 }
 
 #[napi]
@@ -189,12 +189,15 @@ impl NativeSentry {
             discover_every_ms: u64::from(options.interval_ms).max(1000),
         });
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
-        let limit = options.limit.map(|l| l as u64).or(collector.cgroup_limit());
+        let limit = match options.limit {
+            Some(l) => Some(MemoryLimit::Given(l as u64)),
+            None => collector.cgroup_limit().map(MemoryLimit::Cgroup),
+        };
         let thresholds = options
             .thresholds
             .iter()
             .enumerate()
-            .map(|(i, t)| threshold_rule(i, t, limit))
+            .map(|(i, t)| threshold_rule(i, t, limit.map(MemoryLimit::bytes)))
             .collect::<Result<Vec<_>>>()?;
         let shared = Shared::new(
             SamplerConfig {
@@ -251,7 +254,7 @@ impl NativeSentry {
     /// The memory limit in force (bytes): the `limit` option, else the cgroup's; `null` if none.
     #[napi(getter, catch_unwind)]
     pub fn limit(&self) -> Option<f64> {
-        self.limit.map(|l| l as f64)
+        self.limit.map(|l| l.bytes() as f64)
     }
 
     /// Starts the sampler thread; a no-op when it runs or after `close()`.

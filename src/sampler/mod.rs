@@ -77,11 +77,45 @@ pub struct SamplerConfig {
     pub history_size: usize,
     pub thresholds: Vec<ThresholdRule>,
     pub leak: Option<LeakSettings>,
-    /// The memory limit in force (bytes), for `msToLimit`.
-    pub limit: Option<u64>,
+    /// The memory limit in force, for `msToLimit`.
+    pub limit: Option<MemoryLimit>,
     /// Whether heap figures from the JS side go into the samples (`heap: true`); the leak
     /// detector gets them either way.
     pub heap_in_samples: bool,
+}
+
+/// The memory limit in force, and what `msToLimit` measures against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryLimit {
+    /// The `limit` option (bytes): the leak metric's way to it.
+    Given(u64),
+    /// The process's memory cgroup's limit (bytes): the cgroup's working set's way to it. The
+    /// kernel charges the cgroup, not the metric: a page mapped by a parent and its child counts
+    /// once there (twice in `treeRss`), and every process of the container counts. Measured with
+    /// a worker leaking into a 320 MiB limit: from `treeRss` the OOM kill was due in 27 s, from
+    /// the working set in 39 s; it came 39 s later.
+    Cgroup(u64),
+}
+
+impl MemoryLimit {
+    pub fn bytes(self) -> u64 {
+        match self {
+            MemoryLimit::Given(b) | MemoryLimit::Cgroup(b) => b,
+        }
+    }
+
+    /// The figure that approaches this limit: the cgroup's working set for the cgroup's limit
+    /// (the metric's value when the sample has none), else the leak metric's `value`.
+    fn approaching(self, sample: &Sample, value: f64) -> f64 {
+        match self {
+            MemoryLimit::Given(_) => value,
+            MemoryLimit::Cgroup(_) => sample
+                .cgroup
+                .as_ref()
+                .and_then(|c| c.working_set)
+                .map_or(value, |w| w as f64),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +139,8 @@ struct Detectors {
     /// When the leak episode in progress was confirmed (the sample's epoch ms): kept here, as the
     /// detector knows only its own clock.
     leak_since: Option<f64>,
-    /// The leak metric's newest value, for the time to the limit at read time.
+    /// The newest figure that approaches the limit (see [`MemoryLimit::approaching`]), for the
+    /// time to the limit at read time.
     leak_value: Option<f64>,
 }
 
@@ -253,7 +288,7 @@ impl Shared {
         let d = lock(&self.detectors);
         let (det, metric) = d.leak.as_ref()?;
         let estimate = det.current()?.clone();
-        let limit = self.config.limit.map(|l| l as f64);
+        let limit = self.config.limit.map(|l| l.bytes() as f64);
         Some(LeakEpisode {
             // Set on the tick that saw the episode begin, under the same lock.
             since: d.leak_since?,
@@ -421,13 +456,17 @@ impl Shared {
                     child_growth.observe(sample.mono_ms, det.config().window_ms, children_rss());
                 }
                 if let Some(value) = sample.metric(*metric) {
-                    *leak_value = Some(value as f64);
+                    let approaching = self
+                        .config
+                        .limit
+                        .map_or(value as f64, |l| l.approaching(&sample, value as f64));
+                    *leak_value = Some(approaching);
                     if let Some(t) = det.observe(sample.mono_ms, value as f64) {
                         let (ended, estimate) = match t {
                             LeakTransition::Started(e) => (false, e),
                             LeakTransition::Ended(e) => (true, e),
                         };
-                        let limit = self.config.limit.map(|l| l as f64);
+                        let limit = self.config.limit.map(|l| l.bytes() as f64);
                         let child = (estimate.suspect == Suspect::Child)
                             .then(|| child_growth.fastest(sample.mono_ms, children_rss()))
                             .flatten()
@@ -439,7 +478,7 @@ impl Shared {
                         events.push(Event::Leak {
                             ended,
                             metric: metric.name(),
-                            ms_to_limit: ms_to_limit(value as f64, limit, estimate.slope_bytes_per_sec),
+                            ms_to_limit: ms_to_limit(approaching, limit, estimate.slope_bytes_per_sec),
                             child,
                             estimate,
                             sample: sample.clone(),
@@ -604,6 +643,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_cgroup_limit_is_approached_by_the_working_set_a_given_limit_by_the_metric() {
+        let mut sample = Sample::default();
+        let cgroup = MemoryLimit::Cgroup(320 << 20);
+        // No cgroup figures: the metric is all there is.
+        assert_eq!(cgroup.approaching(&sample, 250e6), 250e6);
+        sample.cgroup = Some(crate::cgroup::CgroupSample {
+            version: crate::cgroup::CgroupVersion::V1,
+            usage: Some(190_000_000),
+            limit: Some(320 << 20),
+            high: None,
+            working_set: Some(180_000_000),
+            inactive_file: Some(10_000_000),
+            anon: None,
+            file: None,
+            oom_events: Some(0),
+            under_oom: Some(false),
+            pressure: None,
+        });
+        assert_eq!(cgroup.approaching(&sample, 250e6), 180e6);
+        assert_eq!(MemoryLimit::Given(1 << 30).approaching(&sample, 250e6), 250e6);
+        assert_eq!(cgroup.bytes(), 320 << 20);
+    }
+
     fn shared(interval_ms: u64, thresholds: Vec<ThresholdRule>) -> Arc<Shared> {
         Shared::new(
             SamplerConfig {
@@ -697,7 +760,7 @@ mod tests {
                     },
                     metric: Metric::HeapUsed,
                 }),
-                limit: Some(1 << 40),
+                limit: Some(MemoryLimit::Given(1 << 40)),
                 heap_in_samples: true,
             },
             Collector::new(CollectorConfig::default()),
