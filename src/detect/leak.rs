@@ -76,7 +76,9 @@
 //!    requests', alive at one full GC is gone at the next, heavy garbage makes what full GCs leave
 //!    wander, and an LRU nearing its cap rises ever slower (9, 9, then 3 MB/min in a recorded run).
 //!    Why three: with two, eight healthy recorded runs (batch jobs, heavy garbage, load spikes)
-//!    raised a false alarm at 60 s. The floor before a full GC is its whole cycle's, warm-up
+//!    raised a false alarm at 60 s. For the heap, the newest of them must also be in the last
+//!    third of the window: three recorded LRU runs fired at 60 s on full GCs 20–40 s old, what
+//!    had been kept until then, while only promoted garbage raised the floors since. The floor before a full GC is its whole cycle's, warm-up
 //!    included. Kept across windows, so a window shorter than the full-GC period still sees them.
 //!    Before any full GC in the span, only a heap floor growing at least 1.5 times the measured
 //!    garbage rate (what the last full GCs took away, per second since the one before: the last
@@ -1028,8 +1030,14 @@ impl LeakDetector {
                 grew(figures(last).0, figures(first).1, last.t) || lives.rising(1, rate, 0.0, since),
             );
         }
-        // And what full GCs left rose at the last RISING_STEPS of them, the newest in the span.
+        // And what full GCs left rose at the last RISING_STEPS of them, the newest in the span
+        // and, for the heap, in the last third of the window: rises up to a full GC 40 s ago
+        // say what was kept until then, not that the growth since is kept (an LRU nearing its
+        // cap, a cache that filled just before it).
         let since = self.origin.unwrap_or(0) + start_ms;
+        if part == Part::HeapUsed && !self.fresh_full_gc() {
+            return Some(false);
+        }
         Some(
             in_span.all(|gc| {
                 let (after, before) = figures(gc);
