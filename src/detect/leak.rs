@@ -980,8 +980,9 @@ impl LeakDetector {
     /// floor until a full GC takes it away (every 30 s to a few minutes on a lightly loaded
     /// service); what a leak adds stays. With no full GC in the span: `Some(true)` only if the
     /// heap floor grows at more than 1.5 times the garbage rate measured over the last cycles (or,
-    /// in an episode, `None`: cannot tell). `Some(true)` for other causes (they have no garbage
-    /// to wait for) and without heap figures.
+    /// in an episode, `None`: cannot tell); with full GCs in the span that do not show it, the
+    /// same from the newest one on ([`LeakDetector::beyond_garbage`]). `Some(true)` for other
+    /// causes (they have no garbage to wait for) and without heap figures.
     fn outlived_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> Option<bool> {
         let part = match cause {
             Cause::Explained(Suspect::Heap) => Part::HeapUsed,
