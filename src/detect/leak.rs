@@ -69,9 +69,10 @@
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
 //!    more than the lowest figure since the full GC before it, by half the minimum slope times the
 //!    time between plus twice the measured noise of what full GCs leave (the median absolute
-//!    deviation of successive post-GC figures over the last eight), without the noise for one
-//!    within a sub-window of the one before (two full GCs 4 s apart in a fast leak left 0.8 MB
-//!    more, under that margin, and held a 300 s window back past 358 s). And the last **three**
+//!    deviation of successive post-GC figures over the last eight); full GCs within a sub-window
+//!    of each other count as one, against the floor before the first and without the noise (two
+//!    4 s apart in a fast leak left 0.8 MB more, two 0.7 s apart on Node 26 0.8 MB less, and
+//!    each held a 300 s window back by two minutes or more). And the last **three**
 //!    full GCs (those closer than a sub-window merged into their lowest), the newest in the span,
 //!    each left more than the one before by the same margin, the newest more than any of the last
 //!    eight, and the last rise came at least at half the rate of the one before: a job's data, or
@@ -1048,16 +1049,27 @@ impl LeakDetector {
         // say what was kept until then, not that the growth since is kept (an LRU nearing its
         // cap, a cache that filled just before it).
         let since = self.origin.unwrap_or(0) + start_ms;
-        // A full GC within a sub-window of the one before is held to its floor alone: the noise
-        // margin is for full GCs a cycle apart (two 4 s apart in a recorded fast leak left
-        // 0.8 MB more, under twice the noise, and held the start back a whole 300 s window).
+        // Full GCs within a sub-window of each other count as one, held to the floor before the
+        // first and without the noise margin, which is for full GCs a cycle apart: two 4 s apart
+        // in a recorded fast leak left 0.8 MB more, under twice the noise, and two 0.7 s apart
+        // on Node 26 left 0.8 MB less (the second reclaimed more); each held the start back for
+        // a whole 300 s window.
         let merge_ms = self.width_ms * GROUP;
-        let mut prev_t = self.full_gcs.iter().rev().find(|g| g.t < start_ms).map(|g| g.t);
+        let prev = self.full_gcs.iter().rev().find(|g| g.t < start_ms);
+        let mut prev_t = prev.map(|g| g.t);
+        let mut group_before = prev.and_then(|g| figures(g).1);
         let kept = (part != Part::HeapUsed || self.fresh_full_gc())
             && in_span.all(|gc| {
                 let close = prev_t.is_some_and(|p| gc.t.saturating_sub(p) < merge_ms);
                 prev_t = Some(gc.t);
                 let (after, before) = figures(gc);
+                let before = match group_before {
+                    Some(first) if close => Some(first),
+                    _ => {
+                        group_before = before;
+                        before
+                    }
+                };
                 grew(after, before, gc.t, if close { 0.0 } else { margin })
             })
             && lives.rising(RISING_STEPS, rate, margin, since)
