@@ -750,7 +750,7 @@ impl LeakDetector {
         }
         if full_gc {
             self.garbage.full_gc(t_ms, heap_used);
-            let merge_ms = self.width_ms * GROUP;
+            let merge_ms = self.sub_window_ms();
             self.heap_lives.full_gc(t_ms, heap_used, merge_ms);
             self.external_lives.full_gc(t_ms, external, merge_ms);
         } else {
@@ -962,8 +962,7 @@ impl LeakDetector {
             // pages V8 has already committed while the RSS stands still for minutes.
             (None, Cause::Explained(Suspect::Heap)) => {
                 let heap_grows = self
-                    .part_slopes(a)
-                    .get(Part::HeapUsed)
+                    .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
                     .is_some_and(|s| s >= KEEP_RECENT_FRACTION * min);
                 self.heap_lives.rising(1, rate, 0.0, 0) && (still_growing(a) || heap_grows) || on_floors(a)
             }
@@ -1002,7 +1001,7 @@ impl LeakDetector {
             // what the last full GCs left rose too (wherever they are). With full GCs a minute
             // or more apart, the garbage rate measured at them can read near zero while
             // requests in flight at scavenges raise the floor for a while.
-            let heap = self.part_slopes(a).get(Part::HeapUsed);
+            let heap = self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx);
             return Some(part == Part::HeapUsed && self.beyond_garbage(heap, rate));
         }
         // Every full GC of the span must have left more than the lowest figure before it: a
@@ -1054,7 +1053,10 @@ impl LeakDetector {
         // in a recorded fast leak left 0.8 MB more, under twice the noise, and two 0.7 s apart
         // on Node 26 left 0.8 MB less (the second reclaimed more); each held the start back for
         // a whole 300 s window.
-        let merge_ms = self.width_ms * GROUP;
+        let merge_ms = self.sub_window_ms();
+        // The group may begin before the span. Then its floor is the one before the newest full
+        // GC ahead of the span, which may itself be the second of a close pair: its floor is then
+        // usually the higher one, and the rule starts later, not sooner.
         let prev = self.full_gcs.iter().rev().find(|g| g.t < start_ms);
         let mut prev_t = prev.map(|g| g.t);
         let mut group_before = prev.and_then(|g| figures(g).1);
@@ -1101,14 +1103,7 @@ impl LeakDetector {
         if span_ms < self.config.window_ms / 2 {
             return None;
         }
-        let points: Vec<(f64, f64)> = self
-            .part_envelope(Part::HeapUsed, from, a.end_idx)
-            .iter()
-            .map(|&(_, t, v)| (t, v))
-            .collect();
-        let covers = points.len() >= MIN_PART_POINTS
-            && points.last()?.0 - points.first()?.0 >= span_ms as f64 / 3000.0;
-        covers.then(|| trend::theil_sen(&points)).flatten()
+        self.part_slope(Part::HeapUsed, from, a.end_idx)
     }
 
     /// The part whose growth explains a heap or external cause.
@@ -1213,25 +1208,27 @@ impl LeakDetector {
     }
 
     /// The Theil–Sen slope of each part's lower envelope over the analysed span (the same
-    /// sub-windows as the metric's), where it has enough points spanning a third of the span.
+    /// sub-windows as the metric's).
     fn part_slopes(&self, a: &Analysis) -> PartSlopes {
-        let span_s = (a.end_idx - a.first_idx) as f64 * self.width_ms as f64 / 1000.0;
         let mut out = PartSlopes::default();
         for (i, part) in Part::ALL.into_iter().enumerate() {
-            let points: Vec<(f64, f64)> = self
-                .part_envelope(part, a.first_idx, a.end_idx)
-                .iter()
-                .map(|&(_, t, v)| (t, v))
-                .collect();
-            let covers = match (points.first(), points.last()) {
-                (Some(f), Some(l)) => points.len() >= MIN_PART_POINTS && l.0 - f.0 >= span_s / 3.0,
-                _ => false,
-            };
-            if covers {
-                out.0[i] = trend::theil_sen(&points);
-            }
+            out.0[i] = self.part_slope(part, a.first_idx, a.end_idx);
         }
         out
+    }
+
+    /// The Theil–Sen slope (bytes/s) of a part's lower envelope over fine buckets `[from, end)`,
+    /// where it has `MIN_PART_POINTS` or more spanning a third of that span: a part sampled for
+    /// a moment says nothing about a trend.
+    fn part_slope(&self, part: Part, from: u64, end: u64) -> Option<f64> {
+        let span_s = end.saturating_sub(from) as f64 * self.width_ms as f64 / 1000.0;
+        let points: Vec<(f64, f64)> = self
+            .part_envelope(part, from, end)
+            .iter()
+            .map(|&(_, t, v)| (t, v))
+            .collect();
+        let covers = points.len() >= MIN_PART_POINTS && points.last()?.0 - points.first()?.0 >= span_s / 3.0;
+        covers.then(|| trend::theil_sen(&points)).flatten()
     }
 
     /// What accounts for the growth (see the module documentation).
@@ -1289,6 +1286,12 @@ impl LeakDetector {
                 Cause::Unexplained(Suspect::Unknown)
             }
         }
+    }
+
+    /// A sub-window (`GROUP` fine buckets), in ms: the envelope's step, and how close full GCs
+    /// count as one (in `Lives` and in the start rule), so that both merge alike.
+    fn sub_window_ms(&self) -> u64 {
+        self.width_ms * GROUP
     }
 
     /// Whether the newest full GC is in the last third of the window: what the full GCs kept
