@@ -69,11 +69,13 @@
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
 //!    more than the lowest figure since the full GC before it, by half the minimum slope times the
 //!    time between plus twice the measured noise of what full GCs leave (the median absolute
-//!    deviation of successive post-GC figures over the last eight); full GCs within a sub-window
-//!    of each other count as one, against the floor before the first and without the noise (two
-//!    4 s apart in a fast leak left 0.8 MB more, two 0.7 s apart on Node 26 0.8 MB less, and
-//!    each held a 300 s window back by two minutes or more). And the last **three**
-//!    full GCs (those closer than a sub-window merged into their lowest), the newest in the span,
+//!    deviation of successive post-GC figures over the last eight; before four merged ones, of
+//!    every full GC's: with none from three, heavy garbage in flight at one full GC fired at
+//!    180 s); full GCs within a sub-window of each other count as one, against the floor before
+//!    the first and without the noise (two 4 s apart in a fast leak left 0.8 MB more, two 0.7 s
+//!    apart on Node 26 0.8 MB less, and each held a 300 s window back by two minutes or more).
+//!    And the last **three** full GCs (those closer than a sub-window merged into their lowest),
+//!    the newest in the span,
 //!    each left more than the one before by the same margin, the newest more than any of the last
 //!    eight, and the last rise came at least at half the rate of the one before: a job's data, or
 //!    many requests', alive at one full GC is gone at the next, heavy garbage makes what full GCs
@@ -445,6 +447,10 @@ struct Lives {
     /// [`Lives::spread`] of `lives`, computed when they change (once per full GC), not at each
     /// evaluation that asks.
     noise: Option<f64>,
+    /// The last figures of every full GC, none merged, and their spread: the noise until four
+    /// merged ones give it.
+    each: VecDeque<(f64, f64)>,
+    each_noise: Option<f64>,
 }
 
 impl Lives {
@@ -453,6 +459,11 @@ impl Lives {
             return;
         }
         let t = t_ms as f64 / 1000.0;
+        if self.each.len() >= GARBAGE_CYCLES * 2 {
+            self.each.pop_front();
+        }
+        self.each.push_back((t, live));
+        self.each_noise = spread(&self.each);
         match self.lives.back_mut() {
             Some(last) if t - last.0 < merge_ms as f64 / 1000.0 => {
                 if live >= last.1 {
@@ -467,27 +478,14 @@ impl Lives {
                 self.lives.push_back((t, live));
             }
         }
-        self.noise = self.spread();
+        self.noise = spread(&self.lives);
     }
 
     /// How much what a full GC leaves varies for reasons other than a trend (requests in
-    /// flight, a job's data alive at that moment); None before four full GCs.
+    /// flight, a job's data alive at that moment): over the last merged figures, or, before
+    /// four of those, over every full GC's; None before four full GCs.
     fn noise(&self) -> Option<f64> {
-        self.noise
-    }
-
-    /// The median absolute deviation of the last figures from their Theil–Sen line over time:
-    /// a leak's figures lie on a line, in-flight data's scatter around one. None before four.
-    fn spread(&self) -> Option<f64> {
-        if self.lives.len() < 4 {
-            return None;
-        }
-        let points: Vec<(f64, f64)> = self.lives.iter().copied().collect();
-        let slope = trend::theil_sen(&points)?;
-        let mut residuals: Vec<f64> = points.iter().map(|&(t, v)| v - slope * t).collect();
-        let mid = trend::median(&mut residuals)?;
-        let mut dev: Vec<f64> = residuals.iter().map(|r| (r - mid).abs()).collect();
-        trend::median(&mut dev)
+        self.noise.or(self.each_noise)
     }
 
     /// The newest (merged) full GC's time (s) and figure, and how fast the figures rose from the
@@ -550,6 +548,20 @@ impl Lives {
             .all(|(a, b)| b.1 - a.1 >= rate * (b.0 - a.0) + margin)
             && self.lives.range(..n - 1).all(|l| l.1 < newest)
     }
+}
+
+/// The median absolute deviation of full GCs' figures from their Theil–Sen line over time: a
+/// leak's figures lie on a line, in-flight data's scatter around one. None before four.
+fn spread(figures: &VecDeque<(f64, f64)>) -> Option<f64> {
+    if figures.len() < 4 {
+        return None;
+    }
+    let points: Vec<(f64, f64)> = figures.iter().copied().collect();
+    let slope = trend::theil_sen(&points)?;
+    let mut residuals: Vec<f64> = points.iter().map(|&(t, v)| v - slope * t).collect();
+    let mid = trend::median(&mut residuals)?;
+    let mut dev: Vec<f64> = residuals.iter().map(|r| (r - mid).abs()).collect();
+    trend::median(&mut dev)
 }
 
 /// The slopes of the parts over the analysed span (None: too few figures).
