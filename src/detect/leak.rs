@@ -63,9 +63,10 @@
 //!    for a minute after a cache had filled. V8's `heapTotal` at half or more while the heap grows
 //!    by less than a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8,
 //!    with no part to explain it) needs a window more of the same evidence at twice the minimum
-//!    slope: on Node 24 with no leak, the RSS outside V8's heap (the allocator's high-water mark,
-//!    pages V8 keeps) grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its
-//!    cap;
+//!    slope, first seen five minutes before or more: on Node 24 with no leak, the RSS outside V8's
+//!    heap (the allocator's high-water mark, pages V8 keeps) grew 2.4–12 MiB/min for minutes
+//!    after a cache filled or an LRU neared its cap (three minutes after a cache filled: windows
+//!    of 75 and 90 s called it native in eight recorded runs before the five minutes);
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
 //!    more than the lowest figure since the full GC before it, by half the minimum slope times the
 //!    time between plus twice the measured noise of what full GCs leave (the median absolute
@@ -184,8 +185,12 @@ const KEEP_SHAPE_FACTOR: f64 = 3.0;
 /// Consecutive evaluations that must agree before the state changes ...
 const CONFIRM: u32 = 2;
 /// ... and before a growth that no part of the process's memory explains counts as a leak: a
-/// window more of the same evidence.
+/// window more of the same evidence, ...
 const CONFIRM_UNEXPLAINED: u32 = FINE_BUCKETS as u32;
+/// ... first seen this long ago at least (gaps under a window allowed): after a cache filled,
+/// the RSS outside V8's heap grew 8–12 MiB/min for three minutes on Node 24 (pages V8 keeps
+/// after it shrank its heap), long enough for windows of 75 and 90 s to call it a leak.
+const UNEXPLAINED_MIN_MS: u64 = 300_000;
 /// Growth that no part explains must also reach this many times the minimum slope. Measured on
 /// Node 24 with no leak: after a cache filled or an LRU neared its cap, the RSS outside V8's heap
 /// (the allocator's high-water mark, pages V8 keeps) grew 2.4–12 MiB/min for minutes before it
@@ -679,6 +684,9 @@ pub struct LeakDetector {
     episode_min_slope: f64,
     /// Consecutive evaluations whose verdict differs from the state.
     streak: u32,
+    /// When growth nothing explains was first and last seen to flip the verdict (ms since the
+    /// origin); a gap of more than a window starts it again.
+    unexplained_seen: Option<(u64, u64)>,
     scratch: Vec<f64>,
 }
 
@@ -716,6 +724,7 @@ impl LeakDetector {
             last_v8: None,
             episode_min_slope: f64::INFINITY,
             streak: 0,
+            unexplained_seen: None,
             scratch: Vec::new(),
         }
     }
@@ -941,7 +950,20 @@ impl LeakDetector {
             Some(started) => (!self.keeps(&a, started, cur), CONFIRM),
         };
         self.streak = if flips { self.streak + 1 } else { 0 };
-        if self.streak < needed {
+        let now_ms = cur * self.width_ms;
+        let unexplained = self.episode_cause.is_none() && matches!(cause, Cause::Unexplained(_));
+        if flips && unexplained {
+            let first = match self.unexplained_seen {
+                Some((first, last)) if now_ms - last <= self.config.window_ms => first,
+                _ => now_ms,
+            };
+            self.unexplained_seen = Some((first, now_ms));
+        }
+        let seen_long = !unexplained
+            || self
+                .unexplained_seen
+                .is_some_and(|(first, _)| now_ms - first >= UNEXPLAINED_MIN_MS);
+        if self.streak < needed || !seen_long {
             if self.episode.is_some() {
                 self.episode = Some(self.estimate(&a, cause));
             }
@@ -1731,7 +1753,7 @@ mod tests {
         let mut saw = Sawtooth::standard(3);
         let mut rng = Lcg(99);
         let mut d = LeakDetector::new(config(WINDOW, per_min(MIB), 0));
-        // Growth nothing explains holds a window more: up to 1,100 s here.
+        // Growth nothing explains holds a window more, seen five minutes: up to 1,100 s here.
         for t in 0..=1800u64 {
             let ts = t as f64;
             if let Some((heap_slope, external_slope)) = heap {
@@ -2187,8 +2209,8 @@ mod tests {
                     let w = window_ms as f64 / 1000.0;
                     let bound = match name {
                         // A window more of evidence, which a full GC's drop of the RSS floors
-                        // can restart.
-                        "native" => 3.0 * w + 90.0,
+                        // can restart, and first seen five minutes before.
+                        "native" => UNEXPLAINED_MIN_MS as f64 / 1000.0 + 2.0 * w + 90.0,
                         _ => w + 30.0 + 130.0,
                     };
                     assert!(
