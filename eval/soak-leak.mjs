@@ -5,11 +5,15 @@
 //
 //   npm run soak:leak                 # 30 minutes
 //   npm run soak:leak -- --minutes 10
+//   npm run soak:leak -- --service lru  # an LRU at its cap instead of a full cache
 //
 // The load changes every 30-120 s between 20 and 600 req/s (a fixed pseudo-random sequence, so
 // runs are comparable); the service keeps a bounded cache (2000 entries of 10 KB, filled early)
 // and makes ~10 KB of garbage per request, so it has what a real one has: a GC sawtooth, V8
 // resizing its heap at each load change, old-generation garbage between full GCs, a full cache.
+// With `--service lru`, an LRU keyed by a random id among 6000 (4 KB entries, eval's lru-slow)
+// replaces an entry on most requests once near its cap: the RSS outside V8's heap creeps up for
+// many minutes there. Two more sentries watch it, at 120 s and 240 s windows (1 s sampling).
 import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -17,8 +21,26 @@ import { parseArgs } from 'node:util'
 import { runScenario } from '../__test__/fixtures/leak/scenario.mjs'
 import { SETTINGS, sentryOptions, snapshotPackage } from './leak.mjs'
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' } } })
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    service: { type: 'string', default: 'cache' },
+  },
+})
 const totalS = Number(values.minutes) * 60
+const SERVICES = {
+  cache: { server: { retain: 'cache', bytesPerRequest: 10_000, cacheEntries: 2000 }, sentries: {} },
+  lru: {
+    server: { retain: 'lru', bytesPerRequest: 4000, cacheEntries: 6000 },
+    sentries: {
+      w120: sentryOptions({ intervalMs: 1000, windowMs: 120_000 }),
+      w240: sentryOptions({ intervalMs: 1000, windowMs: 240_000 }),
+    },
+  },
+}
+const service = SERVICES[values.service]
+if (!service)
+  throw new RangeError(`--service must be one of ${Object.keys(SERVICES)}, got ${values.service}`)
 
 // A 32-bit LCG: the same phases every run.
 let seed = 12345
@@ -39,15 +61,14 @@ const dir = snapshotPackage()
 const r = await runScenario({
   server: {
     memsentry: path.join(dir, 'index.mjs'),
-    retain: 'cache',
-    bytesPerRequest: 10_000,
-    cacheEntries: 2000,
+    ...service.server,
     // `{}`: what a user who sets nothing gets (leak detection is on, heap figures are recorded
     // for it).
     sentries: {
       w60: sentryOptions(SETTINGS.w60),
       w300: sentryOptions(SETTINGS.w300),
       defaults: {},
+      ...service.sentries,
     },
     maxMs: (totalS + 120) * 1000,
   },
@@ -56,9 +77,12 @@ const r = await runScenario({
   log: (line) => console.error(line),
 }).finally(() => rmSync(dir, { recursive: true, force: true }))
 const served = r.phases.reduce((sum, p) => sum + (p.requests ?? 0), 0)
+const names = ['w60', 'w300', 'defaults', ...Object.keys(service.sentries)]
 console.log(
-  `soak: ${phases.length} load phases over ${Math.round((Date.now() - started) / 60000)} min, ` +
-    `${served} requests; sentries: w60 (60 s @ 250 ms), w300 (300 s @ 1 s), defaults (600 s @ 1 s)`,
+  `soak (${values.service}): ${phases.length} load phases over ` +
+    `${Math.round((Date.now() - started) / 60000)} min, ${served} requests; sentries: w60 ` +
+    `(60 s @ 250 ms), w300 (300 s @ 1 s), defaults (600 s @ 1 s)` +
+    (values.service === 'lru' ? ', w120 (120 s @ 1 s), w240 (240 s @ 1 s)' : ''),
 )
 for (const e of r.events) {
   console.log(
@@ -67,7 +91,7 @@ for (const e of r.events) {
   )
 }
 const leaks = r.leaks.length
-for (const name of ['w60', 'w300', 'defaults']) {
+for (const name of names) {
   console.log(`${name}: ${r.leaks.filter((e) => e.sentry === name).length} leak events`)
 }
 console.log(`${leaks === 0 ? 1 : 0} passed, ${leaks === 0 ? 0 : 1} failed`)
