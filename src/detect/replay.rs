@@ -300,7 +300,7 @@ mod tests {
         }
         // Node 26, eval26: full GCs at 1, 15, 45 and 82 s left 12.6, 16.5, 22.6 and 27.1 MB,
         // rising 17, 12, then 7 MiB/min, the last still at 0.6 of the one before; it fired at
-        // 86 s. Quiet since three ever slower steps, the last under 0.6 of the first, do not
+        // 86 s. Quiet since three ever slower steps, the last under half the first, do not
         // start an episode on the heap.
         for (interval, window) in [W30, W60, W300] {
             check("lru-slow-i.csv", false, interval, window, Expect::Quiet);
