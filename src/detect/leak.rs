@@ -475,22 +475,25 @@ impl Lives {
             self.each.pop_front();
         }
         self.each.push_back((t, live));
-        self.each_noise = spread(&self.each);
         match self.lives.back_mut() {
             Some(last) if t - last.0 < merge_ms as f64 / 1000.0 => {
-                if live >= last.1 {
-                    return;
+                if live < last.1 {
+                    *last = (t, live);
+                    self.noise = spread(&self.lives);
                 }
-                *last = (t, live);
             }
             _ => {
                 if self.lives.len() >= GARBAGE_CYCLES * 2 {
                     self.lives.pop_front();
                 }
                 self.lives.push_back((t, live));
+                self.noise = spread(&self.lives);
             }
         }
-        self.noise = spread(&self.lives);
+        // Only read until the merged figures give the noise.
+        if self.noise.is_none() {
+            self.each_noise = spread(&self.each);
+        }
     }
 
     /// How much what a full GC leaves varies for reasons other than a trend (requests in
@@ -500,13 +503,22 @@ impl Lives {
         self.noise.or(self.each_noise)
     }
 
+    /// How fast the figures rose (bytes/s) from the (merged) full GC `i - 1` to `i`; None if
+    /// they are not apart in time.
+    fn step_rate(&self, i: usize) -> Option<f64> {
+        let (a, b) = (self.lives[i - 1], self.lives[i]);
+        (b.0 > a.0).then(|| (b.1 - a.1) / (b.0 - a.0))
+    }
+
     /// The newest (merged) full GC's time (s) and figure, and how fast the figures rose from the
     /// one before (bytes/s); None before two.
     fn last_rate(&self) -> Option<(f64, f64, f64)> {
         let n = self.lives.len();
-        let (t0, v0) = *self.lives.get(n.checked_sub(2)?)?;
-        let (t1, v1) = self.lives[n - 1];
-        (t1 > t0).then(|| (t1, v1, (v1 - v0) / (t1 - t0)))
+        if n < 2 {
+            return None;
+        }
+        let (t, v) = self.lives[n - 1];
+        Some((t, v, self.step_rate(n - 1)?))
     }
 
     /// Whether the rise from the last (merged) full GC to the newest came at least at
@@ -518,12 +530,10 @@ impl Lives {
         if n < 3 {
             return true;
         }
-        let (a, b, c) = (self.lives[n - 3], self.lives[n - 2], self.lives[n - 1]);
-        if b.0 <= a.0 {
-            return true;
+        match (self.step_rate(n - 2), self.step_rate(n - 1)) {
+            (Some(before), Some(now)) => now >= share * before,
+            _ => true,
         }
-        let before = (b.1 - a.1) / (b.0 - a.0);
-        c.1 - b.1 >= share * before * (c.0 - b.0)
     }
 
     /// Whether the last three steps between (merged) full GCs each rose slower than the one
@@ -536,12 +546,14 @@ impl Lives {
         if n < 4 {
             return false;
         }
-        let rate = |i: usize| {
-            let (a, b) = (self.lives[i - 1], self.lives[i]);
-            (b.1 - a.1) / (b.0 - a.0).max(f64::MIN_POSITIVE)
-        };
-        let (r1, r2, r3) = (rate(n - 3), rate(n - 2), rate(n - 1));
-        r1 > r2 && r2 > r3 && r3 < share * r1
+        match (
+            self.step_rate(n - 3),
+            self.step_rate(n - 2),
+            self.step_rate(n - 1),
+        ) {
+            (Some(r1), Some(r2), Some(r3)) => r1 > r2 && r2 > r3 && r3 < share * r1,
+            _ => false,
+        }
     }
 
     /// Whether each of the last `steps` steps from one (merged) full GC to the next rose by at
