@@ -64,11 +64,12 @@
 //!    full GCs (rule 6) tell the leak from promoted garbage, which raised the heap floor 45 MiB/min
 //!    for a minute after a cache had filled. V8's `heapTotal` at half or more while the heap grows
 //!    by less than a fifth: V8 sizing itself, **never a leak**. Anything else (growth outside V8,
-//!    with no part to explain it) needs a window more of the same evidence at twice the minimum
-//!    slope, first seen five minutes before or more: on Node 24 with no leak, the RSS outside V8's
-//!    heap (the allocator's high-water mark, pages V8 keeps) grew 2.4–12 MiB/min for minutes
-//!    after a cache filled or an LRU neared its cap (three minutes after a cache filled: windows
-//!    of 75 and 90 s called it native in 13 recorded runs before the five minutes);
+//!    with no part to explain it) needs the same evidence at twice the minimum slope, first seen
+//!    five minutes before or more (a window, if longer; gaps under a window allowed): on Node 24
+//!    with no leak, the RSS outside V8's heap (the allocator's high-water mark, pages V8 keeps)
+//!    grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its cap (three
+//!    minutes after a cache filled: windows of 75 and 90 s called it native in 13 recorded runs
+//!    before the five minutes);
 //! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
 //!    more than the lowest figure since the full GC before it, by half the minimum slope times the
 //!    time between plus twice the measured noise of what full GCs leave (the median absolute
@@ -189,10 +190,8 @@ const KEEP_RECENT_FRACTION: f64 = 0.25;
 const KEEP_SHAPE_FACTOR: f64 = 3.0;
 /// Consecutive evaluations that must agree before the state changes ...
 const CONFIRM: u32 = 2;
-/// ... and before a growth that no part of the process's memory explains counts as a leak: a
-/// window more of the same evidence, ...
-const CONFIRM_UNEXPLAINED: u32 = FINE_BUCKETS as u32;
-/// ... first seen this long ago at least (gaps under a window allowed): after a cache filled,
+/// ... and a growth that no part of the process's memory explains must have been seen this long
+/// ago at least, or a window if that is longer (gaps under a window allowed): after a cache filled,
 /// the RSS outside V8's heap grew 8–12 MiB/min for three minutes on Node 24 (pages V8 keeps
 /// after it shrank its heap), long enough for windows of 75 and 90 s to call it a leak.
 const UNEXPLAINED_MIN_MS: u64 = 300_000;
@@ -1017,11 +1016,7 @@ impl LeakDetector {
                                 self.analyse(&env, cur)
                             })
                             .is_some_and(|p| trend(&p, &mut self.scratch)));
-                let needed = match cause {
-                    Cause::Unexplained(_) => CONFIRM_UNEXPLAINED,
-                    _ => CONFIRM,
-                };
-                (flips, needed)
+                (flips, CONFIRM)
             }
             Some(started) => (!self.keeps(&a, started, cur), CONFIRM),
         };
@@ -1038,7 +1033,7 @@ impl LeakDetector {
         let seen_long = !unexplained
             || self
                 .unexplained_seen
-                .is_some_and(|(first, _)| now_ms - first >= UNEXPLAINED_MIN_MS);
+                .is_some_and(|(first, _)| now_ms - first >= UNEXPLAINED_MIN_MS.max(self.config.window_ms));
         if self.streak < needed || !seen_long {
             if self.episode.is_some() {
                 self.episode = Some(self.estimate(&a, cause));
@@ -1834,7 +1829,7 @@ mod tests {
         let mut saw = Sawtooth::standard(3);
         let mut rng = Lcg(99);
         let mut d = LeakDetector::new(config(WINDOW, per_min(MIB), 0));
-        // Growth nothing explains holds a window more, seen five minutes: up to 1,100 s here.
+        // Growth nothing explains must be seen for ten minutes here (the window): up to 1,100 s.
         for t in 0..=1800u64 {
             let ts = t as f64;
             if let Some((heap_slope, external_slope)) = heap {
