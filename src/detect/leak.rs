@@ -1716,6 +1716,41 @@ mod tests {
         assert!(!lives_at(&slowing).decelerating(DECELERATING_SHARE));
     }
 
+    #[test]
+    fn a_full_gc_right_after_v8_grew_its_heap_counts_less() {
+        // Recorded on Node 24 (an LRU): a scavenge grew heapTotal 102 -> 170 MB 49 ms before
+        // the full GC at 105.461 s, which left 28.4 MB live.
+        let mut sizing = HeapSizing::default();
+        sizing.observe(101_418, 31.6 * MB, 102.0 * MB, false);
+        sizing.observe(105_412, 32.5 * MB, 169.8 * MB, false);
+        sizing.observe(105_461, 28.4 * MB, 170.6 * MB, true);
+        assert_eq!(sizing.full_gc_s, Some(105.461));
+        // The next full GC, 34 s later with heapTotal barely moved, is an ordinary one.
+        sizing.observe(139_049, 26.7 * MB, 175.4 * MB, true);
+        assert_eq!(sizing.full_gc_s, Some(105.461));
+        // Growth by less than the live heap (V8 re-sizing a small old generation), or more than
+        // 2 s before the full GC, does not make it one.
+        let mut small = HeapSizing::default();
+        small.observe(200_000, 16.0 * MB, 27.0 * MB, false);
+        small.observe(209_000, 16.7 * MB, 35.0 * MB, true);
+        assert_eq!(small.full_gc_s, None);
+        let mut early = HeapSizing::default();
+        early.observe(100_000, 30.0 * MB, 100.0 * MB, false);
+        early.observe(101_000, 30.0 * MB, 170.0 * MB, false);
+        early.observe(103_500, 28.0 * MB, 170.0 * MB, true);
+        assert_eq!(early.full_gc_s, None);
+        // What full GCs left: 25.5 MB at 81 s, then 28.4 at 105 s, the sizing one: a 10% rise
+        // is within what such a full GC leaves on top; a 44% one (an emitter leak) is not.
+        let lru = lives_at(&[(44.0, 21.5), (81.0, 25.5), (105.461, 28.4)]);
+        assert!(lru.sized_step(Some(105.461), SIZING_SHARE));
+        assert!(
+            !lru.sized_step(Some(81.0), SIZING_SHARE),
+            "only the newest counts less"
+        );
+        let emitter = lives_at(&[(31.0, 24.7), (74.0, 44.2)]);
+        assert!(!emitter.sized_step(Some(74.0), SIZING_SHARE));
+    }
+
     // Latency bounds (see the module documentation): one window (600 s) for 2 and 20 MiB/min;
     // 1.3 windows (780 s) for 512 KiB/min, whose 5 MiB of growth per window is about the spread
     // of the post-GC floors here (100 seeds: median 500 s, p90 600 s, max 760 s).
