@@ -560,9 +560,9 @@ impl Lives {
         (b.0 > a.0).then(|| (b.1 - a.1) / (b.0 - a.0))
     }
 
-    /// Whether the newest (merged) full GC is the one at `sized` (s) and rose from the one
-    /// before by under `share` of its figure: no more than such a full GC can leave on top of
-    /// what is live.
+    /// Whether the newest (merged) full GC is the one at `sized` (s, `t_ms / 1000` as here) and
+    /// rose from the one before by under `share` of its figure: no more than such a full GC can
+    /// leave on top of what is live.
     fn sized_step(&self, sized: Option<f64>, share: f64) -> bool {
         let n = self.lives.len();
         n >= 2
@@ -994,7 +994,7 @@ impl LeakDetector {
         let a = self.analyse(&env, cur)?;
         let cause = self.cause(&a);
         // The verdict that would change the state: "a leak" while idle, "no longer" in an episode.
-        let (flips, needed) = match self.episode_cause {
+        let flips = match self.episode_cause {
             None => {
                 let min = self.config.min_slope_at(a.level);
                 let trend = |a: &Analysis, scratch: &mut Vec<f64>| {
@@ -1012,7 +1012,7 @@ impl LeakDetector {
                     Cause::Unexplained(_) => UNEXPLAINED_FACTOR * min,
                     _ => min,
                 };
-                let flips = cause != Cause::HeapSizing
+                cause != Cause::HeapSizing
                     && a.slope >= bar
                     && self.outlived_full_gcs(&a, cause, START_RECENT_FRACTION * min) == Some(true)
                     && self.part_grows_now(&a, cause, cur, START_RECENT_FRACTION * min)
@@ -1023,10 +1023,9 @@ impl LeakDetector {
                                 let env = self.part_envelope(part, a.first_idx, cur);
                                 self.analyse(&env, cur)
                             })
-                            .is_some_and(|p| trend(&p, &mut self.scratch)));
-                (flips, CONFIRM)
+                            .is_some_and(|p| trend(&p, &mut self.scratch)))
             }
-            Some(started) => (!self.keeps(&a, started, cur), CONFIRM),
+            Some(started) => !self.keeps(&a, started, cur),
         };
         self.streak = if flips { self.streak + 1 } else { 0 };
         let now_ms = cur * self.width_ms;
@@ -1042,7 +1041,7 @@ impl LeakDetector {
             || self
                 .unexplained_seen
                 .is_some_and(|(first, _)| now_ms - first >= UNEXPLAINED_MIN_MS.max(self.config.window_ms));
-        if self.streak < needed || !seen_long {
+        if self.streak < CONFIRM || !seen_long {
             if self.episode.is_some() {
                 self.episode = Some(self.estimate(&a, cause));
             }
