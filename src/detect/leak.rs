@@ -124,9 +124,10 @@
 //! and external memory, the last full GC left no more than the floor before it (0.25 × the minimum
 //! slope; two full GCs seconds apart count as one), or, with no full GC in the span, the metric's
 //! floors below fail and either the last full GC left no more than the one before (wherever they
-//! are) or the floors grow at less than 0.25 × the minimum slope, for the heap the heap's floors as
-//! well as the metric's (a slow heap leak grows in pages V8 has committed while the RSS stands
-//! still for minutes); for a child, the children's floors; for native growth, the floors outside
+//! are; for the heap, or it is older than a window and three times the usual gap between full
+//! GCs: Node 26 ran none for 500 s after a leak stopped) or the floors grow at less than 0.25 ×
+//! the minimum slope, for the heap the heap's floors as well as the metric's (a slow heap leak
+//! grows in pages V8 has committed while the RSS stands still for minutes); for a child, the children's floors; for native growth, the floors outside
 //! V8's heap; otherwise the metric's floors: slope below 0.5 × the minimum slope in force at the
 //! start, last third growing at less than 0.25 × it, or a line misfitting 3 × the hinge or step. An
 //! episode keeps the minimum it started with, so a leak that raises the level does not end its own
@@ -616,6 +617,22 @@ impl Lives {
         }
     }
 
+    /// Whether the newest (merged) full GC is recent at `now_s`: no older than a window or three
+    /// times the median gap between the last ones, whichever is longer.
+    fn fresh(&self, now_s: f64, window_s: f64) -> bool {
+        let Some(&(newest, _)) = self.lives.back() else {
+            return false;
+        };
+        let mut gaps: Vec<f64> = self
+            .lives
+            .iter()
+            .zip(self.lives.iter().skip(1))
+            .map(|(a, b)| b.0 - a.0)
+            .collect();
+        let typical = trend::median(&mut gaps).unwrap_or(0.0);
+        now_s - newest <= window_s.max(3.0 * typical)
+    }
+
     /// Whether each of the last `steps` steps from one (merged) full GC to the next rose by at
     /// least `rate` (bytes/s) times the time between plus `margin`, the newest at or after
     /// `since_ms`: what a leak adds, every full GC keeps; data that was in flight at one full
@@ -1099,12 +1116,20 @@ impl LeakDetector {
             // No full GC in the span (a window shorter than the full-GC period): what the last
             // one left against the one before, wherever they are; the RSS floors wander with V8
             // sizing its heap meanwhile. For the heap, its floor too: a slow heap leak grows in
-            // pages V8 has already committed while the RSS stands still for minutes.
+            // pages V8 has already committed while the RSS stands still for minutes. Only while
+            // the newest full GC is recent: after a leak that stopped, Node 26 ran none for the
+            // last 500 s of a recording while promoted garbage raised the heap floor, and the
+            // two full GCs before the stop kept the episode going to the end.
             (None, Cause::Explained(Suspect::Heap)) => {
                 let heap_grows = self
                     .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
                     .is_some_and(|s| s >= KEEP_RECENT_FRACTION * min);
-                self.heap_lives.rising(1, rate, 0.0, 0) && (still_growing(a) || heap_grows) || on_floors(a)
+                let now_s = (self.origin.unwrap_or(0) + cur * self.width_ms) as f64 / 1000.0;
+                let fresh = self
+                    .heap_lives
+                    .fresh(now_s, self.config.window_ms as f64 / 1000.0);
+                fresh && self.heap_lives.rising(1, rate, 0.0, 0) && (still_growing(a) || heap_grows)
+                    || on_floors(a)
             }
             (None, Cause::Explained(Suspect::Native)) => {
                 self.external_lives.rising(1, rate, 0.0, 0) && still_growing(a) || on_floors(a)

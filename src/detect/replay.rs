@@ -416,6 +416,19 @@ mod tests {
             ends_by: Some(360.0 + 450.0),
         };
         check("leak-stops-b.csv", false, W300.0, W300.1, stops);
+        // Node 26, eval29: no full GC at all after 358 s (the leak stopped at 360 s; V8's limit
+        // had grown with the 270 MB heap) while promoted garbage raised the heap floor and the
+        // RSS stood still. The two full GCs before the stop kept the episode going to the end
+        // of the recording (874 s) at 300 s; now that what full GCs left counts only while the
+        // newest is recent (a window, or three times their usual gap), it ends at 669 s.
+        for (interval, window) in [W60, W300] {
+            let stops = Expect::Leak {
+                suspect: Suspect::Heap,
+                by: window as f64 / 1000.0 + 30.0,
+                ends_by: Some(360.0 + 1.5 * window as f64 / 1000.0),
+            };
+            check("leak-stops-c.csv", false, interval, window, stops);
+        }
         check("slow-heap-e.csv", false, W300.0, W300.1, heap(330.0));
         check("slow-heap-e.csv", false, W60.0, W60.1, Expect::HeapIfAny);
         // Node 24: ~1 MiB/min (what full GCs left rose 0.85 MiB/min, full GCs 60-110 s apart),
