@@ -514,6 +514,8 @@ struct Lives {
     /// merged ones give it.
     each: VecDeque<(f64, f64)>,
     each_noise: Option<f64>,
+    /// The median gap (s) between the (merged) full GCs, computed when they change.
+    gap: f64,
 }
 
 impl Lives {
@@ -541,6 +543,13 @@ impl Lives {
                 self.noise = spread(&self.lives);
             }
         }
+        let mut gaps: Vec<f64> = self
+            .lives
+            .iter()
+            .zip(self.lives.iter().skip(1))
+            .map(|(a, b)| b.0 - a.0)
+            .collect();
+        self.gap = trend::median(&mut gaps).unwrap_or(0.0);
         // Only read until the merged figures give the noise.
         if self.noise.is_none() {
             self.each_noise = spread(&self.each);
@@ -620,17 +629,9 @@ impl Lives {
     /// Whether the newest (merged) full GC is recent at `now_s`: no older than a window or three
     /// times the median gap between the last ones, whichever is longer.
     fn fresh(&self, now_s: f64, window_s: f64) -> bool {
-        let Some(&(newest, _)) = self.lives.back() else {
-            return false;
-        };
-        let mut gaps: Vec<f64> = self
-            .lives
-            .iter()
-            .zip(self.lives.iter().skip(1))
-            .map(|(a, b)| b.0 - a.0)
-            .collect();
-        let typical = trend::median(&mut gaps).unwrap_or(0.0);
-        now_s - newest <= window_s.max(3.0 * typical)
+        self.lives
+            .back()
+            .is_some_and(|&(newest, _)| now_s - newest <= window_s.max(3.0 * self.gap))
     }
 
     /// Whether each of the last `steps` steps from one (merged) full GC to the next rose by at
@@ -1121,14 +1122,15 @@ impl LeakDetector {
             // last 500 s of a recording while promoted garbage raised the heap floor, and the
             // two full GCs before the stop kept the episode going to the end.
             (None, Cause::Explained(Suspect::Heap)) => {
-                let heap_grows = self
-                    .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
-                    .is_some_and(|s| s >= KEEP_RECENT_FRACTION * min);
+                let heap_grows = || {
+                    self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
+                        .is_some_and(|s| s >= KEEP_RECENT_FRACTION * min)
+                };
                 let now_s = (self.origin.unwrap_or(0) + cur * self.width_ms) as f64 / 1000.0;
                 let fresh = self
                     .heap_lives
                     .fresh(now_s, self.config.window_ms as f64 / 1000.0);
-                fresh && self.heap_lives.rising(1, rate, 0.0, 0) && (still_growing(a) || heap_grows)
+                fresh && self.heap_lives.rising(1, rate, 0.0, 0) && (still_growing(a) || heap_grows())
                     || on_floors(a)
             }
             (None, Cause::Explained(Suspect::Native)) => {
