@@ -97,11 +97,11 @@
 //!    at 75, 90 and 105 s from 13, 9 and 10 to 3, 3 and 2, at 120 s from 4 to 3; nothing moved
 //!    at 150–600 s; one emitter leak, whose step into such a full GC was 15%, came at 137 s
 //!    instead of 79 s at 30–75 s windows. (Node 26 LRUs show such a figure without heapTotal
-//!    growing: two recorded runs still fire at 30–120 s.) For the heap, the newest of them must also be in the
-//!    last third of the window: three recorded LRU runs fired at 60 s on full GCs 20–40 s old, what
-//!    had been kept until then, while only promoted garbage raised the floors since. The floor
-//!    before a full GC is its whole cycle's, warm-up included. Kept across windows, so a window
-//!    shorter than the full-GC period still sees them.
+//!    growing: two recorded runs still fire at 30–120 s.) For the heap, the newest of them must
+//!    also be in the last third of the window: three recorded LRU runs fired at 60 s on full
+//!    GCs 20–40 s old, what had been kept until then, while only promoted garbage raised the
+//!    floors since. The floor before a full GC is its whole cycle's, warm-up included. Kept
+//!    across windows, so a window shorter than the full-GC period still sees them.
 //!    Before any full GC in the span, only a heap floor growing at least 1.5 times the measured
 //!    garbage rate (what the last full GCs took away, per second since the one before: the last
 //!    figure before each less the live heap then, interpolated between what the two full GCs left)
@@ -128,11 +128,11 @@
 //! are; for the heap, or it is older than a window and three times the usual gap between full
 //! GCs: Node 26 ran none for 500 s after a leak stopped) or the floors grow at less than 0.25 ×
 //! the minimum slope, for the heap the heap's floors as well as the metric's (a slow heap leak
-//! grows in pages V8 has committed while the RSS stands still for minutes); for a child, the children's floors; for native growth, the floors outside
-//! V8's heap; otherwise the metric's floors: slope below 0.5 × the minimum slope in force at the
-//! start, last third growing at less than 0.25 × it, or a line misfitting 3 × the hinge or step. An
-//! episode keeps the minimum it started with, so a leak that raises the level does not end its own
-//! episode.
+//! grows in pages V8 has committed while the RSS stands still for minutes); for a child, the
+//! children's floors; for native growth, the floors outside V8's heap; otherwise the metric's
+//! floors: slope below 0.5 × the minimum slope in force at the start, last third growing at less
+//! than 0.25 × it, or a line misfitting 3 × the hinge or step. An episode keeps the minimum it
+//! started with, so a leak that raises the level does not end its own episode.
 //!
 //! # How fast, and how often wrong
 //!
