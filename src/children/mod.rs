@@ -44,10 +44,10 @@
 //! non-empty RSS, so a zombie's zeros do not hide what the child used.
 //!
 //! `cmdline` is read when the child is first seen, again when its `comm` changes and while it is
-//! empty, since a child caught between fork and exec still shows the parent's command. (An exec of a program with the
-//! same name as the parent, node spawning node, keeps the parent's command line.) The `comm` of a
-//! Spawn is the one seen first, so a child caught before its exec is announced with the parent's
-//! `comm`; samples show the current one.
+//! empty, since a child caught between fork and exec still shows the parent's command. (An exec
+//! of a program with the same name as the parent, node spawning node, keeps the parent's
+//! command line.) The `comm` of a Spawn is the one seen first, so a child caught before its
+//! exec is announced with the parent's `comm`; samples show the current one.
 //!
 //! # Limits
 //!

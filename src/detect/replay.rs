@@ -375,9 +375,9 @@ mod tests {
         // was judged against the floor of the two seconds after the warm-up, not its cycle's,
         // and failed; the leak waited until 137 s.
         // 137 s at 60 s again, for another reason, since a rise into a full GC that sized the
-        // heap counts only beyond a fifth of its figure: the full GC at 72 s, right after V8 grew its heap from 109 to
-        // 180 MB, left 6.7 MB (15%) more than the one before; the next, at 98 s, rose at 0.48 of
-        // that step's rate, under half; at 126 s it counts.
+        // heap counts only beyond a fifth of its figure: the full GC at 72 s, right after V8
+        // grew its heap from 109 to 180 MB, left 6.7 MB (15%) more than the one before; the
+        // next, at 98 s, rose at 0.48 of that step's rate, under half; at 126 s it counts.
         check("emitter-closure-c.csv", false, W60.0, W60.1, heap(140.0));
         check("emitter-closure-c.csv", false, W300.0, W300.1, heap(330.0));
         check("emitter-closure-b.csv", false, W300.0, W300.1, heap(330.0));

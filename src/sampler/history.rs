@@ -247,9 +247,9 @@ impl History {
             .collect()
     }
 
-    /// [`History::since`] with at most `max_points` samples (at least 1) plus the newest: when more match, each
-    /// run of `ceil(n / max_points)` gives its highest-RSS sample, so peaks survive, and the
-    /// newest sample is always kept. Only the kept samples are unpacked: a page drawing a
+    /// [`History::since`] with at most `max_points` samples (at least 1) plus the newest: when
+    /// more match, each run of `ceil(n / max_points)` gives its highest-RSS sample, so peaks
+    /// survive, and the newest sample is always kept. Only the kept samples are unpacked: a page drawing a
     /// 1,000,000-sample history costs a scan, not a million allocations.
     pub fn since_thinned(&self, since_ms: f64, max_points: usize) -> Vec<Arc<Sample>> {
         let max_points = max_points.max(1);
