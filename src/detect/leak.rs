@@ -884,10 +884,10 @@ impl LeakDetector {
 
     /// V8 heap figures recorded right after a GC (`heap_used`, `heap_total` = heapUsed and
     /// heapTotal bytes, `external` = Node's external bytes, ArrayBuffers included; NaN if
-    /// unknown), and whether that GC was a full (mark-compact) one. They tell what grows: live JS objects, V8's free
-    /// heap, or memory outside the heap; and the full GCs tell garbage from what is kept (see the
-    /// module documentation). Ignored before the first metric sample after the warm-up or when
-    /// the time goes backwards.
+    /// unknown), and whether that GC was a full (mark-compact) one. They tell what grows: live
+    /// JS objects, V8's free heap, or memory outside the heap; and the full GCs tell garbage from
+    /// what is kept (see the module documentation). Ignored before the first metric sample after
+    /// the warm-up or when the time goes backwards.
     pub fn observe_heap(&mut self, t_ms: u64, heap_used: f64, heap_total: f64, external: f64, full_gc: bool) {
         // Heap figures come from a GC callback that tells full GCs from the others.
         self.gc_kinds_known = true;
