@@ -1,0 +1,202 @@
+// Replays recorded runs through the leak detector at many windows and scores them: how many
+// healthy recordings raise a 'leak', how many leaks come in time with the right suspect, and
+// whether a leak that stops is called off in time. With two replay binaries it compares them on
+// the same recordings and lists every recording whose events moved, so a change to the rule is
+// judged on every recording at every window in seconds, not on the two settings of one eval.
+//
+//   node eval/sweep.mjs                                  # this tree's detector, every recording
+//   node eval/sweep.mjs --base /tmp/leak_replay-old      # the same, against an older binary
+//   node eval/sweep.mjs --windows 60,300 DIR/*.csv       # some windows, some recordings
+//
+// Recordings: `npm run eval:leak -- --traces DIR` writes them (plain CSV, or gzipped); by default
+// the fixtures in tests/fixtures/leak-traces and eval/recordings. Deadlines are the eval's: a
+// leak by 1.0 x window + 30 s (2 x window for the slow ones), a window under a minute counting as
+// a minute (the detector analyses a minute then); a leak that stops ends by 360 s + 1.5 x window,
+// judged up to 300 s windows (to a longer window it is no leak). A recording shorter
+// than a deadline is left out of that count.
+
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { gunzipSync } from 'node:zlib'
+
+import { SCENARIOS } from './leak.mjs'
+
+const ROOT = path.resolve(import.meta.dirname, '..')
+const WINDOWS = [30, 45, 60, 75, 90, 105, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 600]
+const DEFAULT_SOURCES = ['tests/fixtures/leak-traces', 'eval/recordings']
+
+/** Builds this tree's replay tool and returns its path. */
+function buildReplay() {
+  const target = path.join(ROOT, 'target', 'replay')
+  execFileSync(
+    'cargo',
+    [
+      'build',
+      '--release',
+      '--quiet',
+      '--no-default-features',
+      '--features',
+      'replay',
+      '--example',
+      'leak_replay',
+    ],
+    { cwd: ROOT, stdio: 'inherit', env: { ...process.env, CARGO_TARGET_DIR: target } },
+  )
+  return path.join(target, 'release', 'examples', 'leak_replay')
+}
+
+/** Every recording under the sources, unpacked into `dir`: [{ file, label, scenario, endS }]. */
+function recordings(sources, dir) {
+  const files = sources.flatMap((s) => {
+    const p = path.resolve(ROOT, s)
+    try {
+      if (!statSync(p).isDirectory()) return [p]
+    } catch {
+      return []
+    }
+    return readdirSync(p)
+      .filter((f) => /\.csv(\.gz)?$/.test(f))
+      .sort()
+      .map((f) => path.join(p, f))
+  })
+  const byName = new Map(SCENARIOS.map((s) => [s.name, s]))
+  const seen = new Set()
+  return files.flatMap((file) => {
+    const raw = readFileSync(file)
+    const text = file.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
+    const head = text.match(/^# (\S+) load_start_ms=(\d+)/m)
+    const scenario = head && byName.get(head[1].replace(/#\d+$/, ''))
+    if (!scenario) {
+      console.error(`skipped (no known scenario in its header): ${file}`)
+      return []
+    }
+    // The replay tool names a run by its file; the child scenario is replayed on the tree's RSS
+    // because its name starts with "child".
+    let name = path.basename(file).replace(/\.csv(\.gz)?$/, '')
+    for (let i = 2; seen.has(name); i++) name = `${name}~${i}`
+    seen.add(name)
+    const out = path.join(dir, `${name}.csv`)
+    writeFileSync(out, text)
+    const rows = text.split('\n').filter((l) => /^\d/.test(l))
+    const lastMs = Number(rows.at(-1)?.split(',')[0] ?? 0)
+    return [{ file: out, name, scenario, endS: (lastMs - Number(head[2])) / 1000 }]
+  })
+}
+
+/** The replay tool's events for every recording at one window: name -> [{ kind, t, suspect }]. */
+function replay(bin, recs, windowS) {
+  const interval = windowS >= 300 ? 1000 : 250
+  const out = execFileSync(
+    bin,
+    [
+      '--interval',
+      String(interval),
+      '--window',
+      String(windowS * 1000),
+      ...recs.map((r) => r.file),
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  )
+  const events = new Map()
+  for (const line of out.split('\n')) {
+    const m = line.match(/^(\S+)\s+w\d+\s*(.*)$/)
+    if (!m) continue
+    const list = [...m[2].matchAll(/([SE])(\d+)(?:\((\w+),[^)]*\))?/g)].map((e) => ({
+      kind: e[1],
+      t: Number(e[2]),
+      suspect: e[3],
+    }))
+    events.set(m[1], list)
+  }
+  return events
+}
+
+/** Whether one recording's events at a window are right; null when it cannot be judged. */
+function verdict(rec, events, windowS) {
+  const s = rec.scenario
+  const starts = events.filter((e) => e.kind === 'S')
+  if (s.expect === 'none') return starts.length === 0
+  if (windowS * 1000 < (s.dueFromWindowMs ?? 0)) return null
+  // A leak that stops after 360 s is no leak to a longer window.
+  if (s.stopsAtS != null && windowS > 300) return null
+  const w = Math.max(windowS, 60)
+  const due = s.slow ? 2 * w : w + 30
+  if (rec.endS < due) return null
+  const first = starts[0]
+  const inTime = first != null && first.t <= due && first.suspect === s.suspect
+  if (s.stopsAtS == null || !inTime) return inTime
+  const dueEnd = s.stopsAtS + 1.5 * windowS
+  if (rec.endS < dueEnd) return null
+  const end = events.find((e) => e.kind === 'E' && e.t > first.t)
+  return end != null && end.t <= dueEnd && starts.length === 1
+}
+
+function score(recs, byWindow) {
+  return WINDOWS_USED.map((w) => {
+    const ev = byWindow.get(w)
+    const count = { healthy: 0, firing: 0, leaks: 0, right: 0 }
+    for (const r of recs) {
+      const v = verdict(r, ev.get(r.name) ?? [], w)
+      if (v == null) continue
+      if (r.scenario.expect === 'none') {
+        count.healthy++
+        if (!v) count.firing++
+      } else {
+        count.leaks++
+        if (v) count.right++
+      }
+    }
+    return count
+  })
+}
+
+const fmt = (events = []) =>
+  events.map((e) => `${e.kind}${e.t}${e.suspect ? `(${e.suspect})` : ''}`).join(' ') || '-'
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    bin: { type: 'string' },
+    base: { type: 'string' },
+    windows: { type: 'string' },
+    verbose: { type: 'boolean', short: 'v', default: false },
+  },
+})
+const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WINDOWS
+const dir = mkdtempSync(path.join(tmpdir(), 'memsentry-sweep-'))
+try {
+  const recs = recordings(positionals.length > 0 ? positionals : DEFAULT_SOURCES, dir)
+  const bin = values.bin ?? buildReplay()
+  const runs = [['this', bin], ...(values.base ? [['base', values.base]] : [])]
+  const results = runs.map(([name, b]) => {
+    const byWindow = new Map(WINDOWS_USED.map((w) => [w, replay(b, recs, w)]))
+    return { name, byWindow, counts: score(recs, byWindow) }
+  })
+  const healthy = recs.filter((r) => r.scenario.expect === 'none').length
+  console.log(`${recs.length} recordings (${healthy} healthy, ${recs.length - healthy} leaks)`)
+  const cols = results.map((r) => `${r.name}: healthy firing, leaks right`)
+  console.log(['window (s)', ...cols].join(' | '))
+  WINDOWS_USED.forEach((w, i) => {
+    const cells = results.map(({ counts }) => {
+      const c = counts[i]
+      return `${c.firing}/${c.healthy}, ${c.right}/${c.leaks}`
+    })
+    console.log([String(w), ...cells].join(' | '))
+  })
+  // What moved between the two binaries, or (one binary, --verbose) every wrong verdict.
+  for (const w of WINDOWS_USED) {
+    for (const r of recs) {
+      const now = results[0].byWindow.get(w).get(r.name)
+      const before = results[1]?.byWindow.get(w).get(r.name)
+      const moved = results[1] && fmt(now) !== fmt(before)
+      const wrong = values.verbose && verdict(r, now ?? [], w) === false
+      if (moved) console.log(`w${w} ${r.name}: ${fmt(before)} -> ${fmt(now)}`)
+      else if (wrong) console.log(`w${w} ${r.name}: ${fmt(now)} (wrong)`)
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
