@@ -48,42 +48,57 @@ function buildReplay() {
   return path.join(target, 'release', 'examples', 'leak_replay')
 }
 
-/** Every recording under the sources, unpacked into `dir`: [{ file, label, scenario, endS }]. */
+const runName = (file) => path.basename(file).replace(/\.csv(\.gz)?$/, '')
+
+/**
+ * The recordings in a file or a folder, with one level of subfolders (one per eval run): [file,
+ * name], a run in a subfolder named after both (`lru-slow#2@2026-12-02-node24`).
+ */
+function listRecordings(p) {
+  try {
+    if (!statSync(p).isDirectory()) return [[p, runName(p)]]
+  } catch {
+    return []
+  }
+  const isTrace = (f) => /\.csv(\.gz)?$/.test(f)
+  return readdirSync(p, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => {
+      const full = path.join(p, e.name)
+      if (!e.isDirectory()) return isTrace(e.name) ? [[full, runName(full)]] : []
+      return readdirSync(full)
+        .filter(isTrace)
+        .sort()
+        .map((f) => [path.join(full, f), `${runName(f)}@${e.name}`])
+    })
+}
+
+/** Every recording under the sources, unpacked into `dir`: [{ file, name, scenario, endS }]. */
 function recordings(sources, dir) {
-  const files = sources.flatMap((s) => {
-    const p = path.resolve(ROOT, s)
-    try {
-      if (!statSync(p).isDirectory()) return [p]
-    } catch {
-      return []
-    }
-    return readdirSync(p)
-      .filter((f) => /\.csv(\.gz)?$/.test(f))
-      .sort()
-      .map((f) => path.join(p, f))
-  })
   const byName = new Map(SCENARIOS.map((s) => [s.name, s]))
   const seen = new Set()
-  return files.flatMap((file) => {
-    const raw = readFileSync(file)
-    const text = file.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
-    const head = text.match(/^# (\S+) load_start_ms=(\d+)/m)
-    const scenario = head && byName.get(head[1].replace(/#\d+$/, ''))
-    if (!scenario) {
-      console.error(`skipped (no known scenario in its header): ${file}`)
-      return []
-    }
-    // The replay tool names a run by its file; the child scenario is replayed on the tree's RSS
-    // because its name starts with "child".
-    let name = path.basename(file).replace(/\.csv(\.gz)?$/, '')
-    for (let i = 2; seen.has(name); i++) name = `${name}~${i}`
-    seen.add(name)
-    const out = path.join(dir, `${name}.csv`)
-    writeFileSync(out, text)
-    const rows = text.split('\n').filter((l) => /^\d/.test(l))
-    const lastMs = Number(rows.at(-1)?.split(',')[0] ?? 0)
-    return [{ file: out, name, scenario, endS: (lastMs - Number(head[2])) / 1000 }]
-  })
+  return sources
+    .flatMap((s) => listRecordings(path.resolve(ROOT, s)))
+    .flatMap(([file, base]) => {
+      const raw = readFileSync(file)
+      const text = file.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
+      const head = text.match(/^# (\S+) load_start_ms=(\d+)/m)
+      const scenario = head && byName.get(head[1].replace(/#\d+$/, ''))
+      if (!scenario) {
+        console.error(`skipped (no known scenario in its header): ${file}`)
+        return []
+      }
+      // The replay tool names a run by its file, and replays one whose name starts with
+      // "child" on the tree's RSS.
+      let name = base
+      for (let i = 2; seen.has(name); i++) name = `${base}~${i}`
+      seen.add(name)
+      const out = path.join(dir, `${name}.csv`)
+      writeFileSync(out, text)
+      const rows = text.split('\n').filter((l) => /^\d/.test(l))
+      const lastMs = Number(rows.at(-1)?.split(',')[0] ?? 0)
+      return [{ file: out, name, scenario, endS: (lastMs - Number(head[2])) / 1000 }]
+    })
 }
 
 /** The replay tool's events for every recording at one window: name -> [{ kind, t, suspect }]. */
