@@ -1,5 +1,5 @@
 // Types of memsentry/format: text forms of memsentry's figures for logs and terminals.
-import type { Sample } from '../index'
+import type { LeakDiagnosis, LeakSite, Sample } from '../index'
 import type { BatchReport } from './koa'
 
 export interface BytesOptions {
@@ -24,3 +24,19 @@ export declare function formatPidstat(
 export declare function formatJson(sample: Sample, options?: { includeCmdline?: boolean }): string
 /** A memsentry/koa batch report as one line. */
 export declare function formatReport(report: BatchReport): string
+/**
+ * An allocation site as people read it: `getData (examples/demo.js:49)`, the file relative to
+ * `cwd` (default `process.cwd()`) when it is under it.
+ */
+export declare function formatSite(
+  site: Pick<LeakSite, 'functionName' | 'url' | 'line'>,
+  options?: { cwd?: string },
+): string
+/**
+ * A 'leak-diagnosis' event as one line: `memsentry: leak allocated in getData
+ * (examples/demo.js:49) 97% (18.0 MiB sampled over 10 s)`, or what grew outside the JS heap.
+ */
+export declare function formatDiagnosis(
+  diagnosis: LeakDiagnosis,
+  options?: { cwd?: string; maxSites?: number },
+): string

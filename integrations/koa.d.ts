@@ -1,7 +1,7 @@
 // Types of memsentry/koa: a memory report per batch of requests, for Koa and node:http/Express.
 /// <reference types="node" />
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { LeakEvent, MemorySentry } from '../index'
+import type { LeakEvent, LeakSite, MemorySentry } from '../index'
 
 /** One batch's report; figures the sentry does not have are left out. */
 export interface BatchReport {
@@ -19,6 +19,8 @@ export interface BatchReport {
   routes?: Record<string, number>
   /** During a leak episode: the routes whose requests the growth follows. */
   suspectRoutes?: SuspectRoute[]
+  /** After a 'leak-diagnosis', until 'leak-end': its top three allocation sites (the code). */
+  leakSites?: Pick<LeakSite, 'functionName' | 'url' | 'line' | 'column' | 'share'>[]
 }
 
 export interface SuspectRoute {

@@ -17,10 +17,12 @@ import { memoryDashboard } from 'memsentry/dashboard'
 import {
   formatBytes,
   formatDelta,
+  formatDiagnosis,
   formatJson,
   formatPidstat,
   formatReport,
   pidstatHeader,
+  formatSite,
 } from 'memsentry/format'
 import { sentry as preloaded, droppedLines } from 'memsentry/register'
 import { Registry } from 'prom-client'
@@ -37,7 +39,12 @@ const logger = memoryLogger({
   sentry,
   every: 1000,
   everyMs: 10_000,
-  log: (report: BatchReport) => console.log(report.rss, report.suspectRoutes?.[0]?.bytesPerRequest),
+  log: (report: BatchReport) =>
+    console.log(
+      report.rss,
+      report.suspectRoutes?.[0]?.bytesPerRequest,
+      report.leakSites?.[0]?.line,
+    ),
   metric: 'rss',
   attribution: { minObservationMs: 4000, minT: 3 },
 })
@@ -76,6 +83,11 @@ void [
   pidstatHeader(),
   formatReport({ requests: 1, ms: 1, reqPerSec: 1, rss: 1, rssDelta: 0 }),
 ]
+
+sentry.on('leak-diagnosis', (d) => {
+  const text: string = formatDiagnosis(d, { cwd: process.cwd(), maxSites: 2 })
+  void [text, d.sites[0] && formatSite(d.sites[0], { cwd: '/srv' })]
+})
 
 const dropped: number = droppedLines()
 const maybe: MemorySentry | null = preloaded
