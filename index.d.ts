@@ -41,7 +41,7 @@ export interface ThresholdOptions {
   metric?: ByteMetric | 'child.rss'
   /** Fire `'up'` when the value rises above this; a percent is of the memory limit (see `limit`). */
   above: SizeOrPercent
-  /** Fire `'down'` (and re-arm) when the value falls below `above - hysteresis`. Default 1% of `above`, at least 1 MiB; for a percent threshold, 1 percentage point. */
+  /** Fire `'down'` (and re-arm) when the value falls below `above - hysteresis`. Default 1% of `above`, at least 1 MiB; for a percent threshold, 1 percentage point; at most half of `above`. */
   hysteresis?: SizeOrPercent
 }
 

@@ -395,6 +395,13 @@ describe('normalizeOptions defaults', () => {
     assert.deepEqual(leak, { windowMs: 60000, minSlope: MiB / 60, warmupMs: 30000, metric: 'pss' })
   })
 
+  it('leak minSlope and warmupMs null are the defaults, as index.d.ts says', () => {
+    assert.deepEqual(
+      normalizeOptions({ leak: { minSlope: null, warmupMs: null } }).leak,
+      expected.leak,
+    )
+  })
+
   it('leak windowMs of exactly 4 × intervalMs is accepted', () => {
     assert.equal(
       normalizeOptions({ intervalMs: 250, leak: { windowMs: 1000 } }).leak.windowMs,
@@ -463,13 +470,30 @@ describe('normalizeOptions thresholds', () => {
     assert.equal(b.name, 'rss>1.5GB')
   })
 
-  it('default hysteresis is at least 1 MiB and never more than above', () => {
+  it('default hysteresis is at least 1 MiB and at most half of above, so a tiny one re-arms', () => {
     const [small, tiny, zero] = normalizeOptions({
       thresholds: [{ above: '10MiB' }, { above: '512KiB' }, { above: 0 }],
     }).thresholds
     assert.equal(small.hysteresis, MiB)
-    assert.equal(tiny.hysteresis, 512 * 1024)
+    assert.equal(tiny.hysteresis, 256 * 1024)
     assert.equal(zero.hysteresis, 0)
+  })
+
+  it('a percentage as the hysteresis of a byte threshold says why, 0% included', () => {
+    for (const hysteresis of ['0%', '5%']) {
+      assert.throws(
+        () => normalizeOptions({ thresholds: [{ above: '100MiB', hysteresis }] }),
+        (err) =>
+          err instanceof RangeError &&
+          err.message.includes('thresholds[0].hysteresis') &&
+          err.message.includes('a size in bytes') &&
+          err.message.includes(`got '${hysteresis}'`),
+      )
+    }
+    assert.throws(
+      () => normalizeOptions({ thresholds: [{ above: '100MiB', hysteresis: 'lots' }] }),
+      (err) => err instanceof RangeError && !err.message.includes('90%'),
+    )
   })
 
   it('explicit byte hysteresis', () => {
@@ -501,7 +525,7 @@ describe('normalizeOptions thresholds', () => {
     })
     assert.equal(u.name, 'treeRss>80%')
     assert.equal(u.hysteresisPercent, 2.5)
-    assert.equal(v.hysteresisPercent, 0.5)
+    assert.equal(v.hysteresisPercent, 0.25)
     const [w] = normalizeOptions({ thresholds: [{ above: '50%', hysteresis: '0%' }] }).thresholds
     assert.equal(w.hysteresisPercent, 0)
   })

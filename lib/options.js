@@ -17,7 +17,8 @@
 //
 // Only own properties are read, so keys inherited from a prototype (or a polluted
 // Object.prototype) are never picked up as options. `undefined` always means "use the default";
-// `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`).
+// `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`)
+// or where the types say "unset or null" (`leak.minSlope`, `leak.warmupMs`: the default).
 
 const { WATCHABLE, CHILD_RSS, needsOf } = require('./metrics')
 
@@ -353,12 +354,11 @@ function normalizeLeak(value, intervalMs, settings) {
   }
 
   const rawSlope = own(leak, 'minSlope')
-  const minSlope =
-    rawSlope === undefined ? DEFAULTS.leakMinSlope : parseSlope(rawSlope, 'leak.minSlope')
+  const minSlope = rawSlope == null ? DEFAULTS.leakMinSlope : parseSlope(rawSlope, 'leak.minSlope')
 
   const rawWarmup = own(leak, 'warmupMs')
   const warmupMs =
-    rawWarmup === undefined
+    rawWarmup == null
       ? DEFAULTS.leakWarmupMs
       : readInteger(rawWarmup, 'leak.warmupMs', 0, MAX_DAY_MS)
 
@@ -455,8 +455,8 @@ function normalizeThreshold(raw, index, settings, seenNames) {
   if (isPercent) {
     abovePercent = aboveSize.percent
     if (rawHysteresis === undefined) {
-      // 1 percentage point, never more than the threshold itself.
-      hysteresisPercent = Math.min(1, abovePercent)
+      // 1 percentage point, at most half the threshold, so that a tiny one can re-arm.
+      hysteresisPercent = Math.min(1, abovePercent / 2)
     } else {
       const h = readSize(rawHysteresis, hysteresisPath, {
         allowPercent: true,
@@ -475,11 +475,16 @@ function normalizeThreshold(raw, index, settings, seenNames) {
   } else {
     above = aboveSize.bytes
     if (rawHysteresis === undefined) {
-      // 1% of the threshold but at least 1 MiB (RSS routinely jitters by that much), capped at
-      // the threshold itself for tiny thresholds.
-      hysteresis = Math.min(Math.max(Math.round(above / 100), MIB), above)
+      // 1% of the threshold but at least 1 MiB (RSS routinely jitters by that much), at most
+      // half the threshold, so that a tiny one can re-arm.
+      hysteresis = Math.min(Math.max(Math.round(above / 100), MIB), Math.floor(above / 2))
     } else {
-      const h = readSize(rawHysteresis, hysteresisPath, { allowPercent: true })
+      // Percentages parse here only to be refused with the reason (any percentage, 0% too).
+      const h = readSize(rawHysteresis, hysteresisPath, {
+        allowPercent: true,
+        allowZeroPercent: true,
+        expected: 'a size in bytes such as 16MiB or 1.5MB (above is a size in bytes)',
+      })
       if (h.bytes === undefined) {
         const expected = 'a size in bytes when above is a size in bytes'
         throw rangeError(hysteresisPath, expected, rawHysteresis)
