@@ -285,7 +285,19 @@ describe('the live page guard', () => {
       name: 'RangeError',
       message: /history maxPoints must be an integer in 1..=1000000, got 0/,
     })
-    assert.throws(() => sentry.history({ maxPoints: '5' }), TypeError)
+    assert.throws(() => sentry.history({ maxPoints: '5' }), {
+      name: 'TypeError',
+      message: /history maxPoints must be an integer, got string '5'/,
+    })
+    assert.throws(() => sentry.history({ since: 0 }), {
+      name: 'TypeError',
+      message: /unknown option 'since' \(did you mean 'sinceMs'\?\)/,
+    })
+    assert.throws(() => sentry.history(null), { name: 'TypeError', message: /^memsentry: / })
+    assert.throws(() => sentry.history({ sinceMs: 'x' }), {
+      name: 'TypeError',
+      message: /history sinceMs must be a number, got string 'x'/,
+    })
   })
 })
 

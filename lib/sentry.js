@@ -5,6 +5,9 @@ const { PerformanceObserver, constants: perfConstants } = require('node:perf_hoo
 const { normalizeOptions, forNative } = require('./options')
 const { attach: attachRecorder } = require('./recorder')
 const { writeHeapSnapshot, writeLeakReport } = require('./leak-actions')
+const { readOptions, typeError, rangeError } = require('./validation')
+
+const HISTORY_OPTIONS = ['sinceMs', 'maxPoints']
 
 // Native errors for option values only the native side can judge (a percent threshold with no
 // known limit) come back with code 'InvalidArg': they are RangeErrors to the user.
@@ -223,21 +226,17 @@ class MemorySentry extends EventEmitter {
    * `maxPoints`, at most that many (plus the newest): each run of samples gives its highest-RSS
    * one, so a chart of a long history costs what it draws.
    */
-  history({ sinceMs = 0, maxPoints } = {}) {
-    if (typeof sinceMs !== 'number') {
-      throw new TypeError(`memsentry: history sinceMs must be a number, got ${typeof sinceMs}`)
-    }
-    if (Number.isNaN(sinceMs)) throw new RangeError('memsentry: history sinceMs must not be NaN')
+  history(options) {
+    // The same conventions as the constructor's options: unknown keys and null are TypeErrors.
+    const { sinceMs = 0, maxPoints } = readOptions(options, HISTORY_OPTIONS, 'memsentry: history')
+    if (typeof sinceMs !== 'number') throw typeError('history sinceMs', 'a number', sinceMs)
+    if (Number.isNaN(sinceMs)) throw rangeError('history sinceMs', 'a number, not NaN', sinceMs)
     if (maxPoints !== undefined) {
       if (typeof maxPoints !== 'number') {
-        throw new TypeError(
-          `memsentry: history maxPoints must be a number, got ${typeof maxPoints}`,
-        )
+        throw typeError('history maxPoints', 'an integer', maxPoints)
       }
       if (!Number.isInteger(maxPoints) || maxPoints < 1 || maxPoints > 1_000_000) {
-        throw new RangeError(
-          `memsentry: history maxPoints must be an integer in 1..=1000000, got ${maxPoints}`,
-        )
+        throw rangeError('history maxPoints', 'an integer in 1..=1000000', maxPoints)
       }
     }
     return this.#native.history(sinceMs, maxPoints)
