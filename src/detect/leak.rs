@@ -163,7 +163,7 @@
 //! LRU nearing a 24 MB cap as 1 − e^(−t/60 s), at 300 and 600 s (at 60 s it fires in 9 of 40
 //! seeds, as about one recorded Node 24 LRU run in three does; at 90 and 120 s in 2 of 40); and
 //! (with an explicit `minSlope`) the flat sawtooth, warm-up ramps, steps of 80 MB, caches filled
-//! in a fifth of the window. What the real runs show is in the README's table.
+//! in a fifth of the window. What the real runs show: the README and docs/leak-detection.md.
 //!
 //! # The estimate
 //!

@@ -171,7 +171,8 @@ mod tests {
             by: f64,
             ends_by: Option<f64>,
         },
-        /// Known to fall short (see the README's table): at most one episode, which ends.
+        /// Known to fall short (the README and docs/leak-detection.md say where): at most one
+        /// episode, which ends.
         AtMostOneEnded,
         /// Not asserted beyond "no wrong suspect": the slow leak at the edge of what a window
         /// can tell.
@@ -300,7 +301,7 @@ mod tests {
         // 42 MB), then no full GC until 110 s while the evicted entries, promoted, raised the
         // heap floor 41 MiB/min, as a leak of that rate would; the garbage rate, measured while
         // the cache filled, read 1.4 MiB/min. Fires at 100-106 s and ends at 114 s, once the
-        // next full GC shows nothing kept (see the README).
+        // next full GC shows nothing kept (docs/leak-detection.md).
         check("cache-plateau-d.csv", false, W60.0, W60.1, Expect::AtMostOneEnded);
         check("cache-plateau-d.csv", false, W300.0, W300.1, Expect::Quiet);
         // Node 24, eval8: full GCs at 1, 15, 45 and 82 s left 13, 16, 22, 26 MB; from 82 s the
@@ -387,7 +388,7 @@ mod tests {
         check("emitter-closure-c.csv", false, W300.0, W300.1, heap(330.0));
         check("emitter-closure-b.csv", false, W300.0, W300.1, heap(330.0));
         // The slow leak (~3.4 MiB/min, full GCs ~100 s apart): due by 2 × window; at 60 s only
-        // a suspect is asserted (see the README's table).
+        // a suspect is asserted (see the README and docs/leak-detection.md).
         check("slow-heap.csv", false, W300.0, W300.1, heap(600.0));
         check("slow-heap.csv", false, W60.0, W60.1, Expect::HeapIfAny);
         // Node 24, every heap reading recorded: the RSS stood still for minutes while the heap
