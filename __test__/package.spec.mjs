@@ -36,6 +36,18 @@ for (const [property, value, mentions] of unsupported) {
   })
 }
 
+test('Node 20, past its end of life, gets a clear error', async () => {
+  const script =
+    `Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '20.20.2' } }); ` +
+    `require(${JSON.stringify(repoRoot)})`
+  const result = await runNode(['-e', script], { timeoutMs: 20_000 })
+  assert.notEqual(result.code, 0, describe(result))
+  assert.equal(result.signal, null, describe(result))
+  assert.ok(result.stderr.includes('memsentry needs Node 22 or newer'), describe(result))
+  assert.ok(result.stderr.includes('this is Node 20.20.2'), describe(result))
+  assert.ok(result.stderr.includes('ERR_MEMSENTRY_UNSUPPORTED_NODE'), describe(result))
+})
+
 test('a glibc older than 2.28 gets a clear error, not only the dlopen failure', async () => {
   // As on such a system: the report header names the old glibc, and loading the addon fails.
   const script =

@@ -9,6 +9,8 @@ const path = require('node:path')
 
 const SHIPPED = 'linux-x64-gnu, linux-arm64-gnu, linux-x64-musl, linux-arm64-musl'
 const GLIBC_FLOOR = [2, 28]
+// Node 22, 24 and 26 are built for and tested; Node 20 is past its end of life (April 2026).
+const NODE_FLOOR = 22
 
 function unsupported(what) {
   const err = new Error(
@@ -43,6 +45,15 @@ function glibcTooOld() {
 }
 
 function loadNative() {
+  const major = Number(process.versions.node.split('.')[0])
+  if (!(major >= NODE_FLOOR)) {
+    const err = new Error(
+      `memsentry needs Node ${NODE_FLOOR} or newer (22, 24 and 26 are tested); this is Node ` +
+        `${process.versions.node}. Upgrade Node, or load memsentry only where it is supported.`,
+    )
+    err.code = 'ERR_MEMSENTRY_UNSUPPORTED_NODE'
+    throw err
+  }
   const { platform, arch } = process
   if (platform !== 'linux') throw unsupported(`platform '${platform}' (${arch})`)
   if (arch !== 'x64' && arch !== 'arm64') throw unsupported(`linux on arch '${arch}'`)
