@@ -287,7 +287,10 @@ mod tests {
         // next: quiet since a rise into such a full GC counts only beyond a fifth of its figure.
         // eval27's (j): 22, 26, then 29 MB at 106 s with V8 growing its heap 100 to 171 MB;
         // fired at 110 s.
-        for file in ["lru-slow-g.csv", "lru-slow-j.csv"] {
+        // eval31's (k): 16, 22, then 25 MB at 76 s, 11 then 6 MB/min (0.54 of the step before),
+        // while V8 grew the RSS far faster: fired at 84 s when steady full GCs made the heap the
+        // cause at half the rate before; quiet at three quarters.
+        for file in ["lru-slow-g.csv", "lru-slow-j.csv", "lru-slow-k.csv"] {
             for (interval, window) in [W30, W60, W300] {
                 check(file, false, interval, window, Expect::Quiet);
             }
@@ -377,6 +380,13 @@ mod tests {
             }
             check(file, false, W300.0, W300.1, heap(330.0));
         }
+        // Node 24, eval31: full GCs every 20 s each rose 13-15 MB while V8 grew the RSS 85-130
+        // MiB/min, the heap 38-40: growth "unexplained" (outside V8's heap) until 101 s. Now
+        // that steady full GCs make the heap the cause whatever else grows: 79 s.
+        for (interval, window) in [W30, W60] {
+            check("fast-heap-f.csv", false, interval, window, heap(90.0));
+        }
+        check("fast-heap-f.csv", false, W300.0, W300.1, heap(330.0));
         // Node 24, every heap reading recorded: the first full GC after the warm-up (at 32 s)
         // was judged against the floor of the two seconds after the warm-up, not its cycle's,
         // and failed; the leak waited until 137 s.
