@@ -6,16 +6,22 @@
 //
 //   node eval/sweep.mjs                                  # this tree's detector, every recording
 //   node eval/sweep.mjs --base /tmp/leak_replay-old      # the same, against an older binary
+//   node eval/sweep.mjs --bin /tmp/leak_replay-new ...   # a built binary instead of this tree
 //   node eval/sweep.mjs --windows 60,300 DIR/*.csv       # some windows, some recordings
+//   node eval/sweep.mjs -v                               # and every wrong verdict
 //
-// Recordings: `npm run eval:leak -- --traces DIR` writes them (plain CSV, or gzipped); by default
-// the fixtures in tests/fixtures/leak-traces and eval/recordings. Deadlines are the eval's: a
-// leak by 1.0 x window + 30 s (2 x window for the slow ones), a window under a minute counting as
-// a minute (the detector analyses a minute then); a leak that stops ends by 360 s + 1.5 x window,
-// judged up to 300 s windows (to a longer window it is no leak). A recording shorter
-// than a deadline is left out of that count.
+// Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
+// gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
+// eval/recordings, a recording kept in both counted once. Deadlines are the eval's: a leak by
+// 1.0 x window + 30 s (2 x window for the slow ones), a leak that stops ends by 360 s + 1.5 x
+// window, judged up to 300 s windows (to a longer window it is no leak); a window under a minute
+// counts as a minute (the detector analyses a minute then). A leak too slow to be due at a window
+// is not counted there. Whether a recording counts depends on its length only, so two binaries
+// are scored on the same set: one shorter than a deadline (a leak run recorded without --full
+// ends once both settings have reported) is left out.
 
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -73,15 +79,26 @@ function listRecordings(p) {
     })
 }
 
-/** Every recording under the sources, unpacked into `dir`: [{ file, name, scenario, endS }]. */
-function recordings(sources, dir) {
+/**
+ * Every recording under the sources (absolute paths; with `strict`, a missing one is an error),
+ * unpacked into `dir`, each content once: [{ file, name, scenario, endS }].
+ */
+function recordings(sources, dir, strict) {
   const byName = new Map(SCENARIOS.map((s) => [s.name, s]))
   const seen = new Set()
+  const contents = new Set()
   return sources
-    .flatMap((s) => listRecordings(path.resolve(ROOT, s)))
+    .flatMap((s) => {
+      const found = listRecordings(s)
+      if (strict && found.length === 0) throw new Error(`no recording at ${s}`)
+      return found
+    })
     .flatMap(([file, base]) => {
       const raw = readFileSync(file)
       const text = file.endsWith('.gz') ? gunzipSync(raw).toString() : raw.toString()
+      const hash = createHash('sha256').update(text).digest('hex')
+      if (contents.has(hash)) return []
+      contents.add(hash)
       const head = text.match(/^# (\S+) load_start_ms=(\d+)/m)
       const scenario = head && byName.get(head[1].replace(/#\d+$/, ''))
       if (!scenario) {
@@ -139,12 +156,11 @@ function verdict(rec, events, windowS) {
   if (s.stopsAtS != null && windowS > 300) return null
   const w = Math.max(windowS, 60)
   const due = s.slow ? 2 * w : w + 30
-  if (rec.endS < due) return null
+  const dueEnd = s.stopsAtS != null ? s.stopsAtS + 1.5 * w : null
+  if (rec.endS < (dueEnd ?? due)) return null
   const first = starts[0]
   const inTime = first != null && first.t <= due && first.suspect === s.suspect
-  if (s.stopsAtS == null || !inTime) return inTime
-  const dueEnd = s.stopsAtS + 1.5 * windowS
-  if (rec.endS < dueEnd) return null
+  if (dueEnd == null || !inTime) return inTime
   const end = events.find((e) => e.kind === 'E' && e.t > first.t)
   return end != null && end.t <= dueEnd && starts.length === 1
 }
@@ -181,9 +197,17 @@ const { values, positionals } = parseArgs({
   },
 })
 const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WINDOWS
+if (WINDOWS_USED.some((w) => !Number.isInteger(w) || w < 1)) {
+  throw new RangeError(`--windows must be seconds such as 60,300, got '${values.windows}'`)
+}
 const dir = mkdtempSync(path.join(tmpdir(), 'memsentry-sweep-'))
 try {
-  const recs = recordings(positionals.length > 0 ? positionals : DEFAULT_SOURCES, dir)
+  // Paths given are the user's, from where they stand; the defaults are the repo's.
+  const sources =
+    positionals.length > 0
+      ? positionals.map((p) => path.resolve(p))
+      : DEFAULT_SOURCES.map((p) => path.resolve(ROOT, p))
+  const recs = recordings(sources, dir, positionals.length > 0)
   const bin = values.bin ?? buildReplay()
   const runs = [['this', bin], ...(values.base ? [['base', values.base]] : [])]
   const results = runs.map(([name, b]) => {
@@ -201,7 +225,7 @@ try {
     })
     console.log([String(w), ...cells].join(' | '))
   })
-  // What moved between the two binaries, or (one binary, --verbose) every wrong verdict.
+  // What moved between the two binaries, and with --verbose every other wrong verdict.
   for (const w of WINDOWS_USED) {
     for (const r of recs) {
       const now = results[0].byWindow.get(w).get(r.name)
