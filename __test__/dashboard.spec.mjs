@@ -294,6 +294,8 @@ describe('the live page guard', () => {
       message: /unknown option 'since' \(did you mean 'sinceMs'\?\)/,
     })
     assert.throws(() => sentry.history(null), { name: 'TypeError', message: /^memsentry: / })
+    // Only own properties are options, as for the constructor.
+    assert.equal(sentry.history(Object.create({ sinceMs: 'x' })).length > 0, true)
     assert.throws(() => sentry.history({ sinceMs: 'x' }), {
       name: 'TypeError',
       message: /history sinceMs must be a number, got string 'x'/,

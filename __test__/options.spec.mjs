@@ -480,7 +480,7 @@ describe('normalizeOptions thresholds', () => {
   })
 
   it('a percentage as the hysteresis of a byte threshold says why, 0% included', () => {
-    for (const hysteresis of ['0%', '5%']) {
+    for (const hysteresis of ['0%', '5%', '150%']) {
       assert.throws(
         () => normalizeOptions({ thresholds: [{ above: '100MiB', hysteresis }] }),
         (err) =>

@@ -17,8 +17,9 @@
 //
 // Only own properties are read, so keys inherited from a prototype (or a polluted
 // Object.prototype) are never picked up as options. `undefined` always means "use the default";
-// `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`)
-// or where the types say "unset or null" (`leak.minSlope`, `leak.warmupMs`: the default).
+// `null` is accepted only where it has a meaning (the options object itself, `leak`, `cgroupRoot`,
+// `leak.report`, `leak.diagnose`, `heapSnapshot`: off) or where the types say "unset or null"
+// (`leak.minSlope`, `leak.warmupMs`: the default).
 
 const { WATCHABLE, CHILD_RSS, needsOf } = require('./metrics')
 
@@ -479,16 +480,14 @@ function normalizeThreshold(raw, index, settings, seenNames) {
       // half the threshold, so that a tiny one can re-arm.
       hysteresis = Math.min(Math.max(Math.round(above / 100), MIB), Math.floor(above / 2))
     } else {
-      // Percentages parse here only to be refused with the reason (any percentage, 0% too).
-      const h = readSize(rawHysteresis, hysteresisPath, {
-        allowPercent: true,
-        allowZeroPercent: true,
-        expected: 'a size in bytes such as 16MiB or 1.5MB (above is a size in bytes)',
-      })
-      if (h.bytes === undefined) {
+      // Any percentage (0% and 150% too) is refused with the reason, before it is parsed.
+      if (typeof rawHysteresis === 'string' && PERCENT_RE.test(rawHysteresis.trim())) {
         const expected = 'a size in bytes when above is a size in bytes'
         throw rangeError(hysteresisPath, expected, rawHysteresis)
       }
+      const h = readSize(rawHysteresis, hysteresisPath, {
+        expected: 'a size in bytes such as 16MiB or 1.5MB (above is a size in bytes)',
+      })
       if (h.bytes >= above) {
         throw rangeError(hysteresisPath, `less than ${path}.above (${above} bytes)`, rawHysteresis)
       }

@@ -5,7 +5,7 @@ const { PerformanceObserver, constants: perfConstants } = require('node:perf_hoo
 const { normalizeOptions, forNative } = require('./options')
 const { attach: attachRecorder } = require('./recorder')
 const { writeHeapSnapshot, writeLeakReport } = require('./leak-actions')
-const { readOptions, typeError, rangeError } = require('./validation')
+const { own, readOptions, typeError, rangeError } = require('./validation')
 
 const HISTORY_OPTIONS = ['sinceMs', 'maxPoints']
 
@@ -227,8 +227,11 @@ class MemorySentry extends EventEmitter {
    * one, so a chart of a long history costs what it draws.
    */
   history(options) {
-    // The same conventions as the constructor's options: unknown keys and null are TypeErrors.
-    const { sinceMs = 0, maxPoints } = readOptions(options, HISTORY_OPTIONS, 'memsentry: history')
+    // The same conventions as the constructor's options: unknown keys and null are TypeErrors,
+    // and only own properties are read.
+    const given = readOptions(options, HISTORY_OPTIONS, 'memsentry: history')
+    const sinceMs = own(given, 'sinceMs') === undefined ? 0 : own(given, 'sinceMs')
+    const maxPoints = own(given, 'maxPoints')
     if (typeof sinceMs !== 'number') throw typeError('history sinceMs', 'a number', sinceMs)
     if (Number.isNaN(sinceMs)) throw rangeError('history sinceMs', 'a number, not NaN', sinceMs)
     if (maxPoints !== undefined) {

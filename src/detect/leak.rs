@@ -2369,7 +2369,7 @@ mod tests {
     fn an_lru_nearing_its_cap_never_starts_at_long_windows() {
         // 24 MB of entries filling as 1 − e^(−t/60 s), V8 growing its heap twice as fast. At
         // 60 s this model fires in 9 of 40 seeds at 88–102 s (recorded Node 24 LRU runs: 8 of
-        // 27, at 92–110 s); at 90 and 120 s in 2 of 40. The README says so.
+        // 27, at 92–110 s); at 90 and 120 s in 2 of 40. docs/leak-detection.md says so.
         let lru = Process {
             cache: 24.0 * MB,
             cache_tau_s: Some(60.0),
