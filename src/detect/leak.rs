@@ -1134,21 +1134,20 @@ impl LeakDetector {
             return None;
         }
         let min = self.config.min_slope_at(a.level);
-        let heap = self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx)?;
-        let kept = self.outlived_full_gcs(
-            a,
-            Cause::Explained(Suspect::Heap),
-            START_RECENT_FRACTION * min,
-            false,
-        );
-        // Or the floor since the newest full GC, if it rises far beyond the garbage measured.
+        let heap = self
+            .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
+            .filter(|&h| h >= min)?;
         let rate = START_RECENT_FRACTION * min;
-        let since = self.heap_slope_since_full_gc(a);
-        let floor = since
-            .zip(self.garbage.rate())
-            .is_some_and(|(s, g)| s >= STEADY_BEYOND_GARBAGE * g + rate)
-            && self.beyond_garbage(since, rate);
-        (heap >= min && (kept == Some(true) || floor)).then_some(heap)
+        let kept = self.outlived_full_gcs(a, Cause::Explained(Suspect::Heap), rate, false) == Some(true);
+        // Or the floor since the newest full GC, if it rises far beyond the garbage measured.
+        let floor = || {
+            let since = self.heap_slope_since_full_gc(a);
+            since
+                .zip(self.garbage.rate())
+                .is_some_and(|(s, g)| s >= STEADY_BEYOND_GARBAGE * g + rate)
+                && self.beyond_garbage(since, rate)
+        };
+        (kept || floor()).then_some(heap)
     }
 
     /// Whether an episode that started as `started` goes on: what explained the growth still
