@@ -241,10 +241,12 @@ const KEPT_SHARE: f64 = 0.5;
 /// from 30 to 600 s, no recorded leak's event moves at 0.75; at 0.9 a slow one comes 16-21 s
 /// later at 105 and 120 s; 0.6 fires 3 s later.
 const KEPT_BEYOND_GARBAGE: f64 = 0.75;
-/// For the full GCs alone to make the heap the cause whatever else grows: the last rise at this
-/// share of the one before or more ([`LeakDetector::steady_heap`]). Replayed at every window
-/// from 30 to 600 s over the fixtures and eval31: no healthy recording fires more, and the
-/// leaks come up to 45 s sooner (a 60 s window's fast leaks at 79 s instead of 83-101 s).
+/// For the full GCs alone to make the heap the cause whatever else grows: the last two rises
+/// each at this share of the one before or more ([`LeakDetector::steady_heap`]). Replayed at
+/// every window from 30 to 600 s over the fixtures and eval31-33: no healthy recording fires
+/// more, and the leaks come up to 45 s sooner (a 60 s window's fast leaks at 79 s instead of
+/// 83-101 s). With only the last rise, eval33's third LRU (23.5, 5.8, then 8.1 MB/min) fired
+/// at 80 s; at 0.5, eval31's second (11, then 6 MB/min) at 84 s.
 const STEADY_SHARE: f64 = 0.75;
 /// Or the heap's floor since the newest full GC rising this many times faster than the garbage
 /// measured (plus half the minimum slope), the last full GC's rise keeping up with it as
@@ -634,6 +636,25 @@ impl Lives {
         match (self.step_rate(n - 2), self.step_rate(n - 1)) {
             (Some(before), Some(now)) => now >= share * before,
             _ => true,
+        }
+    }
+
+    /// Whether each of the last three steps between (merged) full GCs rose at least at `share` ×
+    /// the rate of the one before; false with fewer than four. A leak keeps its rate; an LRU
+    /// whose last step happened to be the faster (5.8, then 8.1 MB/min) had slowed from 23.5
+    /// before.
+    fn steady(&self, share: f64) -> bool {
+        let n = self.lives.len();
+        if n < 4 {
+            return false;
+        }
+        match (
+            self.step_rate(n - 3),
+            self.step_rate(n - 2),
+            self.step_rate(n - 1),
+        ) {
+            (Some(r1), Some(r2), Some(r3)) => r2 >= share * r1 && r3 >= share * r2,
+            _ => false,
         }
     }
 
@@ -1122,9 +1143,10 @@ impl LeakDetector {
     }
 
     /// The heap's slope (bytes/s) if the full GCs alone show a steady heap leak: the heap's floors
-    /// grow at the minimum slope or more, and what the full GCs left rose as the start rule asks
-    /// (rule 6), the last rise at `STEADY_SHARE` of the one before or more; or the floor since the
-    /// newest full GC rises `STEADY_BEYOND_GARBAGE` times the garbage measured. Then the heap is the
+    /// grow at the minimum slope or more, the last rise between full GCs came at `STEADY_SHARE`
+    /// of the one before or more, and what the full GCs left rose as the start rule asks (rule
+    /// 6) with the rise before as steady too; or the floor since the newest full GC rises
+    /// `STEADY_BEYOND_GARBAGE` times the garbage measured. Then the heap is the
     /// cause however fast the metric grows besides: on Node 24 V8 grew the RSS 85-130 MiB/min
     /// while a 40 MiB/min heap leak rose at every full GC 20 s apart, and the growth outside
     /// V8's heap made it "unexplained" until 101 s. An LRU nearing its cap rose 11, then 6 MB/min
@@ -1138,7 +1160,8 @@ impl LeakDetector {
             .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
             .filter(|&h| h >= min)?;
         let rate = START_RECENT_FRACTION * min;
-        let kept = self.outlived_full_gcs(a, Cause::Explained(Suspect::Heap), rate, false) == Some(true);
+        let kept = self.heap_lives.steady(STEADY_SHARE)
+            && self.outlived_full_gcs(a, Cause::Explained(Suspect::Heap), rate, false) == Some(true);
         // Or the floor since the newest full GC, if it rises far beyond the garbage measured.
         let floor = || {
             let since = self.heap_slope_since_full_gc(a);
