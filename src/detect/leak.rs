@@ -644,18 +644,22 @@ impl Lives {
     /// whose last step happened to be the faster (5.8, then 8.1 MB/min) had slowed from 23.5
     /// before.
     fn steady(&self, share: f64) -> bool {
+        self.last_three_rates()
+            .is_some_and(|(r1, r2, r3)| r2 >= share * r1 && r3 >= share * r2)
+    }
+
+    /// The rates (bytes/s) of the last three steps between (merged) full GCs, oldest first;
+    /// None with fewer than four or when two are not apart in time.
+    fn last_three_rates(&self) -> Option<(f64, f64, f64)> {
         let n = self.lives.len();
         if n < 4 {
-            return false;
+            return None;
         }
-        match (
-            self.step_rate(n - 3),
-            self.step_rate(n - 2),
-            self.step_rate(n - 1),
-        ) {
-            (Some(r1), Some(r2), Some(r3)) => r2 >= share * r1 && r3 >= share * r2,
-            _ => false,
-        }
+        Some((
+            self.step_rate(n - 3)?,
+            self.step_rate(n - 2)?,
+            self.step_rate(n - 1)?,
+        ))
     }
 
     /// Whether the last three steps between (merged) full GCs each rose slower than the one
@@ -664,18 +668,8 @@ impl Lives {
     /// step still leak-like on its own); a leak's steps scatter around one rate. False with
     /// fewer than four.
     fn decelerating(&self, share: f64) -> bool {
-        let n = self.lives.len();
-        if n < 4 {
-            return false;
-        }
-        match (
-            self.step_rate(n - 3),
-            self.step_rate(n - 2),
-            self.step_rate(n - 1),
-        ) {
-            (Some(r1), Some(r2), Some(r3)) => r1 > r2 && r2 > r3 && r3 < share * r1,
-            _ => false,
-        }
+        self.last_three_rates()
+            .is_some_and(|(r1, r2, r3)| r1 > r2 && r2 > r3 && r3 < share * r1)
     }
 
     /// Whether the newest (merged) full GC is recent at `now_s`: no older than a window or three
