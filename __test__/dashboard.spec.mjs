@@ -300,6 +300,10 @@ describe('the live page guard', () => {
       name: 'TypeError',
       message: /history sinceMs must be a number, got string 'x'/,
     })
+    assert.throws(() => sentry.history({ sinceMs: null }), {
+      name: 'TypeError',
+      message: /history sinceMs must be a number, got null/,
+    })
   })
 })
 

@@ -230,7 +230,8 @@ class MemorySentry extends EventEmitter {
     // The same conventions as the constructor's options: unknown keys and null are TypeErrors,
     // and only own properties are read.
     const given = readOptions(options, HISTORY_OPTIONS, 'memsentry: history')
-    const sinceMs = own(given, 'sinceMs') === undefined ? 0 : own(given, 'sinceMs')
+    const givenSince = own(given, 'sinceMs')
+    const sinceMs = givenSince === undefined ? 0 : givenSince
     const maxPoints = own(given, 'maxPoints')
     if (typeof sinceMs !== 'number') throw typeError('history sinceMs', 'a number', sinceMs)
     if (Number.isNaN(sinceMs)) throw rangeError('history sinceMs', 'a number, not NaN', sinceMs)

@@ -426,6 +426,17 @@ impl Part {
 
 const PARTS: usize = 5;
 
+/// What [`LeakDetector::outlived_full_gcs`] accepts as evidence that the growth outlived
+/// garbage collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// What the full GCs left, or else the heap's floor since the newest one rising far beyond
+    /// the garbage measured.
+    FullGcsOrFloor,
+    /// What the full GCs left, alone.
+    FullGcsOnly,
+}
+
 /// One fine bucket of part figures: (ms since the origin, value) of each part's minimum.
 #[derive(Debug, Clone, Copy)]
 struct PartBucket {
@@ -1087,7 +1098,12 @@ impl LeakDetector {
                 };
                 cause != Cause::HeapSizing
                     && a.slope >= bar
-                    && self.outlived_full_gcs(&a, cause, START_RECENT_FRACTION * min, true) == Some(true)
+                    && self.outlived_full_gcs(
+                        &a,
+                        cause,
+                        START_RECENT_FRACTION * min,
+                        Evidence::FullGcsOrFloor,
+                    ) == Some(true)
                     && self.part_grows_now(&a, cause, cur, START_RECENT_FRACTION * min)
                     && (trend(&a, &mut self.scratch)
                         || self
@@ -1155,7 +1171,8 @@ impl LeakDetector {
             .filter(|&h| h >= min)?;
         let rate = START_RECENT_FRACTION * min;
         let kept = self.heap_lives.steady(STEADY_SHARE)
-            && self.outlived_full_gcs(a, Cause::Explained(Suspect::Heap), rate, false) == Some(true);
+            && self.outlived_full_gcs(a, Cause::Explained(Suspect::Heap), rate, Evidence::FullGcsOnly)
+                == Some(true);
         // Or the floor since the newest full GC, if it rises far beyond the garbage measured.
         let floor = || {
             let since = self.heap_slope_since_full_gc(a);
@@ -1198,7 +1215,10 @@ impl LeakDetector {
         // with (a leak's own rate, at least the minimum): a live heap that now drifts by a MiB
         // between full GCs is not the leak that was reported.
         let rate = KEEP_RECENT_FRACTION * min.max(0.5 * self.episode_slope);
-        match (self.outlived_full_gcs(a, started, rate, true), started) {
+        match (
+            self.outlived_full_gcs(a, started, rate, Evidence::FullGcsOrFloor),
+            started,
+        ) {
             (Some(kept), Cause::Explained(_)) => kept,
             // No full GC in the span (a window shorter than the full-GC period): what the last
             // one left against the one before, wherever they are; the RSS floors wander with V8
@@ -1234,10 +1254,11 @@ impl LeakDetector {
     /// service); what a leak adds stays. With no full GC in the span: `Some(true)` only if the
     /// heap floor grows at more than 1.5 times the garbage rate measured over the last cycles (or,
     /// in an episode, `None`: cannot tell); with full GCs in the span that do not show it, the
-    /// same from the newest one on ([`LeakDetector::beyond_garbage`]), unless `floors` is false:
-    /// then only the full GCs count. `Some(true)` for other causes (they have no garbage to wait
+    /// same from the newest one on ([`LeakDetector::beyond_garbage`]), unless `evidence` is
+    /// [`Evidence::FullGcsOnly`]. `Some(true)` for other causes (they have no garbage to wait
     /// for) and without heap figures.
-    fn outlived_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64, floors: bool) -> Option<bool> {
+    fn outlived_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64, evidence: Evidence) -> Option<bool> {
+        let floors = evidence == Evidence::FullGcsOrFloor;
         let part = match cause {
             Cause::Explained(Suspect::Heap) => Part::HeapUsed,
             Cause::Explained(Suspect::Native) => Part::External,
@@ -2219,6 +2240,8 @@ mod tests {
         heap_leak: f64,
         external_leak: f64,
         native_leak: f64,
+        /// A span (s) in which native memory stops growing.
+        native_pause: Option<(f64, f64)>,
         garbage: f64,
         sizing: f64,
         sizing_at: f64,
@@ -2243,6 +2266,7 @@ mod tests {
                 heap_leak: 0.0,
                 external_leak: 0.0,
                 native_leak: 0.0,
+                native_pause: None,
                 garbage: per_min(3.0 * MIB),
                 sizing: 0.0,
                 sizing_at: 0.0,
@@ -2261,6 +2285,14 @@ mod tests {
                 None => (t / self.cache_fill_s).min(1.0),
             };
             12.0 * MB + self.heap_leak * t + self.cache * filled
+        }
+
+        /// Native memory at `t` s, beyond the start.
+        fn native(&self, t: f64) -> f64 {
+            let paused = self
+                .native_pause
+                .map_or(0.0, |(from, to)| (t.min(to) - from).max(0.0));
+            self.native_leak * (t - paused)
         }
 
         /// How much the old generation may grow before the next full GC: 3–5 MB plus a quarter
@@ -2334,7 +2366,7 @@ mod tests {
                     d.observe_heap(t_ms, used, total, external, full_gc);
                     last_heap_s = t;
                 }
-                let rss = 60.0 * MB + total + external + self.native_leak * t + rng.range(-0.5, 0.5) * MIB;
+                let rss = 60.0 * MB + total + external + self.native(t) + rng.range(-0.5, 0.5) * MIB;
                 if let Some(tr) = d.observe(t_ms, rss) {
                     out.push((t, tr));
                 }
@@ -2478,6 +2510,31 @@ mod tests {
                 }
                 println!("{name} leak 6 MiB/min, window {window_ms} ms: started at {starts:?} s");
             }
+        }
+    }
+
+    #[test]
+    fn growth_nothing_explains_is_timed_from_its_latest_start() {
+        // Native growth for 150 s (under the five minutes it must be seen for), nothing for
+        // 300 s, then growth again: the second run must be seen five minutes from its own start,
+        // not from the first run's.
+        let process = Process {
+            native_leak: per_min(6.0 * MIB),
+            native_pause: Some((150.0, 450.0)),
+            ..Process::healthy()
+        };
+        let w = 60.0;
+        for seed in 1..=5 {
+            let events = process.run(seed, 60_000, 250, 1200);
+            let t = match events.as_slice() {
+                [(t, LeakTransition::Started(e))] if e.suspect == Suspect::Native => *t,
+                other => panic!("seed {seed}: {:?}", kinds(other)),
+            };
+            let earliest = 450.0 + UNEXPLAINED_MIN_MS as f64 / 1000.0;
+            assert!(
+                (earliest..=earliest + 2.0 * w + 90.0).contains(&t),
+                "seed {seed}: started at {t} s, growth resumed at 450 s"
+            );
         }
     }
 
