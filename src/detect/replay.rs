@@ -328,6 +328,12 @@ mod tests {
         for (interval, window) in [W30, W60, W300] {
             check("lru-slow-i.csv", false, interval, window, Expect::Quiet);
         }
+        // Node 26, eval32: full GCs at 1, 15, 45 and 82 s left 12.5, 16.1, 21.6 and 26.9 MB,
+        // rising 15.4, 11.0, then 8.6 MB/min, the last at 0.56 of the first; it fired at 86 s.
+        // Quiet since each of three ever slower steps under 0.8 of the one before counts too.
+        for (interval, window) in [W30, W60, W300] {
+            check("lru-slow-m.csv", false, interval, window, Expect::Quiet);
+        }
         // Node 26, eval26: at 180 s (full GCs a sub-window apart merged) only three full GCs by
         // 216 s, the newest leaving 28 MB with requests' garbage in flight against 20 and 18
         // before; with no noise from three figures, that fired at 216 s. Quiet since the noise
