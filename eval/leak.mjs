@@ -214,21 +214,33 @@ export function snapshotPackage() {
 
 const seconds = (ms) => (ms == null ? null : Math.round(ms / 100) / 10)
 
-/** What a run's deadlines are at one setting, in seconds after the load's start. */
-function deadlines(scenario, { windowMs }) {
-  const w = windowMs / 1000
-  if (windowMs < (scenario.dueFromWindowMs ?? 0)) return { start: null, end: null }
+/**
+ * A run's deadlines at a window, in seconds after the load's start: `start` for the first
+ * 'leak' (1.0 x window + 30 s, 2 x window for a slow leak), `end` for the 'leak-end' of a leak
+ * that stops (1.5 x window after it stops); `start: null` where the scenario is not due. A
+ * window under a minute counts as a minute (the detector analyses a minute then), and a leak
+ * that stops is no leak to a window over 300 s. `npm run eval:sweep` judges by the same.
+ */
+export function deadlines(scenario, windowMs) {
+  const stops = scenario.stopsAtS != null
+  if (windowMs < (scenario.dueFromWindowMs ?? 0) || (stops && windowMs > 300_000)) {
+    return { start: null, end: null }
+  }
+  const w = Math.max(windowMs, 60_000) / 1000
   return {
     start: scenario.slow ? 2 * w : w + 30,
-    end: scenario.stopsAtS != null ? scenario.stopsAtS + 1.5 * w : null,
+    end: stops ? scenario.stopsAtS + 1.5 * w : null,
   }
 }
 
-/** The verdict of memsentry at one setting on one run. */
-function judge(scenario, setting, leaks, ends) {
+/**
+ * The verdict of memsentry at one window on one run: 'ok', 'ok (not due)' or what went wrong.
+ * `leaks` and `ends` are its 'leak' and 'leak-end' events, `{ latencyMs, suspect }`, in order.
+ */
+export function judge(scenario, windowMs, leaks, ends) {
   const first = seconds(leaks[0]?.latencyMs)
   if (scenario.expect === 'none') return leaks.length === 0 ? 'ok' : 'FALSE ALARM'
-  const due = deadlines(scenario, setting)
+  const due = deadlines(scenario, windowMs)
   if (due.start == null) {
     return leaks.length > 0 && leaks[0].suspect !== scenario.suspect
       ? 'WRONG SUSPECT'
@@ -237,7 +249,7 @@ function judge(scenario, setting, leaks, ends) {
   if (first == null) return 'MISSED'
   if (first > due.start) return 'LATE'
   if (leaks[0].suspect !== scenario.suspect) return 'WRONG SUSPECT'
-  if (scenario.stopsAtS != null) {
+  if (due.end != null) {
     const end = ends.find((e) => e.latencyMs > leaks[0].latencyMs)
     if (!end || seconds(end.latencyMs) > due.end) return 'NOT ENDED'
     if (leaks.length > 1) return 'FIRED AGAIN'
@@ -314,8 +326,8 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
                   : diagnosis.suspect,
               }
             : null,
-          verdict: judge(sc, settings[n], leaks, ends),
-          due: deadlines(sc, settings[n]),
+          verdict: judge(sc, settings[n].windowMs, leaks, ends),
+          due: deadlines(sc, settings[n].windowMs),
         },
       ]
     }),

@@ -12,11 +12,12 @@
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
-// eval/recordings, a recording kept in both counted once. Deadlines are the eval's: a leak by
-// 1.0 x window + 30 s (2 x window for the slow ones), a leak that stops ends by 360 s + 1.5 x
-// window, judged up to 300 s windows (to a longer window it is no leak); a window under a minute
-// counts as a minute (the detector analyses a minute then). A leak too slow to be due at a window
-// is not counted there. Whether a recording counts depends on its length only, so two binaries
+// eval/recordings, a recording kept in both counted once. Verdicts and deadlines are the eval's
+// own (`judge` and `deadlines` in eval/leak.mjs): a leak by 1.0 x window + 30 s (2 x window for
+// the slow ones), a leak that stops ends by 360 s + 1.5 x window, judged up to 300 s windows (to a
+// longer window it is no leak); a window under a minute counts as a minute (the detector analyses
+// a minute then). A leak too slow to be due at a window counts there only if it is reported with
+// the wrong suspect. Whether a recording counts depends on its length only, so two binaries
 // are scored on the same set: one shorter than a deadline (a leak run recorded without --full
 // ends once both settings have reported) is left out.
 
@@ -28,7 +29,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 
-import { SCENARIOS } from './leak.mjs'
+import { SCENARIOS, deadlines, judge } from './leak.mjs'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const WINDOWS = [30, 45, 60, 75, 90, 105, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 600]
@@ -146,23 +147,20 @@ function replay(bin, recs, windowS) {
   return events
 }
 
-/** Whether one recording's events at a window are right; null when it cannot be judged. */
+/**
+ * Whether one recording's events at a window are right, by the eval's own verdicts; null where
+ * it cannot be judged: the scenario is not due there, or the recording ends before its deadline.
+ */
 function verdict(rec, events, windowS) {
   const s = rec.scenario
-  const starts = events.filter((e) => e.kind === 'S')
-  if (s.expect === 'none') return starts.length === 0
-  if (windowS * 1000 < (s.dueFromWindowMs ?? 0)) return null
-  // A leak that stops after 360 s is no leak to a longer window.
-  if (s.stopsAtS != null && windowS > 300) return null
-  const w = Math.max(windowS, 60)
-  const due = s.slow ? 2 * w : w + 30
-  const dueEnd = s.stopsAtS != null ? s.stopsAtS + 1.5 * w : null
-  if (rec.endS < (dueEnd ?? due)) return null
-  const first = starts[0]
-  const inTime = first != null && first.t <= due && first.suspect === s.suspect
-  if (dueEnd == null || !inTime) return inTime
-  const end = events.find((e) => e.kind === 'E' && e.t > first.t)
-  return end != null && end.t <= dueEnd && starts.length === 1
+  const due = deadlines(s, windowS * 1000)
+  if (s.expect !== 'none' && due.start != null && rec.endS < (due.end ?? due.start)) return null
+  const of = (kind) =>
+    events
+      .filter((e) => e.kind === kind)
+      .map((e) => ({ latencyMs: e.t * 1000, suspect: e.suspect }))
+  const v = judge(s, windowS * 1000, of('S'), of('E'))
+  return v === 'ok (not due)' ? null : v === 'ok'
 }
 
 function score(recs, byWindow) {

@@ -1,0 +1,64 @@
+// The verdicts of `npm run eval:leak`, which `npm run eval:sweep` scores every recording by:
+// a wrong deadline here would mislead every tuning of the leak detector.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { SCENARIOS, deadlines, judge } from '../eval/leak.mjs'
+
+const scenario = (name) => {
+  const s = SCENARIOS.find((x) => x.name === name)
+  assert.ok(s, `no scenario ${name}`)
+  return s
+}
+const at = (s, suspect = 'heap') => ({ latencyMs: s * 1000, suspect })
+
+describe('eval deadlines', () => {
+  test('a leak by 1.0 x window + 30 s, a slow one by 2 x window, a minute at the least', () => {
+    assert.deepEqual(deadlines(scenario('fast-heap'), 60_000), { start: 90, end: null })
+    assert.deepEqual(deadlines(scenario('fast-heap'), 300_000), { start: 330, end: null })
+    assert.deepEqual(deadlines(scenario('slow-heap'), 60_000), { start: 120, end: null })
+    // The detector analyses a minute at shorter windows: they are held to a minute's deadline.
+    assert.deepEqual(deadlines(scenario('fast-heap'), 30_000), { start: 90, end: null })
+  })
+
+  test('too slow for a window, or stopping before a long one: not due', () => {
+    assert.equal(deadlines(scenario('slower-heap'), 60_000).start, null)
+    assert.deepEqual(deadlines(scenario('slower-heap'), 300_000), { start: 600, end: null })
+    assert.deepEqual(deadlines(scenario('leak-stops'), 300_000), { start: 330, end: 810 })
+    assert.equal(deadlines(scenario('leak-stops'), 360_000).start, null)
+  })
+})
+
+describe('eval verdicts', () => {
+  test('healthy runs: any leak is a false alarm', () => {
+    assert.equal(judge(scenario('lru-slow'), 60_000, [], []), 'ok')
+    assert.equal(judge(scenario('lru-slow'), 60_000, [at(101.3)], [at(209.3)]), 'FALSE ALARM')
+  })
+
+  test('leaks: late, missed and a wrong suspect are told apart', () => {
+    const fast = scenario('fast-heap')
+    assert.equal(judge(fast, 60_000, [at(79.7)], []), 'ok')
+    assert.equal(judge(fast, 60_000, [at(90)], []), 'ok')
+    assert.equal(judge(fast, 60_000, [at(90.1)], []), 'LATE')
+    assert.equal(judge(fast, 60_000, [], []), 'MISSED')
+    assert.equal(judge(fast, 60_000, [at(79.7, 'native')], []), 'WRONG SUSPECT')
+    assert.equal(judge(scenario('child-leak'), 60_000, [at(79.7, 'child')], []), 'ok')
+  })
+
+  test('a leak too slow to be due fails only with a wrong suspect', () => {
+    const slower = scenario('slower-heap')
+    assert.equal(judge(slower, 60_000, [], []), 'ok (not due)')
+    assert.equal(judge(slower, 60_000, [at(400)], []), 'ok (not due)')
+    assert.equal(judge(slower, 60_000, [at(400, 'native')], []), 'WRONG SUSPECT')
+  })
+
+  test('a leak that stops must end in time and not fire again', () => {
+    const stops = scenario('leak-stops')
+    assert.equal(judge(stops, 60_000, [at(79.9)], [at(417.9)]), 'ok')
+    assert.equal(judge(stops, 60_000, [at(79.9)], [at(450.1)]), 'NOT ENDED')
+    assert.equal(judge(stops, 60_000, [at(79.9)], []), 'NOT ENDED')
+    // An end before the start does not call it off.
+    assert.equal(judge(stops, 60_000, [at(79.9)], [at(50)]), 'NOT ENDED')
+    assert.equal(judge(stops, 60_000, [at(79.9), at(500)], [at(417.9)]), 'FIRED AGAIN')
+  })
+})
