@@ -45,6 +45,13 @@ describe('eval verdicts', () => {
     assert.equal(judge(scenario('child-leak'), 60_000, [at(79.7, 'child')], []), 'ok')
   })
 
+  test('a leak that goes on must not be called off while the load runs', () => {
+    const slow = scenario('slow-heap')
+    const loadS = slow.phases.reduce((sum, [, s]) => sum + s, 0)
+    assert.equal(judge(slow, 60_000, [at(117)], [at(247)]), 'ENDED WHILE LEAKING')
+    assert.equal(judge(slow, 60_000, [at(117)], [at(loadS + 20)]), 'ok')
+  })
+
   test('a leak too slow to be due fails only with a wrong suspect', () => {
     const slower = scenario('slower-heap')
     assert.equal(judge(slower, 60_000, [], []), 'ok (not due)')

@@ -235,7 +235,8 @@ export function deadlines(scenario, windowMs) {
 
 /**
  * The verdict of memsentry at one window on one run: 'ok', 'ok (not due)' or what went wrong.
- * `leaks` and `ends` are its 'leak' and 'leak-end' events, `{ latencyMs, suspect }`, in order.
+ * `leaks` and `ends` are its 'leak' and 'leak-end' events, `{ latencyMs, suspect }`, in order,
+ * timed from the load's start; the load lasts as long as the scenario's phases.
  */
 export function judge(scenario, windowMs, leaks, ends) {
   const first = seconds(leaks[0]?.latencyMs)
@@ -249,10 +250,13 @@ export function judge(scenario, windowMs, leaks, ends) {
   if (first == null) return 'MISSED'
   if (first > due.start) return 'LATE'
   if (leaks[0].suspect !== scenario.suspect) return 'WRONG SUSPECT'
+  const end = ends.find((e) => e.latencyMs > leaks[0].latencyMs)
   if (due.end != null) {
-    const end = ends.find((e) => e.latencyMs > leaks[0].latencyMs)
     if (!end || seconds(end.latencyMs) > due.end) return 'NOT ENDED'
     if (leaks.length > 1) return 'FIRED AGAIN'
+  } else if (end && seconds(end.latencyMs) < scenario.phases.reduce((sum, [, s]) => sum + s, 0)) {
+    // A leak that goes on until the load ends must not be called off before.
+    return 'ENDED WHILE LEAKING'
   }
   return 'ok'
 }
@@ -301,7 +305,7 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
   const mwFirst = seconds(mwLeaks[0] ? mwLeaks[0].at - result.loadStartAt : null)
   const info = result.probe.find((l) => l.type === 'probe:memwatch-info')
   const stopsAtS = scenario.stopsAtS != null ? scenario.stopsAtS * scale : null
-  const sc = { ...scenario, stopsAtS }
+  const sc = { ...scenario, stopsAtS, phases: phases.map((p) => [p.rate, p.durationS]) }
   const perSetting = Object.fromEntries(
     names.map((n) => {
       const leaks = result.leaks.filter((l) => l.sentry === n)
