@@ -93,28 +93,28 @@
 //!    leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3 MB/min in a recorded
 //!    run). Why three: with two, eight healthy recorded runs (batch jobs, heavy garbage, load
 //!    spikes) raised a false alarm at 60 s. For the heap, not three ever slower steps between the
-//!    last four, the newest under half the first or each under 0.8 of the one before: an LRU's
-//!    rose 17, 12, then 7 MiB/min and fired at 86 s, another's 15, 11, then 9 MB/min on Node 26
-//!    (three of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event
-//!    moves at any window). Nor out of a dip: the first of the rising full GCs under four fifths
-//!    of the median of the four before it (on Node 26, heavy garbage in flight at each full GC
-//!    left 21.2, 10.7, 19.8, then 38.9 MB, and fired at 280 s). For the heap, a rise into a full GC that came within 2 s
-//!    of V8 growing heapTotal by more than the live heap counts only beyond a fifth of what it
-//!    left: on Node 24 V8 grows its young generation under load (100 to 170 MB with 28 MB live)
-//!    and runs a full GC right then, which left 2–3 MB (6–11%) more than the next in LRU runs;
-//!    a 60 s window took that rise for a leak at 105–110 s in 8 of 27 recorded Node 24 LRU runs.
-//!    Replayed over 245 healthy recordings, those firing at 30–60 s windows went from 11 to 4,
-//!    at 75, 90 and 105 s from 13, 9 and 10 to 3, 3 and 2, at 120 s from 4 to 3; nothing moved
+//!    last four, the newest under half the first or each under 0.8 of the one before: an LRU's rose
+//!    17, 12, then 7 MiB/min and fired at 86 s, another's 15, 11, then 9 MB/min on Node 26 (three
+//!    of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event moves at
+//!    any window). Nor out of a dip: the first of the rising full GCs under four fifths of the
+//!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
+//!    10.7, 19.8, then 38.9 MB, and fired at 280 s). For the heap, a rise into a full GC that came
+//!    within 2 s of V8 growing heapTotal by more than the live heap counts only beyond a fifth of
+//!    what it left: on Node 24 V8 grows its young generation under load (100 to 170 MB with 28 MB
+//!    live) and runs a full GC right then, which left 2–3 MB (6–11%) more than the next in LRU
+//!    runs; a 60 s window took that rise for a leak at 105–110 s in 8 of 27 recorded Node 24 LRU
+//!    runs. Replayed over 245 healthy recordings, those firing at 30–60 s windows went from 11 to
+//!    4, at 75, 90 and 105 s from 13, 9 and 10 to 3, 3 and 2, at 120 s from 4 to 3; nothing moved
 //!    at 150–600 s. Such a rise is left out, not held against the leak: the full GCs before it are
 //!    judged, and it need only keep half the rate of the step before it (two emitter leaks, whose
 //!    steps into such a full GC were 12–15% at 0.74–0.88 of the step before, came at 137 s instead
 //!    of 79 s at 30–75 s windows while it counted against them; an LRU's came at 0.36). (Node 26
-//!    LRUs show such a figure without heapTotal growing: two recorded runs still fire at 30–120
-//!    s.) For the heap, the newest of them must
-//!    also be in the last third of the window: three recorded LRU runs fired at 60 s on full
-//!    GCs 20–40 s old, what had been kept until then, while only promoted garbage raised the
-//!    floors since. The floor before a full GC is its whole cycle's, warm-up included. Kept
-//!    across windows, so a window shorter than the full-GC period still sees them.
+//!    LRUs show such a figure without heapTotal growing: two recorded runs still fire at 30–120 s.)
+//!    For the heap, the newest of them must also be in the last third of the window: three recorded
+//!    LRU runs fired at 60 s on full GCs 20–40 s old, what had been kept until then, while only
+//!    promoted garbage raised the floors since. The floor before a full GC is its whole cycle's,
+//!    warm-up included. Kept across windows, so a window shorter than the full-GC period still
+//!    sees them.
 //!    Before any full GC in the span, only a heap floor growing at least 1.5 times the measured
 //!    garbage rate (what the last full GCs took away, per second since the one before: the last
 //!    figure before each less the live heap then, interpolated between what the two full GCs left)
