@@ -899,7 +899,7 @@ pub struct LeakDetector {
 
 impl LeakDetector {
     /// With the default minimum slope, a window shorter than a minute is analysed over a
-    /// minute (see [`MIN_EVIDENCE_MS`]); [`config`](Self::config) says so.
+    /// minute (see `MIN_EVIDENCE_MS`); [`config`](Self::config) says so.
     pub fn new(config: LeakConfig) -> Self {
         let config = match config.min_slope {
             None if config.window_ms < MIN_EVIDENCE_MS => LeakConfig {
