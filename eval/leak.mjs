@@ -359,8 +359,10 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
  * comment line with the load's start and the full GCs (ms since the server started); then each
  * heap reading a sentry gave its leak detector, as
  * h,<that sentry's interval_ms>,t_ms,heap_used,heap_total,external,<1 after a full GC>.
+ * The replay picks readings by interval, so only the first sentry at each interval is written
+ * (the soak runs four at 1 s; their readings interleaved would be one detector fed four times).
  */
-function writeTrace(dir, label, result, settingsInOrder) {
+export function writeTrace(dir, label, result, settingsInOrder) {
   mkdirSync(dir, { recursive: true })
   const t0 = result.history.t0
   const offset = result.loadStartAt - t0
@@ -371,8 +373,10 @@ function writeTrace(dir, label, result, settingsInOrder) {
     't_ms,rss,heap_used,external,heap_total,tree_rss',
   ]
   for (const s of result.history.samples) lines.push(s.map((v) => v ?? '').join(','))
+  const intervals = settingsInOrder.map((s) => s.intervalMs)
   for (const [i, ...call] of result.heapCalls) {
-    lines.push(['h', settingsInOrder[i].intervalMs, ...call].join(','))
+    if (intervals.indexOf(intervals[i]) !== i) continue
+    lines.push(['h', intervals[i], ...call].join(','))
   }
   writeFileSync(path.join(dir, `${label}.csv`), `${lines.join('\n')}\n`)
 }

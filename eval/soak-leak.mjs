@@ -6,6 +6,8 @@
 //   npm run soak:leak                 # 30 minutes
 //   npm run soak:leak -- --minutes 10
 //   npm run soak:leak -- --service lru  # an LRU at its cap instead of a full cache
+//   npm run soak:leak -- --traces dir   # also write the run's samples (CSV) for replay, as the
+//                                       # eval does: an alarm can then be replayed and explained
 //
 // The load changes every 30-120 s between 20 and 600 req/s (a fixed pseudo-random sequence, so
 // runs are comparable); the service keeps a bounded cache (2000 entries of 10 KB, filled early)
@@ -19,12 +21,13 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { runScenario } from '../__test__/fixtures/leak/scenario.mjs'
-import { SETTINGS, sentryOptions, snapshotPackage } from './leak.mjs'
+import { SETTINGS, sentryOptions, snapshotPackage, writeTrace } from './leak.mjs'
 
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '30' },
     service: { type: 'string', default: 'cache' },
+    traces: { type: 'string' },
   },
 })
 const totalS = Number(values.minutes) * 60
@@ -55,6 +58,16 @@ for (let t = 0; t < totalS;) {
   t += durationS
 }
 
+// The trace's samples are the first sentry's history: it must hold the whole run.
+const sentries = {
+  w60: { ...sentryOptions(SETTINGS.w60), historySize: (totalS + 300) * 4 },
+  w300: sentryOptions(SETTINGS.w300),
+  // `{}`: what a user who sets nothing gets (leak detection is on, heap figures are recorded
+  // for it).
+  defaults: {},
+  ...service.sentries,
+}
+
 const started = Date.now()
 // A copy of the package, as in eval/leak.mjs: a rebuild during the run does not touch it.
 const dir = snapshotPackage()
@@ -62,20 +75,18 @@ const r = await runScenario({
   server: {
     memsentry: path.join(dir, 'index.mjs'),
     ...service.server,
-    // `{}`: what a user who sets nothing gets (leak detection is on, heap figures are recorded
-    // for it).
-    sentries: {
-      w60: sentryOptions(SETTINGS.w60),
-      w300: sentryOptions(SETTINGS.w300),
-      defaults: {},
-      ...service.sentries,
-    },
+    sentries,
+    recordHeap: Boolean(values.traces),
     maxMs: (totalS + 120) * 1000,
   },
   phases,
   tailMs: 2000,
   log: (line) => console.error(line),
 }).finally(() => rmSync(dir, { recursive: true, force: true }))
+if (values.traces) {
+  const intervals = Object.values(sentries).map((o) => ({ intervalMs: o.intervalMs ?? 1000 }))
+  writeTrace(values.traces, `soak-${values.service}`, r, intervals)
+}
 const served = r.phases.reduce((sum, p) => sum + (p.requests ?? 0), 0)
 const names = ['w60', 'w300', 'defaults', ...Object.keys(service.sentries)]
 console.log(

@@ -12,14 +12,14 @@
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
-// eval/recordings, a recording kept in both counted once. Verdicts and deadlines are the eval's
-// own (`judge` and `deadlines` in eval/leak.mjs): a leak by 1.0 x window + 30 s (2 x window for
-// the slow ones) and not called off while it goes on, a leak that stops ends by 360 s + 1.5 x
-// window, judged up to 300 s windows (to a longer window it is no leak); a window under a minute counts as a minute (the detector analyses
-// a minute then). A leak too slow to be due at a window counts there only if it is reported with
-// the wrong suspect. Whether a recording counts depends on its length only, so two binaries
-// are scored on the same set: one shorter than a deadline (a leak run recorded without --full
-// ends once both settings have reported) is left out.
+// eval/recordings, a recording kept in both counted once. Verdicts and deadlines are the eval's own
+// (`judge` and `deadlines` in eval/leak.mjs): a leak by 1.0 x window + 30 s (2 x window for the
+// slow ones) and not called off while it goes on, a leak that stops ends by 360 s + 1.5 x window,
+// judged up to 300 s windows (to a longer window it is no leak); a window under a minute counts as
+// a minute (the detector analyses a minute then). A leak too slow to be due at a window counts
+// there only if it is reported with the wrong suspect. Whether a recording counts depends on its
+// length only, so two binaries are scored on the same set: one shorter than a deadline (a leak run
+// recorded without --full ends once both settings have reported) is left out.
 
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'

@@ -1417,7 +1417,7 @@ impl LeakDetector {
                 };
                 judged.rising(RISING_STEPS, rate, margin, since)
                     && !(part == Part::HeapUsed && judged.rises_from_a_dip(RISING_STEPS, DIP_SHARE))
-                    && lives.not_slowing(START_RECENT_SHARE)
+                    && (!sized || lives.not_slowing(START_RECENT_SHARE))
                     && judged.not_slowing(START_RECENT_SHARE)
                     && !(part == Part::HeapUsed
                         && judged.decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE))
