@@ -88,7 +88,7 @@ if (values.traces) {
   writeTrace(values.traces, `soak-${values.service}`, r, intervals)
 }
 const served = r.phases.reduce((sum, p) => sum + (p.requests ?? 0), 0)
-const names = ['w60', 'w300', 'defaults', ...Object.keys(service.sentries)]
+const names = Object.keys(sentries)
 console.log(
   `soak (${values.service}): ${phases.length} load phases over ` +
     `${Math.round((Date.now() - started) / 60000)} min, ${served} requests; sentries: w60 ` +
