@@ -361,6 +361,9 @@ async function runOne(scenario, repeat, { quick, memsentry, settings, traces, fu
  * h,<that sentry's interval_ms>,t_ms,heap_used,heap_total,external,<1 after a full GC>.
  * The replay picks readings by interval, so only the first sentry at each interval is written
  * (the soak runs four at 1 s; their readings interleaved would be one detector fed four times).
+ * `settingsInOrder` is the sentries in the order they were built, which is the order of their
+ * indexes in `result.heapCalls` as long as each reads the heap (every sentry with leak
+ * detection does, from its constructor).
  */
 export function writeTrace(dir, label, result, settingsInOrder) {
   mkdirSync(dir, { recursive: true })

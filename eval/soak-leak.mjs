@@ -83,17 +83,21 @@ const r = await runScenario({
   tailMs: 2000,
   log: (line) => console.error(line),
 }).finally(() => rmSync(dir, { recursive: true, force: true }))
-if (values.traces) {
-  const intervals = Object.values(sentries).map((o) => ({ intervalMs: o.intervalMs ?? 1000 }))
-  writeTrace(values.traces, `soak-${values.service}`, r, intervals)
+// What each sentry runs with: `{}` gets the defaults (a 10-minute window at 1 s).
+const setting = (o) => ({ intervalMs: o.intervalMs ?? 1000, windowMs: o.leak?.windowMs ?? 600_000 })
+if (values.traces && r.history) {
+  writeTrace(values.traces, `soak-${values.service}`, r, Object.values(sentries).map(setting))
 }
 const served = r.phases.reduce((sum, p) => sum + (p.requests ?? 0), 0)
 const names = Object.keys(sentries)
+const described = Object.entries(sentries).map(([name, o]) => {
+  const { intervalMs, windowMs } = setting(o)
+  return `${name} (${windowMs / 1000} s @ ${intervalMs < 1000 ? `${intervalMs} ms` : `${intervalMs / 1000} s`})`
+})
 console.log(
   `soak (${values.service}): ${phases.length} load phases over ` +
-    `${Math.round((Date.now() - started) / 60000)} min, ${served} requests; sentries: w60 ` +
-    `(60 s @ 250 ms), w300 (300 s @ 1 s), defaults (600 s @ 1 s)` +
-    (values.service === 'lru' ? ', w120 (120 s @ 1 s), w240 (240 s @ 1 s)' : ''),
+    `${Math.round((Date.now() - started) / 60000)} min, ${served} requests; sentries: ` +
+    described.join(', '),
 )
 for (const e of r.events) {
   console.log(
