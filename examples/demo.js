@@ -61,7 +61,7 @@ async function getData(id) {
   }
 }
 
-function createApp(sentry, logLine) {
+function createApp(sentry, logLine, onReport = () => {}) {
   const app = new Koa()
   const router = new Router()
 
@@ -85,7 +85,10 @@ function createApp(sentry, logLine) {
     sentry,
     every: 1000,
     everyMs: 5000,
-    log: (report) => logLine(formatReport(report)),
+    log: (report) => {
+      logLine(formatReport(report))
+      onReport(report)
+    },
     attribution: { minObservationMs: 500 },
   })
   app.use(logger)
@@ -151,6 +154,13 @@ function startLoad(port) {
 
 // ---------------------------------------------------------------------------------------------
 
+const hasRoutes = (routes) => Array.isArray(routes) && routes.length > 0
+
+function followedRoutes(routes) {
+  const each = routes.map((r) => `${r.route} (~${formatBytes(r.bytesPerRequest)} per request)`)
+  return `growth follows ${each.join(', ')}`
+}
+
 function describeLeak(e) {
   const perMin = formatBytes(e.slopeBytesPerSec * 60)
   const where = {
@@ -162,12 +172,7 @@ function describeLeak(e) {
     e.msToLimit == null
       ? 'no memory limit known'
       : `the limit is reached in about ${Math.max(1, Math.round(e.msToLimit / 60_000))} min`
-  const routes =
-    Array.isArray(e.routes) && e.routes.length > 0
-      ? `growth follows ${e.routes
-          .map((r) => `${r.route} (~${formatBytes(r.bytesPerRequest)} per request)`)
-          .join(', ')}`
-      : 'no route stands out'
+  const routes = hasRoutes(e.routes) ? followedRoutes(e.routes) : 'no route stands out yet'
   return (
     `memsentry: LEAK ${e.metric} growing ${perMin}/min (${formatBytes(e.slopeBytesPerSec)}/s), ` +
     `+${formatBytes(e.growthBytes)} over the last ${Math.round(e.windowMs / 1000)} s, ` +
@@ -193,7 +198,15 @@ async function main() {
       diagnose: { durationMs: DIAGNOSE_MS },
     },
   })
-  const { app, logger } = createApp(sentry, log)
+  // The leak event names the routes the growth follows if the batches so far tell; if not yet
+  // (a few batches of a mix that has not swung much), the first report that does says it.
+  let routesNamed = null
+  const { app, logger } = createApp(sentry, log, (report) => {
+    if (routesNamed === false && hasRoutes(report.suspectRoutes)) {
+      routesNamed = true
+      log(`memsentry: ${followedRoutes(report.suspectRoutes)}`)
+    }
+  })
   const server = http.createServer(app.callback())
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address()
@@ -232,6 +245,7 @@ async function main() {
 
   sentry.on('leak', (e) => {
     log(describeLeak(e))
+    routesNamed ||= hasRoutes(e.routes)
     if (leakAt === null) {
       leakAt = Date.now()
       // In case no diagnosis comes (see the 'error' listener).
