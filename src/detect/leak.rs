@@ -126,11 +126,18 @@
 //!    newest full GC on, given half a window since it: V8 spaces full GCs out as a leaking heap
 //!    grows (3, 8, 38, then 115 s in a recorded fast leak), and a full GC 40 s back must not hide a
 //!    floor rising far faster than garbage since (an emitter leak: 139 s, now 79 s; no recorded
-//!    healthy run fires more for it at any window). Why 1.5: the slow leak (~3.4 MiB/min, full GCs
-//!    70–104 s apart, 1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the 3.3 that
-//!    twice asked; it came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and no
-//!    recorded healthy run fired at any window (with 1.0 neither, but a slow leak was called off
-//!    while it went on). For a part the process's GC does not touch (a child), this does not apply;
+//!    healthy run fires more for it at any window). And while fewer than three full GCs are on
+//!    record, too few for the rising steps above, the same holds of the heap floor over the whole
+//!    span when the metric's own floors show the trend (rules 1–4): a slow leak's second full GC
+//!    came 70–110 s after the first, and the floor since it needed half a window, by when V8
+//!    growing its heap made the RSS's growth look like V8 sizing itself (of 14 recorded slow leaks
+//!    at 60 s, 4 came in time, at 116–120 s, and 10 at 123–432 s; now 10 at 82–113 s, and no
+//!    healthy recording moves at any window; the heap's floors alone fired a load step's second
+//!    full GC at a 90 s window). Why 1.5: the slow leak (~3.4 MiB/min, full GCs 70–104 s apart,
+//!    1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the 3.3 that twice asked; it
+//!    came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and no recorded healthy run
+//!    fired at any window (with 1.0 neither, but a slow leak was called off while it went on). For
+//!    a part the process's GC does not touch (a child), this does not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
 //!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
@@ -161,7 +168,7 @@
 //! | 2 and 20 MiB/min, 400 MB sawtooth, window 600 s, `minSlope` 1 MiB/min | 500                |
 //! | 512 KiB/min, same, `minSlope` 256 KiB/min                           | 500–620              |
 //! | 2 MiB/min after 600 s flat, `minSlope` 1 MiB/min                    | 360–400              |
-//! | process model, heap leak 6 MiB/min, 60 s @ 250 ms (full GCs when the old generation grew by 3–5 MB + a quarter of the live heap) | 118–140 (154–170 before the floor since the newest full GC counted) |
+//! | process model, heap leak 6 MiB/min, 60 s @ 250 ms (full GCs when the old generation grew by 3–5 MB + a quarter of the live heap) | 96–108 (126–138 before the floor over the span counted before three full GCs, 154–170 before the floor since the newest full GC counted) |
 //! | the same at 300 s @ 1 s                                             | 280–360              |
 //! | heap leak 40 MiB/min with V8 growing its heap 3.4 times as fast, 60 s / 300 s (136 s, suspect unknown, before the heap could count at a fifth) | 80–82 / 280 |
 //! | external (Buffers) 6 MiB/min, 60 s / 300 s                          | 136–150 / 280        |
@@ -1182,16 +1189,14 @@ impl LeakDetector {
                     Cause::Unexplained(_) => UNEXPLAINED_FACTOR * min,
                     _ => min,
                 };
+                let rate = START_RECENT_FRACTION * min;
+                let metric_trend = trend(&a, &mut self.scratch);
                 cause != Cause::HeapSizing
                     && a.slope >= bar
-                    && self.outlived_full_gcs(
-                        &a,
-                        cause,
-                        START_RECENT_FRACTION * min,
-                        Evidence::FullGcsOrFloor,
-                    ) == Some(true)
-                    && self.part_grows_now(&a, cause, cur, START_RECENT_FRACTION * min)
-                    && (trend(&a, &mut self.scratch)
+                    && (self.outlived_full_gcs(&a, cause, rate, Evidence::FullGcsOrFloor) == Some(true)
+                        || metric_trend && self.heap_floor_before_three_full_gcs(&a, cause, rate))
+                    && self.part_grows_now(&a, cause, cur, rate)
+                    && (metric_trend
                         || self
                             .explaining_part(cause)
                             .and_then(|part| {
@@ -1483,6 +1488,21 @@ impl LeakDetector {
             .max(KEPT_SHARE * heap)
             .max(KEPT_BEYOND_GARBAGE * (heap - garbage));
         heap >= BEYOND_GARBAGE * garbage + rate && self.heap_lives.rising(1, kept, margin, 0)
+    }
+
+    /// Whether, for a heap cause, the heap's floor over the whole span rises beyond the garbage
+    /// measured as [`LeakDetector::beyond_garbage`] asks, while fewer than three full GCs are on
+    /// record: too few for the steps that rule 6 reads, and the floor since the newest full GC
+    /// needs half a window. A slow heap leak (~3.4 MiB/min) saw its second full GC 70-110 s after
+    /// the first, and then V8 grew its heap, which made the RSS's growth look like V8 sizing
+    /// itself: 10 of 14 recorded ones came at 123-432 s at 60 s windows. The caller asks the
+    /// metric's own floors for the trend too: across a load step to 300 req/s, a second full GC
+    /// left 3 MB more with requests in flight, and the heap's floors alone fired a 90 s window.
+    fn heap_floor_before_three_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> bool {
+        cause == Cause::Explained(Suspect::Heap)
+            && self.gc_kinds_known
+            && self.heap_lives.lives.len() <= RISING_STEPS
+            && self.beyond_garbage(self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx), rate)
     }
 
     /// The heap floor's slope (bytes/s) from the newest full GC to the end of the span, if that
@@ -2662,6 +2682,9 @@ mod tests {
                         // A window more of evidence, which a full GC's drop of the RSS floors
                         // can restart, and first seen five minutes before.
                         "native" => UNEXPLAINED_MIN_MS as f64 / 1000.0 + 2.0 * w + 90.0,
+                        // Before a third full GC, on the heap's floor over the span: a slow
+                        // leak's due time (126-138 s before that counted).
+                        "heap" if window_ms == 60_000 => 2.0 * w,
                         _ => w + 30.0 + 130.0,
                     };
                     assert!(
