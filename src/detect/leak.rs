@@ -123,21 +123,22 @@
 //!    its full GCs had kept 6), and at three quarters of the floor's rate beyond that garbage (a
 //!    cycle across a load step measured no garbage at all, and the promoted garbage after it
 //!    fired a 60 s window). When the full GCs above do not show it, the same holds from the
-//!    newest full GC on, given half a window since it: V8 spaces full GCs out as a leaking heap
-//!    grows (3, 8, 38, then 115 s in a recorded fast leak), and a full GC 40 s back must not hide a
-//!    floor rising far faster than garbage since (an emitter leak: 139 s, now 79 s; no recorded
-//!    healthy run fires more for it at any window). And while fewer than three full GCs are on
-//!    record, too few for the rising steps above, the same holds of the heap floor over the whole
-//!    span when the metric's own floors show the trend (rules 1–4): a slow leak's second full GC
-//!    came 70–110 s after the first, and the floor since it needed half a window, by when V8
-//!    growing its heap made the RSS's growth look like V8 sizing itself (of 14 recorded slow leaks
-//!    at 60 s, 4 came in time, at 116–120 s, and 10 at 123–432 s; now 10 at 82–113 s, and no
-//!    healthy recording moves at any window; the heap's floors alone fired a load step's second
-//!    full GC at a 90 s window). Why 1.5: the slow leak (~3.4 MiB/min, full GCs 70–104 s apart,
-//!    1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the 3.3 that twice asked; it
-//!    came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and no recorded healthy run
-//!    fired at any window (with 1.0 neither, but a slow leak was called off while it went on). For
-//!    a part the process's GC does not touch (a child), this does not apply;
+//!    newest full GC on, given a third of a window since it: V8 spaces full GCs out as a leaking
+//!    heap grows (3, 8, 38, then 115 s in a recorded fast leak), and a full GC 40 s back must not
+//!    hide a floor rising far faster than garbage since (an emitter leak: 139 s, now 79 s; no
+//!    recorded healthy run fires more for it at any window; with half a window, another emitter
+//!    came at 91 s, due 90). And while fewer than three full GCs are on record, too few for the
+//!    rising steps above, the same holds of the heap floor over the whole span when the metric's
+//!    own floors show the trend (rules 1–4): a slow leak's second full GC came 70–110 s after the
+//!    first, and by a third of a window after it V8 growing its heap often made the RSS's growth
+//!    look like V8 sizing itself (of 14 recorded slow leaks at 60 s, 5 come in time at 106–118 s
+//!    without this, 10 at 82–113 s with it; no healthy recording moves at any window; the heap's
+//!    floors alone fired a load step's second full GC at a 90 s window). Why 1.5: the slow leak
+//!    (~3.4 MiB/min, full GCs 70–104 s apart, 1 MiB/min of garbage) grew its heap floor at
+//!    3.0 MiB/min, under the 3.3 that twice asked; it came at 188 s and 189 s in two runs, 142 s and
+//!    145 s with 1.5, and no recorded healthy run fired at any window (with 1.0 neither, but a slow
+//!    leak was called off while it went on). For a part the process's GC does not touch (a child),
+//!    this does not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
 //!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
@@ -1493,9 +1494,9 @@ impl LeakDetector {
     /// Whether, for a heap cause, the heap's floor over the whole span rises beyond the garbage
     /// measured as [`LeakDetector::beyond_garbage`] asks, while fewer than three full GCs are on
     /// record: too few for the steps that rule 6 reads, and the floor since the newest full GC
-    /// needs half a window. A slow heap leak (~3.4 MiB/min) saw its second full GC 70-110 s after
+    /// needs a third of a window. A slow heap leak (~3.4 MiB/min) saw its second full GC 70-110 s after
     /// the first, and then V8 grew its heap, which made the RSS's growth look like V8 sizing
-    /// itself: 10 of 14 recorded ones came at 123-432 s at 60 s windows. The caller asks the
+    /// itself: 9 of 14 recorded ones came at 123-432 s at 60 s windows. The caller asks the
     /// metric's own floors for the trend too: across a load step to 300 req/s, a second full GC
     /// left 3 MB more with requests in flight, and the heap's floors alone fired a 90 s window.
     fn heap_floor_before_three_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> bool {
@@ -1506,11 +1507,15 @@ impl LeakDetector {
     }
 
     /// The heap floor's slope (bytes/s) from the newest full GC to the end of the span, if that
-    /// is half a window or more.
+    /// is a third of a window or more (`beyond_garbage` asks the full GCs' last rise to keep up
+    /// with it, so a short span does not stand alone). With half a window, a fast emitter leak
+    /// waited from its full GC at 58 s to 91 s at 60 s windows (due 90), a slow one at 90-120 s
+    /// windows 5-123 s longer; replayed over the 289 recordings, no healthy one moves at any
+    /// window from 30 to 600 s at a third or at a quarter.
     fn heap_slope_since_full_gc(&self, a: &Analysis) -> Option<f64> {
         let from = (self.full_gcs.back()?.t / self.width_ms + 1).max(a.first_idx);
         let span_ms = a.end_idx.saturating_sub(from) * self.width_ms;
-        if span_ms < self.config.window_ms / 2 {
+        if span_ms < self.config.window_ms / 3 {
             return None;
         }
         self.part_slope(Part::HeapUsed, from, a.end_idx)
