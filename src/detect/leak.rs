@@ -122,25 +122,25 @@
 //!    at half the floor's rate or more (promoted garbage raised an LRU's floor at 18 MiB/min where
 //!    its full GCs had kept 6), and at three quarters of the floor's rate beyond that garbage (a
 //!    cycle across a load step measured no garbage at all, and the promoted garbage after it
-//!    fired a 60 s window). When the full GCs above do not show it, the same holds from the
-//!    newest full GC on, given a third of a window since it: V8 spaces full GCs out as a leaking
-//!    heap grows (3, 8, 38, then 115 s in a recorded fast leak), and a full GC 40 s back must not
-//!    hide a floor rising far faster than garbage since (an emitter leak: 139 s, now 79 s; no
-//!    recorded healthy run fires more for it at any window; with half a window, another emitter
-//!    came at 91 s, due 90). And while fewer than three full GCs are on record, too few for the
-//!    rising steps above, and they came more than a window apart (the third would come after a slow
-//!    leak is due), the same holds of the heap floor over the whole span when the metric's own
-//!    floors show the trend (rules 1–4): a slow leak's second full GC came 70–110 s after the
-//!    first, and by a third of a window after it V8 growing its heap often made the RSS's growth
-//!    look like V8 sizing itself (of 14 recorded slow leaks at 60 s, 5 come in time at 106–118 s
-//!    without this, 10 at 82–113 s with it; no healthy recording moves at any window; the heap's
-//!    floors alone fired a load step's second full GC at a 90 s window, and without the limit on
-//!    the gap a model cache filling evenly for two minutes fired 90 and 120 s windows). Why 1.5:
-//!    the slow leak (~3.4 MiB/min, full GCs 70–104 s apart, 1 MiB/min of garbage) grew its heap
-//!    floor at 3.0 MiB/min, under the 3.3 that twice asked; it came at 188 s and 189 s in two runs,
-//!    142 s and 145 s with 1.5, and no recorded healthy run fired at any window (with 1.0 neither,
-//!    but a slow leak was called off while it went on). For a part the process's GC does not touch
-//!    (a child), this does not apply;
+//!    fired a 60 s window). When the full GCs above do not show it, the same holds from the newest
+//!    full GC on, given half a window since it (a third, if that floor rises four times the
+//!    garbage): V8 spaces full GCs out as a leaking heap grows (3, 8, 38, then 115 s in a recorded
+//!    fast leak), and a full GC 40 s back must not hide a floor rising far faster than garbage
+//!    since (an emitter leak: 139 s, now 79 s; no recorded healthy run fires more for it at any
+//!    window; with half a window for any floor, two other emitters came at 91 and 93 s, due 90).
+//!    And while fewer than three full GCs are on record, too few for the rising steps above, and
+//!    they came more than a window apart (the third would come after a slow leak is due), the same
+//!    holds of the heap floor over the whole span when the metric's own floors show the trend
+//!    (rules 1–4): a slow leak's second full GC came 70–110 s after the first, and by half a window
+//!    after it V8 growing its heap often made the RSS's growth look like V8 sizing itself (of 14
+//!    recorded slow leaks at 60 s, 4 come in time at 116–120 s without this, 10 at 82–113 s with
+//!    it; no healthy recording moves at any window; the heap's floors alone fired a load step's
+//!    second full GC at a 90 s window, and without the limit on the gap a model cache filling
+//!    evenly for two minutes fired 90 and 120 s windows). Why 1.5: the slow leak (~3.4 MiB/min,
+//!    full GCs 70–104 s apart, 1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the
+//!    3.3 that twice asked; it came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and
+//!    no recorded healthy run fired at any window (with 1.0 neither, but a slow leak was called off
+//!    while it went on). For a part the process's GC does not touch (a child), this does not apply;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
 //!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
@@ -1500,8 +1500,8 @@ impl LeakDetector {
     /// measured as [`LeakDetector::beyond_garbage`] asks, while fewer than three full GCs are on
     /// record (too few for the steps that rule 6 reads) and they came more than a window apart:
     /// the third would come after a slow leak is due (2 × window). A slow heap leak (~3.4
-    /// MiB/min) saw its second full GC 70-110 s after the first, and by a third of a window
-    /// later V8 had grown its heap, which made the RSS's growth look like V8 sizing itself: 9
+    /// MiB/min) saw its second full GC 70-110 s after the first, and by half a window later
+    /// V8 had grown its heap, which made the RSS's growth look like V8 sizing itself: 9
     /// of 14 recorded ones came at 123-432 s at 60 s windows. Where the full GCs come sooner
     /// than a window, waiting for the third costs no deadline, and a cache filling evenly for
     /// two minutes (8 MB) fired 90 and 120 s windows in 7-8 of 40 seeds without that limit. The
@@ -1517,19 +1517,27 @@ impl LeakDetector {
     }
 
     /// The heap floor's slope (bytes/s) from the newest full GC to the end of the span, if that
-    /// is a third of a window or more (`beyond_garbage` asks the full GCs' last rise to keep up
-    /// with it, so a short span does not stand alone). Read by the start rule and by
-    /// [`LeakDetector::steady_heap`]. With half a window, a fast emitter leak
-    /// waited from its full GC at 58 s to 91 s at 60 s windows (due 90), a slow one at 90-120 s
-    /// windows 9-123 s longer; replayed over the 289 recordings, no healthy one moves at any
-    /// window from 30 to 600 s at a third or at a quarter.
+    /// is half a window or more, or a third of one if the floor rises `STEADY_BEYOND_GARBAGE`
+    /// times the garbage measured: a shorter span needs a plainer signal. Read by the start
+    /// rule and by [`LeakDetector::steady_heap`]; `beyond_garbage` asks the full GCs' last rise
+    /// to keep up with it too. Emitter leaks, their floors 18 times the garbage, waited from a
+    /// full GC at 58 s to 91 and 93 s at 60 s windows (due 90) with half a window, 80-81 s now.
+    /// A Node 22 LRU, its floor since a full GC at 93 s rising at twice the garbage measured
+    /// while it filled (evicted entries are old garbage once it is full), fired 120 and 150 s
+    /// windows at a third without the plainer signal.
     fn heap_slope_since_full_gc(&self, a: &Analysis) -> Option<f64> {
         let from = (self.full_gcs.back()?.t / self.width_ms + 1).max(a.first_idx);
         let span_ms = a.end_idx.saturating_sub(from) * self.width_ms;
         if span_ms < self.config.window_ms / 3 {
             return None;
         }
-        self.part_slope(Part::HeapUsed, from, a.end_idx)
+        let slope = self.part_slope(Part::HeapUsed, from, a.end_idx)?;
+        let plain = || {
+            self.garbage
+                .rate()
+                .is_some_and(|g| slope >= STEADY_BEYOND_GARBAGE * g)
+        };
+        (span_ms >= self.config.window_ms / 2 || plain()).then_some(slope)
     }
 
     /// The part whose growth explains a heap, external or child cause.

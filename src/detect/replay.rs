@@ -263,6 +263,14 @@ mod tests {
         // counts only with the metric's own floors showing the trend; the heap's alone, with the
         // second full GC's 3 MB, fired at 165 s.
         check("load-steps-b.csv", false, 250, 90_000, Expect::Quiet);
+        // Node 22, eval39: an LRU's full GCs at 2 and 93 s left 11.7 and 26.5 MB, the next came
+        // at 155 s; since 93 s the heap's floor rose 16 MiB/min against 8 of garbage measured
+        // while it filled (once full, each entry it evicts is old garbage). Fired 120 and 150 s
+        // windows when a third of a window of that floor counted at any rate; at 60 s it fires
+        // at 144 s, as an LRU may (the README says so).
+        for (interval, window) in [(250, 90_000), (250, 120_000), (1000, 150_000), W300] {
+            check("lru-slow-n.csv", false, interval, window, Expect::Quiet);
+        }
         // At 30 s as at 60 s: a window under a minute is analysed over a minute.
         // An LRU filling towards its cap grows its live heap at ~4 MiB/min for two minutes: a
         // 60 s window cannot tell it from a leak until it slows (the README says so).
@@ -408,9 +416,13 @@ mod tests {
         // Node 24, eval33: no full GC from 58 to 129 s while the heap floor rose 24 MiB/min
         // against 1.3 of garbage and V8 grew the RSS 54-97 MiB/min: "unexplained" until 131 s;
         // 91 s since a floor far beyond the garbage makes the heap the cause too, 81 s since a
-        // third of a window of that floor after the full GC will do (half before).
-        for (interval, window) in [W30, W60] {
-            check("emitter-closure-e.csv", false, interval, window, heap(90.0));
+        // third of a window of that floor after the full GC will do when it rises four times
+        // the garbage (half a window before). (g): Node 22, eval39, the same at 93 s, now 80 s.
+        for file in ["emitter-closure-e.csv", "emitter-closure-g.csv"] {
+            for (interval, window) in [W30, W60] {
+                check(file, false, interval, window, heap(90.0));
+            }
+            check(file, false, W300.0, W300.1, heap(330.0));
         }
         // Node 24, eval31: full GCs every 20 s each rose 13-15 MB while V8 grew the RSS 85-130
         // MiB/min, the heap 38-40: growth "unexplained" (outside V8's heap) until 101 s. Now
@@ -457,9 +469,9 @@ mod tests {
         // Node 24: the heap floor rose ~2.9 MiB/min against 0.2 of garbage while V8 grew the RSS
         // 15-21 MiB/min; 149 s, 123 s since that counts for the heap however the RSS grows.
         // All five came at 117-138 s while the rising steps of rule 6 needed a third full GC
-        // and the floor since the second needed half a window (109-138 s at a third), by when
-        // V8 growing its heap had made the RSS's growth V8 sizing itself; with the heap's floor
-        // over the whole span before three full GCs: 82-113 s.
+        // and the floor since the second needed half a window, by when V8 growing its heap had
+        // made the RSS's growth V8 sizing itself; with the heap's floor over the whole span
+        // before three full GCs (these came 68-78 s apart): 82-113 s.
         for file in [
             "slow-heap-b.csv",
             "slow-heap-c.csv",
