@@ -9,6 +9,7 @@
 //   node eval/sweep.mjs --bin /tmp/leak_replay-new ...   # a built binary instead of this tree
 //   node eval/sweep.mjs --windows 60,300 DIR/*.csv       # some windows, some recordings
 //   node eval/sweep.mjs -v                               # and every wrong verdict
+//   node eval/sweep.mjs --interval 1000                  # one sampling period at every window
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
@@ -125,7 +126,7 @@ function recordings(sources, dir, strict) {
 
 /** The replay tool's events for every recording at one window: name -> [{ kind, t, suspect }]. */
 function replay(bin, recs, windowS) {
-  const interval = windowS >= 300 ? 1000 : 250
+  const interval = INTERVAL ?? (windowS >= 300 ? 1000 : 250)
   const out = execFileSync(
     bin,
     [
@@ -195,12 +196,18 @@ const { values, positionals } = parseArgs({
     bin: { type: 'string' },
     base: { type: 'string' },
     windows: { type: 'string' },
+    interval: { type: 'string' },
     verbose: { type: 'boolean', short: 'v', default: false },
   },
 })
 const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WINDOWS
 if (WINDOWS_USED.some((w) => !Number.isInteger(w) || w < 1)) {
   throw new RangeError(`--windows must be seconds such as 60,300, got '${values.windows}'`)
+}
+// Recordings are sampled every 250 ms; a slower period replays every n-th row.
+const INTERVAL = values.interval == null ? null : Number(values.interval)
+if (INTERVAL != null && !(Number.isInteger(INTERVAL) && INTERVAL >= 250 && INTERVAL % 250 === 0)) {
+  throw new RangeError(`--interval must be a multiple of 250 ms, got '${values.interval}'`)
 }
 const dir = mkdtempSync(path.join(tmpdir(), 'memsentry-sweep-'))
 try {

@@ -123,25 +123,11 @@ impl Trace {
             ..LeakConfig::default()
         });
         let mut out = Vec::new();
-        let mut gcs = self.full_gcs.iter().peekable();
-        let exact = self.has_heap_calls(interval_ms);
-        let mut calls = self
-            .heap_calls
-            .iter()
-            .filter(|c| c.interval_ms == interval_ms)
-            .peekable();
+        let readings = self.heap_readings(interval_ms);
+        let mut readings = readings.iter().peekable();
         for row in self.rows.iter().step_by(step) {
-            if exact {
-                while let Some(c) = calls.next_if(|c| c.t_ms <= row.t_ms) {
-                    d.observe_heap(c.t_ms, c.heap_used, c.heap_total, c.external, c.full_gc);
-                }
-            } else {
-                // A full GC since the previous row: these figures are the first after it.
-                let mut full_gc = false;
-                while gcs.next_if(|&&gc| gc <= row.t_ms).is_some() {
-                    full_gc = true;
-                }
-                d.observe_heap(row.t_ms, row.heap_used, row.heap_total, row.external, full_gc);
+            while let Some(c) = readings.next_if(|c| c.t_ms <= row.t_ms) {
+                d.observe_heap(c.t_ms, c.heap_used, c.heap_total, c.external, c.full_gc);
             }
             if tree {
                 d.observe_own(row.t_ms, row.rss);
@@ -152,6 +138,71 @@ impl Trace {
             }
         }
         out
+    }
+
+    /// The heap readings a sentry sampling every `interval_ms` gives its detector: its own, where
+    /// the trace recorded them; else those of the finest recorded sentry (or of the rows, the
+    /// first after each full GC flagged), kept as `lib/sentry.js` keeps them: after every full
+    /// GC, and after other GCs at most once per half period. Taking only the rows of the
+    /// slower sampling instead put a full GC's figure up to a period late, with the garbage
+    /// promoted since: at 5 s sampling, 1-3 MB more at each, which fired load steps at 150-300 s
+    /// windows in replay and not live.
+    fn heap_readings(&self, interval_ms: u64) -> Vec<HeapCall> {
+        if self.has_heap_calls(interval_ms) {
+            return self
+                .heap_calls
+                .iter()
+                .filter(|c| c.interval_ms == interval_ms)
+                .copied()
+                .collect();
+        }
+        let finest = self
+            .heap_calls
+            .iter()
+            .map(|c| c.interval_ms)
+            .filter(|&i| i < interval_ms)
+            .min();
+        let source: Vec<HeapCall> = match finest {
+            Some(finest) => self
+                .heap_calls
+                .iter()
+                .filter(|c| c.interval_ms == finest)
+                .copied()
+                .collect(),
+            None => {
+                let mut gcs = self.full_gcs.iter().peekable();
+                self.rows
+                    .iter()
+                    .map(|row| {
+                        // A full GC since the previous row: these figures are the first after it.
+                        let mut full_gc = false;
+                        while gcs.next_if(|&&gc| gc <= row.t_ms).is_some() {
+                            full_gc = true;
+                        }
+                        HeapCall {
+                            interval_ms: 250,
+                            t_ms: row.t_ms,
+                            heap_used: row.heap_used,
+                            heap_total: row.heap_total,
+                            external: row.external,
+                            full_gc,
+                        }
+                    })
+                    .collect()
+            }
+        };
+        let min_gap_ms = interval_ms / 2;
+        let mut last = None::<u64>;
+        source
+            .into_iter()
+            .filter(|c| {
+                let keep = c.full_gc || last.is_none_or(|l| c.t_ms.saturating_sub(l) >= min_gap_ms);
+                if keep {
+                    last = Some(c.t_ms);
+                }
+                keep
+            })
+            .collect()
     }
 }
 
@@ -270,6 +321,16 @@ mod tests {
         // at 144 s, as an LRU may (the README says so).
         for (interval, window) in [(250, 90_000), (250, 120_000), (1000, 150_000), W300] {
             check("lru-slow-n.csv", false, interval, window, Expect::Quiet);
+        }
+        // Node 24, eval (load-steps#2 of 2026-12-02-node24-c), replayed at 5 s sampling: fired
+        // at 150-270 s windows (S229-269) while the replay flagged the first 5 s row after a full
+        // GC, its figure up to 5 s of promoted garbage late; a sentry at 5 s records the full
+        // GC's own figure, and the replay now gives the detector what it would have.
+        for window in [150_000, 180_000, 210_000, 240_000, 270_000, 300_000] {
+            check("load-steps-c.csv", false, 5000, window, Expect::Quiet);
+        }
+        for (interval, window) in [W30, W60, W300] {
+            check("load-steps-c.csv", false, interval, window, Expect::Quiet);
         }
         // At 30 s as at 60 s: a window under a minute is analysed over a minute.
         // An LRU filling towards its cap grows its live heap at ~4 MiB/min for two minutes: a
@@ -554,6 +615,46 @@ mod tests {
             (250, 5, 100.0, true)
         );
         assert!(!t.heap_calls[1].full_gc);
+    }
+
+    #[test]
+    fn a_slower_sentry_keeps_every_full_gc_and_other_readings_half_a_period_apart() {
+        // Rows every 250 ms, a full GC at 1100 ms; the heap figures change at each row.
+        let mut text = String::from("# full_gcs=1100\n# run load_start_ms=0\n");
+        for i in 0..20u64 {
+            text += &format!("{},100,{},1,50,100\n", i * 250, 10 + i);
+        }
+        let t = Trace::parse(&text);
+        let kept: Vec<(u64, f64, bool)> = t
+            .heap_readings(1000)
+            .iter()
+            .map(|c| (c.t_ms, c.heap_used, c.full_gc))
+            .collect();
+        // From the rows: the first after the full GC, flagged with its own figure (not the one
+        // a second later); the others at least 500 ms apart, timed from the full GC too.
+        assert_eq!(
+            kept,
+            vec![
+                (0, 10.0, false),
+                (500, 12.0, false),
+                (1000, 14.0, false),
+                (1250, 15.0, true),
+                (1750, 17.0, false),
+                (2250, 19.0, false),
+                (2750, 21.0, false),
+                (3250, 23.0, false),
+                (3750, 25.0, false),
+                (4250, 27.0, false),
+                (4750, 29.0, false),
+            ]
+        );
+        // From a finer sentry's recorded readings: its full GC kept whatever the gap.
+        let calls = "# run load_start_ms=0\nh,250,0,1,2,3,0\nh,250,300,2,2,3,0\nh,250,400,3,2,3,1\nh,250,900,4,2,3,0\nh,250,2600,5,2,3,0\n";
+        let t = Trace::parse(calls);
+        let kept: Vec<u64> = t.heap_readings(5000).iter().map(|c| c.t_ms).collect();
+        assert_eq!(kept, vec![0, 400]);
+        let kept: Vec<u64> = t.heap_readings(250).iter().map(|c| c.t_ms).collect();
+        assert_eq!(kept, vec![0, 300, 400, 900, 2600]);
     }
 
     #[test]
