@@ -96,7 +96,9 @@
 //!    last four, the newest under half the first or each under 0.8 of the one before: an LRU's rose
 //!    17, 12, then 7 MiB/min and fired at 86 s, another's 15, 11, then 9 MB/min on Node 26 (three
 //!    of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event moves at
-//!    any window). Nor out of a dip: the first of the rising full GCs under four fifths of the
+//!    any window), nor four ever slower steps, the newest under half the first (an LRU's 12.9,
+//!    8.4, 8.1, then 5.7 MiB/min fired 105 and 120 s windows; no other recorded event moves, at
+//!    250 ms to 5 s sampling). Nor out of a dip: the first of the rising full GCs under four fifths of the
 //!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
 //!    10.7, 19.8, then 38.9 MB, and fired at 280 s). For the heap, a rise into a full GC that came
 //!    within 2 s of V8 growing heapTotal by more than the live heap counts only beyond a fifth of
@@ -732,11 +734,25 @@ impl Lives {
 
     /// Whether the last three steps between (merged) full GCs each rose slower than the one
     /// before, the newest at under `share` × the rate of the first, or each at under
-    /// `step_share` × the one before: an LRU keyed by random ids nears its cap along a decaying
-    /// curve (17, 12, then 7 MiB/min in a recorded run, each step still leak-like on its own);
-    /// a leak's steps scatter around one rate. False with fewer than four.
+    /// `step_share` × the one before; or the last four each slower, the newest under `share` ×
+    /// the first: an LRU keyed by random ids nears its cap along a decaying curve (17, 12, then
+    /// 7 MiB/min in a recorded run, each step still leak-like on its own; another's 12.9, 8.4,
+    /// 8.1, then 5.7, too gradual for three to show); a leak's steps scatter around one rate.
+    /// False with fewer than four.
     fn decelerating(&self, share: f64, step_share: f64) -> bool {
-        self.last_three_rates().is_some_and(|(r1, r2, r3)| {
+        let n = self.lives.len();
+        // Four steps, each slower than the one before, the newest under `share` of the first.
+        let four = n >= 5
+            && (n - 4..n - 1).all(|i| {
+                self.step_rate(i)
+                    .zip(self.step_rate(i + 1))
+                    .is_some_and(|(a, b)| b < a)
+            })
+            && self
+                .step_rate(n - 1)
+                .zip(self.step_rate(n - 4))
+                .is_some_and(|(last, first)| last < share * first);
+        four || self.last_three_rates().is_some_and(|(r1, r2, r3)| {
             r1 > r2 && r2 > r3 && (r3 < share * r1 || r2 < step_share * r1 && r3 < step_share * r2)
         })
     }
@@ -2009,6 +2025,34 @@ mod tests {
         // then 21 MB/min.
         let slowing = [(0.0, 10.0), (60.0, 40.0), (120.0, 65.0), (180.0, 86.0)];
         assert!(!lives_at(&slowing).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
+        // Recorded (the lru-slow fixture): 12.9, 8.4, 8.1, then 5.7 MB/min, each slower, the
+        // last under half the first; its last three alone (0.68 of the first, 0.96 of the one
+        // before) fired 105 and 120 s windows.
+        let lru = [
+            (1.0, 10.1),
+            (37.0, 17.84),
+            (63.0, 21.48),
+            (89.0, 24.99),
+            (115.0, 27.46),
+        ];
+        assert!(lives_at(&lru).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
+        assert!(!lives_at(&lru[..4]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
+        // A recorded fast leak whose steps each came a little slower (43, 42, 40, 40, 38 MB/min):
+        // at 0.9 of the first, a leak.
+        let fast = [
+            (2.0, 12.1),
+            (14.0, 20.6),
+            (20.0, 24.8),
+            (35.0, 34.9),
+            (55.0, 48.2),
+            (75.0, 61.0),
+        ];
+        for end in 4..=fast.len() {
+            assert!(
+                !lives_at(&fast[..end]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE),
+                "fast leak up to {end}"
+            );
+        }
     }
 
     #[test]

@@ -336,6 +336,11 @@ mod tests {
         // An LRU filling towards its cap grows its live heap at ~4 MiB/min for two minutes: a
         // 60 s window cannot tell it from a leak until it slows (the README says so).
         check("lru-slow.csv", false, W300.0, W300.1, Expect::Quiet);
+        // Its full GCs rose 12.9, 8.4, 8.1, then 5.7 MiB/min: fired at 117 and 130 s at 105 and
+        // 120 s windows until four ever slower steps counted as nearing a cap.
+        for (interval, window) in [(250, 105_000), (250, 120_000), (1000, 120_000), (5000, 120_000)] {
+            check("lru-slow.csv", false, interval, window, Expect::Quiet);
+        }
         // Node 24: the RSS outside V8's heap crept 2.4 MiB/min for minutes (reported as a native
         // leak at 300 s before growth nothing explains needed twice the minimum and a window more).
         check("lru-slow-c.csv", false, W300.0, W300.1, Expect::Quiet);
