@@ -1525,8 +1525,8 @@ impl LeakDetector {
     /// a second full GC left 3 MB more with requests in flight, and the heap's floors alone
     /// fired a 90 s window.
     fn heap_floor_before_three_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> bool {
+        // Without heap figures no full GC is on record, and the gap is 0.
         cause == Cause::Explained(Suspect::Heap)
-            && self.gc_kinds_known
             && self.heap_lives.lives.len() <= RISING_STEPS
             && self.heap_lives.gap > self.config.window_ms as f64 / 1000.0
             && self.beyond_garbage(self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx), rate)
