@@ -138,7 +138,12 @@
 //!    recorded slow leaks at 60 s, 4 come in time at 116–120 s without this, 10 at 82–113 s with
 //!    it; no healthy recording moves at any window; the heap's floors alone fired a load step's
 //!    second full GC at a 90 s window, and without the limit on the gap a model cache filling
-//!    evenly for two minutes fired 90 and 120 s windows). Why 1.5: the slow leak (~3.4 MiB/min,
+//!    evenly for two minutes fired 90 and 120 s windows). With so few, so far apart, the floor
+//!    since the newest full GC counts only with the metric's trend as well: a load step's full
+//!    GCs, at 50 and then at 300 req/s 106 s later, left 3 MB more, and the promoted garbage of
+//!    300 req/s then raised the heap's floor five times the garbage measured before; the RSS
+//!    showed no trend, and it fired at 207.6 s at 60 s (so did an LRU at 144 s; of the recorded
+//!    leaks, only the slow ones already late at 30–60 s come later). Why 1.5: the slow leak (~3.4 MiB/min,
 //!    full GCs 70–104 s apart, 1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the
 //!    3.3 that twice asked; it came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and
 //!    no recorded healthy run fired at any window (with 1.0 neither, but a slow leak was called off
@@ -1216,6 +1221,7 @@ impl LeakDetector {
                 cause != Cause::HeapSizing
                     && a.slope >= bar
                     && (self.outlived_full_gcs(&a, cause, rate, Evidence::FullGcsOrFloor) == Some(true)
+                        && (metric_trend || !self.few_full_gcs(cause))
                         || metric_trend && self.heap_floor_before_three_full_gcs(&a, cause, rate))
                     && self.part_grows_now(&a, cause, cur, rate)
                     && (metric_trend
@@ -1513,10 +1519,9 @@ impl LeakDetector {
     }
 
     /// Whether, for a heap cause, the heap's floor over the whole span rises beyond the garbage
-    /// measured as [`LeakDetector::beyond_garbage`] asks, while fewer than three full GCs are on
-    /// record (too few for the steps that rule 6 reads) and they came more than a window apart:
-    /// the third would come after a slow leak is due (2 × window). A slow heap leak (~3.4
-    /// MiB/min) saw its second full GC 70-110 s after the first, and by half a window later
+    /// measured as [`LeakDetector::beyond_garbage`] asks, with [`LeakDetector::few_full_gcs`]
+    /// on record: the third would come after a slow leak is due (2 × window). A slow heap leak
+    /// (~3.4 MiB/min) saw its second full GC 70-110 s after the first, and by half a window later
     /// V8 had grown its heap, which made the RSS's growth look like V8 sizing itself: 9
     /// of 14 recorded ones came at 123-432 s at 60 s windows. Where the full GCs come sooner
     /// than a window, waiting for the third costs no deadline, and a cache filling evenly for
@@ -1525,11 +1530,23 @@ impl LeakDetector {
     /// a second full GC left 3 MB more with requests in flight, and the heap's floors alone
     /// fired a 90 s window.
     fn heap_floor_before_three_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> bool {
-        // Without heap figures no full GC is on record, and the gap is 0.
+        self.few_full_gcs(cause)
+            && self.beyond_garbage(self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx), rate)
+    }
+
+    /// Whether, for a heap cause, fewer than three (merged) full GCs are on record, too few for
+    /// the steps that rule 6 reads, and they came more than a window apart (without heap figures
+    /// none is on record, and the gap is 0). Then the one step between them spans more than the
+    /// window sees, and evidence that leans on it (the heap's floor over the span, or since the
+    /// newest full GC) counts only with the metric's own floors showing the trend: eval43's load
+    /// step left 3 MB more at a full GC at 300 req/s, 106 s after one at 50 req/s, and the
+    /// promoted garbage of 300 req/s then raised the heap's floor five times the garbage
+    /// measured over the calmer cycle before, while the RSS's floors showed no trend (fired at
+    /// 207.6 s at 60 s).
+    fn few_full_gcs(&self, cause: Cause) -> bool {
         cause == Cause::Explained(Suspect::Heap)
             && self.heap_lives.lives.len() <= RISING_STEPS
             && self.heap_lives.gap > self.config.window_ms as f64 / 1000.0
-            && self.beyond_garbage(self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx), rate)
     }
 
     /// The heap floor's slope (bytes/s) from the newest full GC to the end of the span, if that

@@ -322,6 +322,20 @@ mod tests {
         for (interval, window) in [(250, 90_000), (250, 120_000), (1000, 150_000), W300] {
             check("lru-slow-n.csv", false, interval, window, Expect::Quiet);
         }
+        // The same LRU at 30-75 s windows fired at 144-150 s on the floor since its second full
+        // GC, with two on record 91 s apart: since such a lone step asks the metric's own floors
+        // for the trend, as the whole span's floor does, quiet. So is eval43's load step (Node
+        // 24): full GCs at 55 s (50 req/s) and 161 s (300 req/s) left 11.4 and 14.5 MB, then
+        // promoted garbage at 300 req/s raised the heap's floor 2.2 MiB/min against 0.4 measured
+        // over the calmer cycle before, while the RSS's floors showed no trend: fired at 207.6 s
+        // at 60 s live (208 s replayed, ended 224 s).
+        // (At 1 s sampling the LRU still fires at 60 s, at 153 s.)
+        for (interval, window) in [W30, W60, (250, 75_000)] {
+            check("lru-slow-n.csv", false, interval, window, Expect::Quiet);
+        }
+        for (interval, window) in [W30, W60, (250, 75_000), (1000, 60_000), W300] {
+            check("load-steps-d.csv", false, interval, window, Expect::Quiet);
+        }
         // Node 24, eval (load-steps#2 of 2026-12-02-node24-c), replayed at 5 s sampling: fired
         // at 150-270 s windows (S229-269) while the replay flagged the first 5 s row after a full
         // GC, its figure up to 5 s of promoted garbage late; a sentry at 5 s records the full
