@@ -12,8 +12,8 @@
 //
 // It prints a pidstat-style line per second, a batch report every 1000 requests (or 5 s), the
 // leak warning once the sentry catches the growth, and 5 s later the code that allocates what
-// leaks (V8's sampling heap profiler, run for those 5 s: `leak.diagnose`), then stops (or after
-// 60 s without a leak) and exits 0.
+// leaks (V8's sampling heap profiler, run for those 5 s: `leak.diagnose`), then stops once the
+// growth is tied to a route (or 20 s later; or after 60 s without a leak) and exits 0.
 //
 //   node examples/demo.js            MEMSENTRY_DEMO_SECONDS=30 node examples/demo.js
 
@@ -34,6 +34,7 @@ const {
 const MAX_SECONDS = Number(process.env.MEMSENTRY_DEMO_SECONDS ?? 60)
 const DIAGNOSE_MS = 5000
 const AFTER_DIAGNOSIS_MS = 2000
+const NAMING_GRACE_MS = 20_000
 const DOCUMENT_BYTES = 24 * 1024
 const CLIENTS = 4
 const PAUSE_MS = 10
@@ -200,11 +201,16 @@ async function main() {
   })
   // The leak event names the routes the growth follows if the batches so far tell; if not yet
   // (a few batches of a mix that has not swung much), the first report that does says it.
+  // The demo ends AFTER_DIAGNOSIS_MS after the diagnosis once the routes are named, or up to
+  // NAMING_GRACE_MS later while the batches still cannot tell (the fit needs the mix of routes
+  // to have swung a few times between GCs, which takes longer in some runs).
   let routesNamed = null
+  let diagnosed = false
   const { app, logger } = createApp(sentry, log, (report) => {
     if (routesNamed === false && hasRoutes(report.suspectRoutes)) {
       routesNamed = true
       log(`memsentry: ${followedRoutes(report.suspectRoutes)}`)
+      if (diagnosed) setTimeout(finish, AFTER_DIAGNOSIS_MS)
     }
   })
   const server = http.createServer(app.callback())
@@ -248,14 +254,15 @@ async function main() {
     routesNamed ||= hasRoutes(e.routes)
     if (leakAt === null) {
       leakAt = Date.now()
-      // In case no diagnosis comes (see the 'error' listener).
-      setTimeout(finish, DIAGNOSE_MS + AFTER_DIAGNOSIS_MS + 5000)
+      // In case no diagnosis comes (see the 'error' listener) or no route stands out.
+      setTimeout(finish, DIAGNOSE_MS + AFTER_DIAGNOSIS_MS + NAMING_GRACE_MS)
     }
   })
   // The code that allocates what leaks, after DIAGNOSE_MS of sampling.
   sentry.on('leak-diagnosis', (d) => {
     log(formatDiagnosis(d))
-    setTimeout(finish, AFTER_DIAGNOSIS_MS)
+    diagnosed = true
+    if (routesNamed) setTimeout(finish, AFTER_DIAGNOSIS_MS)
   })
   sentry.on('leak-end', (e) => {
     log(`memsentry: leak over (${e.metric} now ${formatBytes(e.slopeBytesPerSec)}/s)`)
