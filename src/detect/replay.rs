@@ -594,6 +594,19 @@ mod tests {
             };
             check("leak-stops-c.csv", false, interval, window, stops);
         }
+        // Node 26, eval46: the same, no full GC from 351 s to the end (873 s), and the RSS's
+        // floors rose 0.5 MiB/min meanwhile, above half the 300 s window's minimum (0.85) but 1%
+        // of the 42 MiB/min the episode started with. At 5 s sampling they kept it going to the
+        // end (at 250 ms to 870 s); now that the floors alone keep a heap episode only at half
+        // a quarter of its starting rate, it ends at 665-670 s.
+        for interval in [250, 1000, 5000] {
+            let stops = Expect::Leak {
+                suspect: Suspect::Heap,
+                by: 330.0,
+                ends_by: Some(360.0 + 450.0),
+            };
+            check("leak-stops-d.csv", false, interval, 300_000, stops);
+        }
         check("slow-heap-e.csv", false, W300.0, W300.1, heap(330.0));
         // Node 24: ~1 MiB/min (what full GCs left rose 0.85 MiB/min, full GCs 60-110 s apart),
         // the slowest rate a 300 s window must catch: by 2 × window; at 60 s it is not due.
