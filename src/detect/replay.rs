@@ -598,7 +598,7 @@ mod tests {
         // floors rose 0.5 MiB/min meanwhile, above half the 300 s window's minimum (0.85) but 1%
         // of the 42 MiB/min the episode started with. At 5 s sampling they kept it going to the
         // end (at 250 ms to 870 s); now that the floors alone keep a heap episode only at half
-        // a quarter of its starting rate, it ends at 665-670 s.
+        // the rate what full GCs leave must keep, it ends at 665-670 s.
         for interval in [250, 1000, 5000] {
             let stops = Expect::Leak {
                 suspect: Suspect::Heap,
