@@ -3,18 +3,23 @@
 // observer gets is recorded with its entry kinds and whether afterGc() ran for it, then allocates
 // (garbage, and objects kept long enough to be promoted) until V8 has delivered lists with neither a
 // scavenge nor a full GC in them (incremental marking, weak callbacks): 20 s at most.
-// argv[2]: the package root. Prints { MINOR, MAJOR, lists: [{ kinds, read }] } as JSON.
+// argv[2]: the package root. Prints { lists: [{ kinds, emptying, read }] } as JSON, `emptying`
+// when the list holds a scavenge (MINOR) or a full GC (MAJOR).
 const root = process.argv[2]
 const { MemorySentry } = require(`${root}/index.js`)
 const perfHooks = require('node:perf_hooks')
 
 const { NODE_PERFORMANCE_GC_MINOR: MINOR, NODE_PERFORMANCE_GC_MAJOR: MAJOR } = perfHooks.constants
 const lists = []
+let neither = 0 // lists with neither a scavenge nor a full GC
 let current = null
 perfHooks.PerformanceObserver = class extends perfHooks.PerformanceObserver {
   constructor(callback) {
     super((list, observer) => {
-      current = { kinds: list.getEntries().map((e) => e.detail?.kind), read: false }
+      const kinds = list.getEntries().map((e) => e.detail?.kind)
+      const emptying = kinds.some((k) => k === MINOR || k === MAJOR)
+      if (!emptying) neither++
+      current = { kinds, emptying, read: false }
       lists.push(current)
       try {
         callback(list, observer)
@@ -44,11 +49,10 @@ const timer = setInterval(() => {
   }
   if (garbage.length > 300000) garbage = []
   if (kept.length > 400000) kept = []
-  const neither = lists.filter((l) => !l.kinds.some((k) => k === MINOR || k === MAJOR)).length
   if ((neither >= 3 && lists.length >= 20) || Date.now() - started > 20000) {
     clearInterval(timer)
     logger.close()
     sentry.close()
-    console.log(JSON.stringify({ MINOR, MAJOR, lists }))
+    console.log(JSON.stringify({ lists }))
   }
 }, 1)
