@@ -84,6 +84,9 @@ class MemorySentry extends EventEmitter {
 
   #dispatch(name, payload) {
     if (name === 'error') {
+      // The sampler thread has ended: say so in `running`, and let go of the event loop even
+      // after ref(), as stop() does.
+      if (payload.code === 'EPANIC') this.stop()
       // An unhandled 'error' on an EventEmitter throws, which would crash the host process:
       // a monitor reports read failures only to those who listen.
       if (this.listenerCount('error') === 0) return

@@ -296,6 +296,10 @@ impl NativeSentry {
     /// Stops and joins the thread and releases everything; idempotent.
     #[napi(catch_unwind)]
     pub fn close(&mut self) {
+        // Unref first: a thread detached in a hung read keeps the sink, and so the threadsafe
+        // function, alive until the read returns; a ref'd one would hold the process that long.
+        // Ignored on failure: closing goes on either way.
+        let _ = self.set_ref(false);
         self.controller.shutdown();
         self.remove_hook();
     }
