@@ -4,8 +4,12 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import http from 'node:http'
 import { createRequire } from 'node:module'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { childScript } from './helpers/child.mjs'
 import { sleep, waitFor } from './helpers/wait.mjs'
 
 const require = createRequire(import.meta.url)
@@ -542,6 +546,34 @@ describe('memoryLogger (Koa)', () => {
     })
     assert.deepEqual(statuses, [200])
     await waitFor(() => warnings.some((m) => m.includes('disk full')), { timeoutMs: 2000 })
+  })
+
+  test('a report with no RSS to be had: null, not an exception at the end of a request', () => {
+    // A real EMFILE: the child holds every descriptor its `ulimit -n` allows, so the logger's
+    // own reads (memsentry's statm, then Node's) both fail.
+    const root = mkdtempSync(path.join(tmpdir(), 'memsentry-no-fds-'))
+    try {
+      const out = execFileSync(
+        'sh',
+        [
+          '-c',
+          'ulimit -n 256 && exec "$0" "$@"',
+          process.execPath,
+          childScript('koa-no-fds.js'),
+          root,
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      )
+      const { limit, latestRss, report, error } = JSON.parse(out)
+      assert.equal(limit, 'EMFILE')
+      assert.equal(latestRss, null, 'the sentry has no RSS of its own')
+      assert.equal(error, null)
+      assert.equal(report.requests, 1)
+      assert.equal(report.rss, null)
+      assert.equal(report.rssDelta, null)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 
   test('bad options throw at once', () => {

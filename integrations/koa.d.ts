@@ -9,8 +9,9 @@ export interface BatchReport {
   /** The batch's length, ms. */
   ms: number
   reqPerSec: number | null
-  rss: number
-  rssDelta: number
+  /** null only when no RSS could be read at all (out of file descriptors, say). */
+  rss: number | null
+  rssDelta: number | null
   heapUsed?: number
   heapDelta?: number
   treeRss?: number

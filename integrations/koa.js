@@ -54,6 +54,21 @@ const ATTRIBUTION_KEYS = [
 // Shortest heap attribution observation (GC to GC).
 const HEAP_OBSERVATION_MS = 1000
 
+// The RSS when the sentry has no sample with one (before its first tick, or while its reads
+// fail): this process's statm, else Node's own reading; null when both fail (out of file
+// descriptors, say). A report is logged at the end of a request: it must never throw there.
+function readRss() {
+  try {
+    return require('../index.js').rss()
+  } catch {
+    try {
+      return process.memoryUsage.rss()
+    } catch {
+      return null
+    }
+  }
+}
+
 function defaultLog(report) {
   console.log(formatReport(report))
 }
@@ -364,16 +379,15 @@ class BatchLogger {
     const now = performance.now()
     const ms = now - this.#batchStart
     const sample = this.#latest()
-    let rss = sample?.rss
-    if (typeof rss !== 'number') rss = require('../index.js').rss()
+    const rss = typeof sample?.rss === 'number' ? sample.rss : readRss()
     const report = {
       requests: this.#requests,
       ms: Math.round(ms * 10) / 10,
       reqPerSec: ms > 0 ? Math.round((this.#requests / ms) * 10000) / 10 : null,
       rss,
-      rssDelta: this.#lastRss === null ? 0 : rss - this.#lastRss,
+      rssDelta: rss === null ? null : this.#lastRss === null ? 0 : rss - this.#lastRss,
     }
-    this.#lastRss = rss
+    if (rss !== null) this.#lastRss = rss
     if (typeof sample?.heapUsed === 'number') {
       report.heapUsed = sample.heapUsed
       report.heapDelta = this.#lastHeap === null ? 0 : sample.heapUsed - this.#lastHeap
