@@ -246,6 +246,38 @@ describe('the live page guard', () => {
     assert.ok(seen.includes('koa') && seen.includes('http'), `${seen}`)
   })
 
+  test(
+    'http form: a next() that throws is answered 500 and warned of, never an unhandled rejection',
+    { timeout: 15_000 },
+    async (t) => {
+      const sentry = newSentry()
+      const view = memoryDashboard.http({ sentry })
+      const { port, close } = await listen((req, res) =>
+        view(req, res, () => {
+          throw new Error('a bug in the app')
+        }),
+      )
+      t.after(close)
+      const warnings = []
+      const rejections = []
+      const onWarning = (w) => warnings.push(w.message)
+      const onRejection = (reason) => rejections.push(reason)
+      process.on('warning', onWarning)
+      process.on('unhandledRejection', onRejection)
+      t.after(() => {
+        process.off('warning', onWarning)
+        process.off('unhandledRejection', onRejection)
+      })
+      const r = await raw(port, { target: '/orders' })
+      assert.equal(r.status, 500)
+      await waitFor(() => warnings.some((m) => m.includes('a bug in the app')), { timeoutMs: 2000 })
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(rejections, [])
+      // The view itself still answers.
+      assert.ok(served(await raw(port, { target: '/_memsentry' })))
+    },
+  )
+
   test('one view costs at most one history read per sample, thinned to MAX_POINTS', async (t) => {
     const sentry = newSentry({ intervalMs: 60_000 })
     const calls = []

@@ -233,8 +233,8 @@ function memoryDashboard(options) {
 memoryDashboard.http = function http(options) {
   const respond = makeResponder(options)
   return function memsentryDashboardHttp(req, res, next) {
-    respond(req, req.url, undefined).then(
-      (answer) => {
+    respond(req, req.url, undefined)
+      .then((answer) => {
         if (!answer) {
           if (typeof next === 'function') return next()
           res.statusCode = 404
@@ -244,14 +244,14 @@ memoryDashboard.http = function http(options) {
         const body = Buffer.from(answer.body, 'utf8')
         res.writeHead(answer.status, { ...answer.headers, 'Content-Length': body.length })
         res.end(req.method === 'HEAD' ? undefined : body)
-      },
-      (err) => {
-        // Only a bug of ours gets here; the app's server must not crash for it.
+      })
+      // A bug of ours, a failed write, or a `next` that throws (it runs in this promise): an
+      // unhandled rejection would end the app's process, so it is answered and warned of.
+      .catch((err) => {
         if (!res.headersSent) res.writeHead(500, HEADERS)
-        res.end()
+        if (!res.writableEnded) res.end()
         process.emitWarning(`memsentry/dashboard: ${err?.message ?? err}`)
-      },
-    )
+      })
   }
 }
 
