@@ -367,6 +367,24 @@ test('native suspects: growth of external, rssAnon against the heap, the growing
     [childEvents[0].suspect, childEvents[0].sites, childEvents[0].native.child.pid],
     ['child', [], 11],
   )
+  // The sentry's history keeps no children (only their total): the child comes from the event.
+  const noChildren = samples.map(({ children, ...rest }) => rest)
+  const fromEvent = []
+  const de = diagnoser(fromEvent, { history: () => noChildren })
+  const named = { pid: 11, comm: 'worker', slopeBytesPerSec: MiB }
+  de.onLeak({
+    suspect: 'child',
+    child: named,
+    windowMs: 60_000,
+    sample: { time: samples.at(-1).time },
+  })
+  await until(() => fromEvent.length > 0)
+  assert.deepEqual(fromEvent[0].native.child, {
+    pid: 11,
+    comm: 'worker',
+    bytesPerSec: MiB,
+    bytes: 60 * MiB,
+  })
   // Once per episode: a second 'leak' before 'leak-end' gets nothing.
   d.onLeak({ suspect: 'native', windowMs: 60_000, sample: { time: samples.at(-1).time } })
   await new Promise((r) => setTimeout(r, 50))

@@ -433,12 +433,26 @@ class LeakDiagnoser {
   #nativeFigures(event) {
     const end = typeof event.sample?.time === 'number' ? event.sample.time : Date.now()
     const windowMs = event.windowMs ?? this.#windowMs
+    let native
     try {
-      return nativeGrowth(this.#history(end - windowMs).filter((s) => s.time <= end))
+      native = nativeGrowth(this.#history(end - windowMs).filter((s) => s.time <= end))
     } catch {
       // closed meanwhile
       return null
     }
+    // The history keeps the children's total, not each child: the child the detector named
+    // (on a 'child' suspect) is the one that grew, at the detector's slope.
+    const named = event.child
+    if (native.child === null && named != null && Number.isFinite(named.slopeBytesPerSec)) {
+      const bytesPerSec = named.slopeBytesPerSec
+      native.child = {
+        pid: named.pid,
+        comm: named.comm,
+        bytesPerSec,
+        bytes: Math.round((bytesPerSec * native.spanMs) / 1000),
+      }
+    }
+    return native
   }
 
   #emitNative(event) {
