@@ -163,6 +163,13 @@ const BAD_OPTIONS = [
     RangeError,
     ["leak.metric 'uss' needs smaps: true"],
   ],
+  ["leak report ''", { leak: { report: ' ' } }, RangeError, ['leak.report', 'a directory path']],
+  [
+    'leak report with a NUL byte',
+    { leak: { report: 'reports\0x' } },
+    RangeError,
+    ['leak.report', 'a directory path'],
+  ],
   ["leak 'yes'", { leak: 'yes' }, TypeError, ['leak', "got string 'yes'"]],
   [
     'unknown key in leak',

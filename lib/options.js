@@ -378,7 +378,10 @@ function normalizeLeak(value, intervalMs, settings) {
     if (typeof rawReport !== 'string') {
       throw typeError('leak.report', 'a directory path', rawReport)
     }
-    if (rawReport.trim() === '') throw rangeError('leak.report', 'a directory path', rawReport)
+    // A NUL byte cannot go into a C path: said now, not as an 'error' at the leak.
+    if (rawReport.trim() === '' || rawReport.includes('\0')) {
+      throw rangeError('leak.report', 'a directory path', rawReport)
+    }
     report = require('node:path').resolve(rawReport)
   }
 
