@@ -440,7 +440,10 @@ export declare class MemorySentry extends EventEmitter {
    * report or `attach`) to `file`, mode 0600; returns its absolute path. See `memsentry/report`.
    */
   writeReport(file: string, options?: ReportOptions): string
-  /** A fresh Sample read now, synchronously. Not added to the history. */
+  /**
+   * A fresh Sample read now, synchronously. Not added to the history. Throws when a tick holds
+   * the files in a hung read for 300 ms, or when a read of the children hangs for 1 s.
+   */
   snapshot(): Sample
   /**
    * Samples from the ring buffer, oldest first, at or after `sinceMs` (epoch ms). With
@@ -458,7 +461,7 @@ export declare class MemorySentry extends EventEmitter {
   close(): Promise<void>
 }
 
-/** A one-shot fresh Sample without a sentry. */
+/** A one-shot fresh Sample without a sentry. With children, throws when their read hangs for 1 s. */
 export declare function snapshot(options?: SnapshotOptions): Sample
 /** Resident bytes of this process: one pread of /proc/self/statm. */
 export declare function rss(): number

@@ -302,6 +302,36 @@ test('a tick blocked in a read holds up neither close(), nor GC, nor process exi
   assert.equal(lines.length, 1)
 })
 
+test('snapshot() with children whose read hangs throws after about a second; the process exits', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-snap-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  mkdirSync(path.join(root, 'self'))
+  const release = fifo(path.join(root, 'self', 'statm'))
+  const releaser = setInterval(() => release('1 1 1 1 0 1 0\n'), 12_000)
+  t.after(() => clearInterval(releaser))
+  const probe = `
+    const { snapshot } = require(${JSON.stringify(require.resolve('../index.js'))})
+    const t0 = performance.now()
+    let error = null
+    try {
+      snapshot({ procRoot: ${JSON.stringify(root)}, children: 'direct' })
+    } catch (e) {
+      error = e.message
+    }
+    process.stdout.write(JSON.stringify({ ms: performance.now() - t0, error }) + '\\n')
+  `
+  const { done } = startNode(['-e', probe], { timeoutMs: 40_000 })
+  const result = await done
+  assertNoCrash(result)
+  const [{ ms, error }] = jsonLines(result)
+  t.diagnostic(
+    `snapshot() gave up after ${Math.round(ms)} ms; exit ${Math.round(result.elapsedMs)} ms`,
+  )
+  assert.match(error, /memsentry: cannot read now: a read is hanging/)
+  assert.ok(ms < 5000, `snapshot() blocked ${ms} ms`)
+  assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
+})
+
 test('a worker whose sentry is stuck in a read terminates at once', async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-w-'))
   t.after(() => rmSync(root, { recursive: true, force: true }))

@@ -18,6 +18,7 @@ use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::collector::{Collector, CollectorConfig};
 use crate::sampler::outbox::{Lane, Outbox};
+use crate::sampler::reader_thread::{READER, READ_LIMIT};
 use crate::sampler::{Event, EventSink, LeakSettings, MemoryLimit, SamplerConfig, SamplerThread, Shared};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
@@ -517,19 +518,28 @@ fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Resu
     })
 }
 
-/// A fresh Sample without a sentry: opens, reads and closes the files.
+/// A fresh Sample without a sentry: opens, reads and closes the files. With children, on the
+/// reader thread, waited for at most `READ_LIMIT`: a child stuck in the kernel can block a read
+/// of its entries, and the event loop must not block with it.
 #[napi(catch_unwind)]
 pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
-    let mut collector = Collector::new(CollectorConfig {
+    let config = CollectorConfig {
         proc_root: PathBuf::from(&options.proc_root),
         smaps_every_n: options.smaps_every_n,
         cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
         children: children_mode(&options.children)?,
         cgroup: true,
         discover_every_ms: 0,
-    });
-    let mut errors = Vec::new();
-    Ok(JsSample(Arc::new(collector.read(true, &mut errors))))
+    };
+    let off_thread = config.children != ChildrenMode::None;
+    let read = move || Collector::new(config).read(true, &mut Vec::new());
+    if !off_thread {
+        return Ok(JsSample(Arc::new(read())));
+    }
+    let sample = READER
+        .run_within(READ_LIMIT, read)
+        .map_err(|e| Error::from_reason(format!("memsentry: cannot read now: {}", e.reason())))?;
+    Ok(JsSample(Arc::new(sample)))
 }
 
 fn children_mode(name: &str) -> Result<ChildrenMode> {

@@ -107,6 +107,12 @@ impl Collector {
         self.initial_cgroup.as_ref().and_then(|c| c.limit)
     }
 
+    /// Whether a reading reads other processes' entries (the children's), which can block for
+    /// as long as such a process is stuck in the kernel; this process's own cannot.
+    pub fn reads_other_processes(&self) -> bool {
+        self.config.children != ChildrenMode::None
+    }
+
     /// The instant `mono_ms` counts from.
     pub fn origin(&self) -> Instant {
         self.origin

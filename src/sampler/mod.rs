@@ -7,6 +7,7 @@
 pub mod collector;
 pub mod history;
 pub mod outbox;
+pub mod reader_thread;
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,6 +28,7 @@ use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
 use crate::sampler::collector::Collector;
 use crate::sampler::history::History;
+use crate::sampler::reader_thread::{ReaderThread, READ_LIMIT};
 
 /// What the sampler tells the outside world.
 #[derive(Debug, Clone)]
@@ -162,6 +164,13 @@ pub struct Shared {
     /// `None` once closed: the readers' files are closed with the sentry, not at its GC. Held
     /// by a tick for its reads, which can block: the JS thread only ever tries it for a while.
     collector: Mutex<Option<Collector>>,
+    /// Runs `snapshot()`'s reads, started at the first; its own, so that one sentry's hung
+    /// read never delays another's.
+    reader: ReaderThread,
+    /// Whether `snapshot()` reads there: only when it reads children. Its own entries are read
+    /// on the caller's thread, as `process.memoryUsage()` does (a round trip costs more than the
+    /// read).
+    snapshot_off_thread: bool,
     /// Set by `close_files`; a tick that held the collector meanwhile closes them when done.
     files_closed: AtomicBool,
     /// The newest heap figures from JS, merged into the collector by the next tick (so that
@@ -220,6 +229,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(config: SamplerConfig, collector: Collector) -> Arc<Shared> {
+        let snapshot_off_thread = collector.reads_other_processes();
         Arc::new(Shared {
             history: Mutex::new(History::new(config.history_size)),
             latest: Mutex::new(None),
@@ -235,6 +245,8 @@ impl Shared {
             }),
             origin: collector.origin(),
             collector: Mutex::new(Some(collector)),
+            reader: ReaderThread::new(),
+            snapshot_off_thread,
             files_closed: AtomicBool::new(false),
             heap: Mutex::new(None),
             want_samples: AtomicBool::new(false),
@@ -326,17 +338,31 @@ impl Shared {
         }
     }
 
-    /// A reading now, on the caller's thread; it neither enters the history nor runs detectors.
-    /// Waits at most `wait` for a tick in progress (whose read may hang).
-    pub fn snapshot(&self, wait: Duration) -> Result<(Sample, Vec<ReadError>), &'static str> {
-        let mut guard = try_lock_for(&self.collector, wait).ok_or("a sampler read is hanging")?;
-        let c = guard.as_mut().ok_or("the sentry is closed")?;
-        if let Some(h) = *lock(&self.heap) {
-            c.set_heap(h);
+    /// A reading now; it neither enters the history nor runs detectors. Waits at most `wait`
+    /// for a tick in progress (whose read may hang). With children, read on the reader thread
+    /// and waited for at most `READ_LIMIT`.
+    pub fn snapshot(self: &Arc<Self>, wait: Duration) -> Result<(Sample, Vec<ReadError>), &'static str> {
+        let shared = Arc::clone(self);
+        let read = move || {
+            let mut guard = try_lock_for(&shared.collector, wait).ok_or("a sampler read is hanging")?;
+            let c = guard.as_mut().ok_or("the sentry is closed")?;
+            if let Some(h) = *lock(&shared.heap) {
+                c.set_heap(h);
+            }
+            let mut errors = Vec::new();
+            let s = c.read(true, &mut errors);
+            // Closed while this read hung: the files go now, as after a tick.
+            if shared.files_closed.load(Ordering::SeqCst) {
+                guard.take();
+            }
+            Ok((s, errors))
+        };
+        if !self.snapshot_off_thread {
+            return read();
         }
-        let mut errors = Vec::new();
-        let s = c.read(true, &mut errors);
-        Ok((s, errors))
+        self.reader
+            .run_within(READ_LIMIT, read)
+            .unwrap_or_else(|e| Err(e.reason()))
     }
 
     /// Closes every file the readers hold. The history and the latest sample stay readable;
@@ -632,6 +658,7 @@ async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::children::ChildrenMode;
     use crate::sample::Metric;
     use crate::sampler::collector::CollectorConfig;
 
@@ -975,6 +1002,49 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(rec.0.lock().unwrap().is_empty(), "nothing sent after close");
         assert_eq!(s.tick_stats().ticks, 1, "no tick after the stop");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_whose_own_read_hangs_gives_up_after_the_limit() {
+        let root = std::env::temp_dir().join(format!("memsentry-snap-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        let statm = root.join("self/statm");
+        let c_path = std::ffi::CString::new(statm.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(10),
+                history_size: 5,
+                thresholds: vec![],
+                leak: None,
+                limit: None,
+                heap_in_samples: false,
+            },
+            Collector::new(CollectorConfig {
+                proc_root: root.clone(),
+                cgroup: false,
+                children: ChildrenMode::Direct,
+                ..Default::default()
+            }),
+        );
+        let started = Instant::now();
+        let err = s.snapshot(Duration::from_millis(50)).unwrap_err();
+        let spent = started.elapsed();
+        assert!(err.contains("hanging"), "{err}");
+        assert!(spent >= READ_LIMIT && spent < READ_LIMIT * 4, "{spent:?}");
+        // The reader stays in the open(); the next snapshot finds the collector held.
+        let err = s.snapshot(Duration::from_millis(50)).unwrap_err();
+        assert!(err.contains("hanging"), "{err}");
+
+        // Released, the hung read returns and lets go of the collector.
+        let _ = std::fs::write(&statm, b"1 1 1 1 0 1 0\n");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.collector.try_lock().is_err() {
+            assert!(Instant::now() < deadline, "the reader never let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::fs::remove_dir_all(root).unwrap();
     }
 

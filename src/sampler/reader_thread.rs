@@ -1,0 +1,154 @@
+//! The reads a caller asks for now (`snapshot()`), run on a helper thread and waited for at most
+//! a limit. The caller is the JS thread: a read of a child in D state, or of a file behind a hung
+//! mount, can block for minutes, and the event loop must not block with it.
+//!
+//! One thread serves every caller in turn (a round trip costs a wake-up, not a thread spawn).
+//! When a job overruns, that thread is left to its read and the next job gets a new one.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a caller waits for a read: far above a normal snapshot (tens of microseconds for the
+/// process alone, some milliseconds with smaps and a few hundred children).
+pub const READ_LIMIT: Duration = Duration::from_secs(1);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A reader thread, started at the first job.
+pub struct ReaderThread {
+    /// Its queue; None before the first job and after one overran.
+    queue: Mutex<Option<Sender<Job>>>,
+}
+
+impl Default for ReaderThread {
+    fn default() -> ReaderThread {
+        ReaderThread::new()
+    }
+}
+
+/// The one every sentry and `snapshot()` of the process share.
+pub static READER: ReaderThread = ReaderThread::new();
+
+/// Why a read did not return a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFailed {
+    /// It was still running after the limit (it goes on, detached; its result is dropped).
+    Hanging,
+    /// It panicked, or no thread could be started.
+    Aborted,
+}
+
+impl ReadFailed {
+    /// For an error message: "memsentry: cannot read now: {reason}".
+    pub fn reason(self) -> &'static str {
+        match self {
+            ReadFailed::Hanging => "a read is hanging (waited 1 s)",
+            ReadFailed::Aborted => "the read failed",
+        }
+    }
+}
+
+impl ReaderThread {
+    pub const fn new() -> ReaderThread {
+        ReaderThread {
+            queue: Mutex::new(None),
+        }
+    }
+
+    /// Runs `job` on the reader thread and returns its result, or `Hanging` after `limit`.
+    pub fn run_within<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ReadFailed> {
+        let (reply, result) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            // The receiver may be gone (the caller stopped waiting): nothing to do then.
+            let _ = reply.send(job());
+        });
+        self.submit(job)?;
+        match result.recv_timeout(limit) {
+            Ok(value) => Ok(value),
+            Err(RecvTimeoutError::Timeout) => {
+                // Retire this reader: jobs queued behind the hung one would wait for it too.
+                *self.queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Err(ReadFailed::Hanging)
+            }
+            // The job panicked: its reply sender was dropped unsent.
+            Err(RecvTimeoutError::Disconnected) => Err(ReadFailed::Aborted),
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ReadFailed> {
+        let mut reader = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match reader.as_ref() {
+            Some(queue) => match queue.send(job) {
+                Ok(()) => return Ok(()),
+                // The thread is gone: start another with this job.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (queue, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("memsentry-read".into())
+            .spawn(move || serve(jobs))
+            .map_err(|_| ReadFailed::Aborted)?;
+        queue.send(job).map_err(|_| ReadFailed::Aborted)?;
+        *reader = Some(queue);
+        Ok(())
+    }
+}
+
+fn serve(jobs: Receiver<Job>) {
+    // Ends when its queue is dropped: retired after an overrun, or at process exit.
+    while let Ok(job) = jobs.recv() {
+        // A panic must not end the thread for the callers after this one.
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn returns_the_jobs_value_on_one_thread() {
+        let reader = ReaderThread::new();
+        let a = reader
+            .run_within(READ_LIMIT, || std::thread::current().id())
+            .unwrap();
+        let b = reader
+            .run_within(READ_LIMIT, || std::thread::current().id())
+            .unwrap();
+        assert_eq!(a, b, "the same reader serves both");
+        assert_ne!(a, std::thread::current().id());
+    }
+
+    #[test]
+    fn a_job_that_overruns_is_left_and_the_next_one_runs_at_once() {
+        let reader = ReaderThread::new();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = Arc::clone(&gate);
+        let started = Instant::now();
+        let r = reader.run_within(Duration::from_millis(100), move || drop(g.lock()));
+        assert_eq!(r, Err(ReadFailed::Hanging));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The reader is still blocked on the gate; a new one answers.
+        assert_eq!(reader.run_within(READ_LIMIT, || 7), Ok(7));
+        drop(held);
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_error_and_the_reader_goes_on() {
+        let reader = ReaderThread::new();
+        let r: Result<(), _> = reader.run_within(READ_LIMIT, || panic!("in a read"));
+        assert_eq!(r, Err(ReadFailed::Aborted));
+        assert_eq!(reader.run_within(READ_LIMIT, || 1 + 1), Ok(2));
+    }
+}
