@@ -277,14 +277,23 @@ function fifo(file) {
   }
 }
 
-test('a tick blocked in a read holds up neither close(), nor GC, nor process exit', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-'))
+/**
+ * A proc root (removed after the test) whose self/statm is a FIFO: every tick's read blocks
+ * until the statm content is written, every `releaseEveryMs`; without a bound, each wait in the
+ * tests below lasts that long.
+ */
+function hangingProcRoot(t, prefix, releaseEveryMs) {
+  const root = mkdtempSync(path.join(tmpdir(), prefix))
   t.after(() => rmSync(root, { recursive: true, force: true }))
   mkdirSync(path.join(root, 'self'))
   const release = fifo(path.join(root, 'self', 'statm'))
-  // Without a bound, each wait below lasts until this releases the reads.
-  const releaser = setInterval(() => release('1 1 1 1 0 1 0\n'), 12_000)
+  const releaser = setInterval(() => release('1 1 1 1 0 1 0\n'), releaseEveryMs)
   t.after(() => clearInterval(releaser))
+  return root
+}
+
+test('a tick blocked in a read holds up neither close(), nor GC, nor process exit', async (t) => {
+  const root = hangingProcRoot(t, 'memsentry-hang-', 12_000)
   const started = performance.now()
   const { done, lines } = startNode(['--expose-gc', childScript('hang.js'), root], {
     timeoutMs: 40_000,
@@ -303,12 +312,7 @@ test('a tick blocked in a read holds up neither close(), nor GC, nor process exi
 })
 
 test('snapshot() with children whose read hangs throws after about a second; the process exits', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-snap-'))
-  t.after(() => rmSync(root, { recursive: true, force: true }))
-  mkdirSync(path.join(root, 'self'))
-  const release = fifo(path.join(root, 'self', 'statm'))
-  const releaser = setInterval(() => release('1 1 1 1 0 1 0\n'), 12_000)
-  t.after(() => clearInterval(releaser))
+  const root = hangingProcRoot(t, 'memsentry-hang-snap-', 12_000)
   const probe = `
     const { snapshot } = require(${JSON.stringify(require.resolve('../index.js'))})
     const t0 = performance.now()
@@ -333,12 +337,7 @@ test('snapshot() with children whose read hangs throws after about a second; the
 })
 
 test('a worker whose sentry is stuck in a read terminates at once', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-w-'))
-  t.after(() => rmSync(root, { recursive: true, force: true }))
-  mkdirSync(path.join(root, 'self'))
-  const release = fifo(path.join(root, 'self', 'statm'))
-  const releaser = setTimeout(() => release('1 1 1 1 0 1 0\n'), 8000)
-  t.after(() => clearTimeout(releaser))
+  const root = hangingProcRoot(t, 'memsentry-hang-w-', 8000)
   const { Worker } = await import('node:worker_threads')
   const worker = new Worker(
     `const { MemorySentry } = require(${JSON.stringify(require.resolve('../index.js'))})

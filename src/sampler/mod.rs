@@ -661,6 +661,7 @@ mod tests {
     use crate::children::ChildrenMode;
     use crate::sample::Metric;
     use crate::sampler::collector::CollectorConfig;
+    use std::path::PathBuf;
 
     #[derive(Default)]
     struct Recorder(Mutex<Vec<Event>>);
@@ -944,11 +945,11 @@ mod tests {
         t.stop();
     }
 
-    #[test]
-    fn a_tick_blocked_in_a_read_never_holds_up_stop_close_or_snapshot() {
-        // A FIFO as /proc/self/statm: its open() blocks until a writer comes, as a read of a
-        // child in D state would.
-        let root = std::env::temp_dir().join(format!("memsentry-hang-{}", std::process::id()));
+    /// A proc root (in a new temporary folder named `name`) whose /proc/self/statm is a FIFO:
+    /// its open() blocks until a writer comes, as a read of a child in D state would. Returns
+    /// the root, the FIFO and a `Shared` reading there.
+    fn hanging_statm(name: &str, children: ChildrenMode) -> (PathBuf, PathBuf, Arc<Shared>) {
+        let root = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(root.join("self")).unwrap();
         let statm = root.join("self/statm");
         let c_path = std::ffi::CString::new(statm.as_os_str().as_encoded_bytes()).unwrap();
@@ -966,9 +967,16 @@ mod tests {
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
                 cgroup: false,
+                children,
                 ..Default::default()
             }),
         );
+        (root, statm, s)
+    }
+
+    #[test]
+    fn a_tick_blocked_in_a_read_never_holds_up_stop_close_or_snapshot() {
+        let (root, statm, s) = hanging_statm("memsentry-hang", ChildrenMode::None);
         let rec = Arc::new(Recorder::default());
         s.set_want_samples(true);
         let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
@@ -1007,28 +1015,8 @@ mod tests {
 
     #[test]
     fn a_snapshot_whose_own_read_hangs_gives_up_after_the_limit() {
-        let root = std::env::temp_dir().join(format!("memsentry-snap-{}", std::process::id()));
-        std::fs::create_dir_all(root.join("self")).unwrap();
-        let statm = root.join("self/statm");
-        let c_path = std::ffi::CString::new(statm.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-        let s = Shared::new(
-            SamplerConfig {
-                interval: Duration::from_millis(10),
-                history_size: 5,
-                thresholds: vec![],
-                leak: None,
-                limit: None,
-                heap_in_samples: false,
-            },
-            Collector::new(CollectorConfig {
-                proc_root: root.clone(),
-                cgroup: false,
-                children: ChildrenMode::Direct,
-                ..Default::default()
-            }),
-        );
+        // With children, so that snapshot() reads on the reader thread.
+        let (root, statm, s) = hanging_statm("memsentry-snap", ChildrenMode::Direct);
         let started = Instant::now();
         let err = s.snapshot(Duration::from_millis(50)).unwrap_err();
         let spent = started.elapsed();
