@@ -46,7 +46,11 @@ export interface ThresholdOptions {
 }
 
 export interface LeakOptions {
-  /** The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs. */
+  /**
+   * The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs.
+   * 150000 or more spans V8's full-GC period under load; a shorter window answers fast leaks
+   * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
+   */
   windowMs?: number
   /**
    * Growth slower than this is not a leak. Default (unset or null): it scales with the window and
