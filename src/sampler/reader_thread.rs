@@ -6,13 +6,16 @@
 //! When a job overruns, that thread is left to its read and the next job gets a new one.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a caller waits for a read: far above a normal snapshot (tens of microseconds for the
 /// process alone, some milliseconds with smaps and a few hundred children).
 pub const READ_LIMIT: Duration = Duration::from_secs(1);
+
+/// How long a caller polls for the reply before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -69,7 +72,17 @@ impl ReaderThread {
             let _ = reply.send(job());
         });
         self.submit(job)?;
-        match result.recv_timeout(limit) {
+        // A read takes tens of microseconds: poll for that long before sleeping, so that the
+        // reply does not also pay for waking this thread.
+        let spin_until = Instant::now() + SPIN;
+        while Instant::now() < spin_until {
+            match result.try_recv() {
+                Ok(value) => return Ok(value),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(TryRecvError::Disconnected) => return Err(ReadFailed::Aborted),
+            }
+        }
+        match result.recv_timeout(limit.saturating_sub(SPIN)) {
             Ok(value) => Ok(value),
             Err(RecvTimeoutError::Timeout) => {
                 // Retire this reader: jobs queued behind the hung one would wait for it too.
@@ -114,7 +127,6 @@ fn serve(jobs: Receiver<Job>) {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::Instant;
 
     #[test]
     fn returns_the_jobs_value_on_one_thread() {
