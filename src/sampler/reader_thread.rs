@@ -47,6 +47,7 @@ impl ReadFailed {
     /// For an error message: "memsentry: cannot read now: {reason}".
     pub fn reason(self) -> &'static str {
         match self {
+            // READ_LIMIT, as the README says it.
             ReadFailed::Hanging => "a read is hanging (waited 1 s)",
             ReadFailed::Aborted => "the read failed",
         }
@@ -127,6 +128,12 @@ fn serve(jobs: Receiver<Job>) {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn the_message_says_the_limit() {
+        let said = format!("waited {} s", READ_LIMIT.as_secs());
+        assert!(ReadFailed::Hanging.reason().contains(&said));
+    }
 
     #[test]
     fn returns_the_jobs_value_on_one_thread() {
