@@ -169,7 +169,7 @@ pub struct Shared {
     reader: ReaderThread,
     /// Whether `snapshot()` reads there: only when it reads children. Its own entries are read
     /// on the caller's thread, as `process.memoryUsage()` does (a round trip costs more than the
-    /// read).
+    /// read). Kept here because the collector that knows it may be locked by a hung tick.
     snapshot_off_thread: bool,
     /// Set by `close_files`; a tick that held the collector meanwhile closes them when done.
     files_closed: AtomicBool,

@@ -2,8 +2,9 @@
 //! a limit. The caller is the JS thread: a read of a child in D state, or of a file behind a hung
 //! mount, can block for minutes, and the event loop must not block with it.
 //!
-//! One thread serves every caller in turn (a round trip costs a wake-up, not a thread spawn).
-//! When a job overruns, that thread is left to its read and the next job gets a new one.
+//! A `ReaderThread` serves its callers in turn (a round trip costs a wake-up, not a thread
+//! spawn): each sentry has its own, and the module-level `snapshot()` shares `READER`. When a job
+//! overruns, that thread is left to its read and the next job gets a new one.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -31,7 +32,7 @@ impl Default for ReaderThread {
     }
 }
 
-/// The one every sentry and `snapshot()` of the process share.
+/// The one the module-level `snapshot()` calls of the process share (a sentry has its own).
 pub static READER: ReaderThread = ReaderThread::new();
 
 /// Why a read did not return a value.
