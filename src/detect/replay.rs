@@ -235,7 +235,8 @@ mod tests {
         let path = format!("{}/tests/fixtures/leak-traces/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let trace = Trace::parse(&text);
-        assert!(trace.len() > 1000, "{file}: {} rows", trace.len());
+        // The shortest kept run: two minutes at 250 ms.
+        assert!(trace.len() > 500, "{file}: {} rows", trace.len());
         let events = trace.replay(interval_ms, window_ms, tree);
         let starts: Vec<(f64, Suspect)> = events
             .iter()
@@ -511,6 +512,17 @@ mod tests {
             check("fast-heap-f.csv", false, interval, window, heap(90.0));
         }
         check("fast-heap-f.csv", false, W300.0, W300.1, heap(330.0));
+        // Node 24, leak.spec's fast leak (10 KB per request at 200 req/s, two runs that raised
+        // nothing in 130 s): V8 stopped running full GCs at 40 s (g) and 60 s (h) while the
+        // heap's floor since rose 83-85 MiB/min against 10-22 of garbage, but the newest step
+        // between full GCs, 10 s, rose 0.5-0.6 MiB short of the kept rate times its length plus
+        // twice the noise; the two steps before rose 78-103 MiB/min. Now the last two steps,
+        // each at the kept rate, count together against the margin: 80 s.
+        for file in ["fast-heap-g.csv", "fast-heap-h.csv"] {
+            for (interval, window) in [W30, W60] {
+                check(file, false, interval, window, heap(90.0));
+            }
+        }
         // Node 24, every heap reading recorded: the first full GC after the warm-up (at 32 s)
         // was judged against the floor of the two seconds after the warm-up, not its cycle's,
         // and failed; the leak waited until 137 s.
