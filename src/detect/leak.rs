@@ -124,7 +124,10 @@
 //!    at half the floor's rate or more (promoted garbage raised an LRU's floor at 18 MiB/min where
 //!    its full GCs had kept 6), and at three quarters of the floor's rate beyond that garbage (a
 //!    cycle across a load step measured no garbage at all, and the promoted garbage after it
-//!    fired a 60 s window). When the full GCs above do not show it, the same holds from the newest
+//!    fired a 60 s window), plus twice their noise; or the last two full GCs each left more at
+//!    those rates and together by twice the noise more (a fast leak's 10 s step between full GCs,
+//!    with V8 running none after it, fell 0.5 MiB short of the noise in 2 of 32 recorded runs).
+//!    When the full GCs above do not show it, the same holds from the newest
 //!    full GC on, given half a window since it (a third, if that floor rises four times the
 //!    garbage): V8 spaces full GCs out as a leaking heap grows (3, 8, 38, then 115 s in a recorded
 //!    fast leak), and a full GC 40 s back must not hide a floor rising far faster than garbage
