@@ -819,8 +819,9 @@ impl Lives {
     /// ([`Lives::rising`] over one step), or the last two each rose by `rate` times their length
     /// and together by `margin` more. The margin is for what two full GCs caught in flight, and
     /// a step of 10 s is too short to carry it: leak.spec's fast leak (80+ MiB/min) fell 0.5-0.6
-    /// MiB short of it in 2 of 38 recorded runs. Each step must still keep the rate, so an LRU whose last
-    /// step slowed below it stays quiet; letting the two steps' sum alone count fired two.
+    /// MiB short of it in 2 of 32 recorded runs. Each step must still keep the rate, so an LRU
+    /// whose last step slowed below it stays quiet; letting the two steps' sum alone count fired
+    /// two.
     fn last_rising(&self, rate: f64, margin: f64) -> bool {
         if self.rising(1, rate, margin, 0) {
             return true;
@@ -2100,8 +2101,8 @@ mod tests {
 
     #[test]
     fn the_last_two_steps_stand_together_against_the_margin() {
-        // leak.spec's fast leak (Node 24): a 10 s last step rose 9.0 MB, 0.5 MB short of the
-        // kept rate (46 MiB/min) times 10 s plus twice the noise (1.8 MiB); the step before rose
+        // leak.spec's fast leak (Node 24), rounded: a 10 s last step rose 9.0 MB, short of the
+        // kept rate (46 MiB/min) times 10 s plus twice the noise (1.84 MB); the step before rose
         // 15.7 MB in 11 s.
         let (rate, margin) = (46.0 * 1048576.0 / 60.0, 1.84e6);
         let fast = [(8.4, 24.0), (19.4, 40.7), (30.4, 56.4), (40.4, 65.4)];
