@@ -4,11 +4,14 @@
 //!
 //! A `ReaderThread` serves its callers in turn (a round trip costs a wake-up, not a thread
 //! spawn): each sentry has its own, and the module-level `snapshot()` shares `READER`. When a job
-//! overruns, that thread is left to its read and the next job gets a new one.
+//! overruns, that thread is left to its read; until that read returns, later jobs fail at once
+//! (a new thread would read the same stuck child, block its caller a second again and be left
+//! behind too), and the first job after it gets a new thread.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a caller waits for a read: far above a normal snapshot (tens of microseconds for the
@@ -24,6 +27,17 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct ReaderThread {
     /// Its queue; None before the first job and after one overran.
     queue: Mutex<Option<Sender<Job>>>,
+    /// Set when a job overran: whether it has returned since.
+    overrun: Mutex<Option<Arc<AtomicBool>>>,
+}
+
+/// Sets its flag when dropped: when the job returns, and when it panics.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Default for ReaderThread {
@@ -40,6 +54,8 @@ pub static READER: ReaderThread = ReaderThread::new();
 pub enum ReadFailed {
     /// It was still running after the limit (it goes on, detached; its result is dropped).
     Hanging,
+    /// Not run: a job that overran before is still running.
+    StillHanging,
     /// It panicked, or no thread could be started.
     Aborted,
 }
@@ -50,6 +66,7 @@ impl ReadFailed {
         match self {
             // READ_LIMIT, as the README says it.
             ReadFailed::Hanging => "a read is hanging (waited 1 s)",
+            ReadFailed::StillHanging => "a read is hanging (an earlier call's; this one did not start)",
             ReadFailed::Aborted => "the read failed",
         }
     }
@@ -59,6 +76,7 @@ impl ReaderThread {
     pub const fn new() -> ReaderThread {
         ReaderThread {
             queue: Mutex::new(None),
+            overrun: Mutex::new(None),
         }
     }
 
@@ -68,8 +86,14 @@ impl ReaderThread {
         limit: Duration,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ReadFailed> {
+        if self.still_hanging() {
+            return Err(ReadFailed::StillHanging);
+        }
         let (reply, result) = mpsc::sync_channel(1);
+        let returned = Arc::new(AtomicBool::new(false));
+        let on_return = SetOnDrop(Arc::clone(&returned));
         let job: Job = Box::new(move || {
+            let _on_return = on_return;
             // The receiver may be gone (the caller stopped waiting): nothing to do then.
             let _ = reply.send(job());
         });
@@ -89,10 +113,24 @@ impl ReaderThread {
             Err(RecvTimeoutError::Timeout) => {
                 // Retire this reader: jobs queued behind the hung one would wait for it too.
                 *self.queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self.overrun.lock().unwrap_or_else(|p| p.into_inner()) = Some(returned);
                 Err(ReadFailed::Hanging)
             }
             // The job panicked: its reply sender was dropped unsent.
             Err(RecvTimeoutError::Disconnected) => Err(ReadFailed::Aborted),
+        }
+    }
+
+    /// Whether a job that overran is still running; forgets it once it has returned.
+    fn still_hanging(&self) -> bool {
+        let mut overrun = self.overrun.lock().unwrap_or_else(|p| p.into_inner());
+        match overrun.as_ref() {
+            Some(returned) if !returned.load(Ordering::SeqCst) => true,
+            Some(_) => {
+                *overrun = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -150,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn a_job_that_overruns_is_left_and_the_next_one_runs_at_once() {
+    fn after_a_job_overruns_calls_fail_at_once_until_it_returns() {
         let reader = ReaderThread::new();
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
@@ -159,9 +197,42 @@ mod tests {
         let r = reader.run_within(Duration::from_millis(100), move || drop(g.lock()));
         assert_eq!(r, Err(ReadFailed::Hanging));
         assert!(started.elapsed() < Duration::from_secs(5));
-        // The reader is still blocked on the gate; a new one answers.
-        assert_eq!(reader.run_within(READ_LIMIT, || 7), Ok(7));
+        // The reader is still blocked on the gate: no second thread, no second wait.
+        let again = Instant::now();
+        assert_eq!(reader.run_within(READ_LIMIT, || 7), Err(ReadFailed::StillHanging));
+        assert!(again.elapsed() < Duration::from_millis(100));
         drop(held);
+        // Once the hung job has returned, a new reader answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match reader.run_within(READ_LIMIT, || 7) {
+                Ok(v) => break assert_eq!(v, 7),
+                Err(ReadFailed::StillHanging) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                other => panic!("after the hung job returned: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_job_that_panics_after_overrunning_does_not_block_later_calls() {
+        let reader = ReaderThread::new();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = Arc::clone(&gate);
+        let r: Result<(), _> = reader.run_within(Duration::from_millis(50), move || {
+            drop(g.lock());
+            panic!("in a read that overran")
+        });
+        assert_eq!(r, Err(ReadFailed::Hanging));
+        drop(held);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reader.run_within(READ_LIMIT, || ()) == Err(ReadFailed::StillHanging) {
+            assert!(Instant::now() < deadline, "still hanging after the job panicked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(reader.run_within(READ_LIMIT, || 3), Ok(3));
     }
 
     #[test]
