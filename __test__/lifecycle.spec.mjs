@@ -208,6 +208,30 @@ test('close() joins the thread, is idempotent and returns a Promise; a closed se
   assert.equal(sentry.stats().ticks, ticks, 'no tick after close()')
 })
 
+test('events the thread queued before close() are not delivered after it', async () => {
+  const sentry = new MemorySentry({
+    intervalMs: 10,
+    children: 'none',
+    thresholds: [{ name: 'any', metric: 'rss', above: 1 }],
+  })
+  const seen = []
+  let closed = false
+  for (const name of ['sample', 'threshold']) sentry.on(name, () => seen.push({ name, closed }))
+  // Hold the event loop while the thread ticks, so that its events wait in the queue.
+  const until = performance.now() + 300
+  while (performance.now() < until);
+  assert.ok(sentry.stats().ticks >= 2, `ticks while the loop was held: ${sentry.stats().ticks}`)
+  closed = true
+  const done = sentry.close()
+  await done
+  await sleep(50)
+  assert.deepEqual(
+    seen.filter((e) => e.closed),
+    [],
+    'nothing after close()',
+  )
+})
+
 test("unreadable procfs and no 'error' listener: no crash, figures are null", async () => {
   const result = await runNode([childScript('error-no-listener.js')], { timeoutMs: 20_000 })
   assertNoCrash(result)

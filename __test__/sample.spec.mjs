@@ -319,3 +319,28 @@ test("a threshold fires 'up' when 200 MiB is allocated and 'down' when it is fre
   assert.ok(down.value < down.threshold, `down value ${down.value} below ${down.threshold}`)
   assert.ok(down.sampleTime >= freed.freeStart, "'down' comes from a sample after the free")
 })
+
+test('sentry.latest is frozen all the way down: one caller cannot change what another reads', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+  t.after(() => child.kill())
+  const make = sentries(t)
+  const sentry = make({ intervalMs: 50, children: 'direct' })
+  const latest = await waitFor(
+    () => (sentry.latest?.children?.some((c) => c.pid === child.pid) ? sentry.latest : null),
+    { message: 'a sample that lists the child' },
+  )
+  assert.ok(Object.isFrozen(latest))
+  assert.ok(Object.isFrozen(latest.children))
+  for (const c of latest.children) assert.ok(Object.isFrozen(c), `child ${c.pid}`)
+  if (latest.cgroup !== null && latest.cgroup !== undefined) {
+    assert.ok(Object.isFrozen(latest.cgroup))
+    assert.throws(() => {
+      latest.cgroup.limit = 0
+    }, TypeError)
+  }
+  assert.throws(() => {
+    latest.children[0].rss = 0
+  }, TypeError)
+  assert.throws(() => latest.children.push({}), TypeError)
+})

@@ -16,6 +16,15 @@ function rethrow(err) {
   throw err
 }
 
+/** Freezes a sample and the objects and arrays in it (cgroup, pressure, children). */
+function deepFreeze(value) {
+  Object.freeze(value)
+  for (const v of Object.values(value)) {
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v)
+  }
+  return value
+}
+
 class MemorySentry extends EventEmitter {
   #native
   #options
@@ -83,6 +92,9 @@ class MemorySentry extends EventEmitter {
   }
 
   #dispatch(name, payload) {
+    // Queued by the thread before close() but delivered after it: a closed sentry says nothing
+    // more, and writes no heap snapshot or report for it.
+    if (this.#closed) return
     if (name === 'error') {
       // The sampler thread has ended: say so in `running`, and let go of the event loop even
       // after ref(), as stop() does.
@@ -137,8 +149,8 @@ class MemorySentry extends EventEmitter {
 
   /**
    * The newest Sample, or null before the first tick. Reads nothing: the object is built once
-   * per tick and shared by every caller until the next one (frozen, so no caller can change
-   * what another sees).
+   * per tick and shared by every caller until the next one (frozen, with its cgroup and
+   * children, so no caller can change what another sees).
    */
   get latest() {
     const ticks = this.#native.ticks
@@ -146,7 +158,7 @@ class MemorySentry extends EventEmitter {
       // Read the count first: the sample fetched after it is at least as new as that tick.
       this.#latestTicks = ticks
       this.#latest = this.#native.latest()
-      if (this.#latest !== null) Object.freeze(this.#latest)
+      if (this.#latest !== null) deepFreeze(this.#latest)
     }
     return this.#latest
   }
