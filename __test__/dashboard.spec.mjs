@@ -29,10 +29,10 @@ function newSentry(options = {}) {
   return s
 }
 
-function listen(handler) {
+function listen(handler, address = '127.0.0.1') {
   return new Promise((resolve) => {
     const server = http.createServer(handler)
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, address, () => {
       resolve({
         port: server.address().port,
         close: () => new Promise((r) => server.close(r)),
@@ -42,7 +42,7 @@ function listen(handler) {
 }
 
 /** Both forms in front of an app that answers 'the app' to whatever they pass on. */
-async function servers(t, options) {
+async function servers(t, options, address) {
   const koa = new Koa()
   koa.use(memoryDashboard(options))
   koa.use((ctx) => {
@@ -50,8 +50,8 @@ async function servers(t, options) {
   })
   const view = memoryDashboard.http(options)
   const forms = {
-    koa: await listen(koa.callback()),
-    http: await listen((req, res) => view(req, res, () => res.end('the app'))),
+    koa: await listen(koa.callback(), address),
+    http: await listen((req, res) => view(req, res, () => res.end('the app')), address),
   }
   t.after(() => Promise.all(Object.values(forms).map((f) => f.close())))
   return forms
@@ -61,10 +61,13 @@ async function servers(t, options) {
  * One request with the request target and Host sent exactly as given (`host: null` sends none).
  * Resolves { status, type, body, allow }.
  */
-function raw(port, { method = 'GET', target, host = `127.0.0.1:${port}`, headers = {} }) {
+function raw(
+  port,
+  { method = 'GET', target, host = `127.0.0.1:${port}`, headers = {}, address = '127.0.0.1' },
+) {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: '127.0.0.1',
+      host: address,
       port,
       method,
       path: target,
@@ -163,6 +166,35 @@ describe('the live page guard', () => {
           assert.ok(r.status === 403 || r.status === 400, `${form} ${host}: ${r.status}`)
         }
       }
+    }
+  })
+
+  test('without authorize, only loopback peers are served; authorize lets others in', async (t) => {
+    // A peer that is not loopback: this machine's own address on a real interface.
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a.family === 'IPv4' && !a.internal)?.address
+    if (address === undefined) return t.skip('no non-loopback IPv4 address on this machine')
+    const sentry = newSentry()
+    await waitFor(() => sentry.latest !== null)
+    const open = await servers(t, { sentry }, address)
+    const allowed = await servers(t, { sentry, authorize: () => true }, address)
+    for (const form of ['koa', 'http']) {
+      for (const target of ['/_memsentry', '/_memsentry/data.json']) {
+        // Host is the address the request came in on, so the Host check passes: the peer decides.
+        const { port } = open[form]
+        const refused = await raw(port, { target, host: `${address}:${port}`, address })
+        assert.equal(refused.status, 403, `${form} ${target} from ${address}: ${refused.status}`)
+        assert.ok(!served(refused))
+        const spoofed = await raw(port, { target, host: 'localhost', address })
+        assert.equal(spoofed.status, 403, `${form} ${target}, Host: localhost from ${address}`)
+        const p = allowed[form].port
+        const r = await raw(p, { target, host: `${address}:${p}`, address })
+        assert.ok(served(r), `${form} ${target} with authorize: ${r.status}`)
+      }
+      // The app behind it still gets every other request.
+      const other = await raw(open[form].port, { target: '/orders', address })
+      assert.equal(other.body, 'the app')
     }
   })
 

@@ -12,9 +12,9 @@ export interface DashboardOptions {
   /** How often the page polls for new samples, ms (at least 100). Default 2000. */
   pollMs?: number
   title?: string
-  /** Host names answered (port ignored); '*' for any. Default localhost, 127.0.0.1, [::1] and the local address. */
+  /** Host names answered (port ignored), against DNS rebinding, not access control; '*' for any. Default localhost, 127.0.0.1, [::1] and the local address. */
   hosts?: string[]
-  /** Called for every request it would serve (Koa's ctx second); serves only on true. */
+  /** Called for every request it would serve (Koa's ctx second); serves only on true. Without it, only loopback peers are served. */
   authorize?: (req: IncomingMessage, ctx?: unknown) => boolean | Promise<boolean>
 }
 

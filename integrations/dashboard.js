@@ -24,6 +24,9 @@
 //   (`admin.internal`) must be listed; '*' answers any. Others get 403.
 // - `authorize(req)`: called for every request it would serve (with Koa's ctx as a second
 //   argument); it serves only when that returns true (or a promise of true), else 403.
+//   **Without it, only loopback peers are served** (127.0.0.0/8, ::1: a local curl, a sidecar
+//   proxy, `kubectl port-forward`); others get 403. `hosts` is no access control: any client
+//   can send `Host: localhost`. `authorize: () => true` serves any peer, on purpose.
 // - A view costs at most one rebuild per sample: the page and data.json are cached until the
 //   next sample or event, and the history is thinned to MAX_POINTS in native code.
 //
@@ -101,6 +104,14 @@ function checkHosts(hosts) {
   return new Set(hosts.map((h) => h.toLowerCase().replace(/\.$/, '')))
 }
 
+/** Whether the peer of a request is this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+function fromLoopback(req) {
+  const addr = req?.socket?.remoteAddress
+  if (typeof addr !== 'string') return false
+  const v4 = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
+  return /^127\.\d+\.\d+\.\d+$/.test(v4) || v4 === '::1'
+}
+
 /** The host name of a Host header, lowercase, without port or trailing dot; null if malformed. */
 function hostName(header) {
   if (typeof header !== 'string') return null
@@ -173,7 +184,9 @@ function makeResponder(options) {
       if (host === null || !(hosts.has(host) || host === localHost(req))) return refused(403)
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return refused(405, { Allow: 'GET, HEAD' })
-    if (authorize !== undefined) {
+    if (authorize === undefined) {
+      if (!fromLoopback(req)) return refused(403)
+    } else {
       let allowed = false
       try {
         allowed = (await authorize(req, ctx)) === true
