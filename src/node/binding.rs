@@ -453,6 +453,11 @@ impl NativeSentry {
 impl Drop for NativeSentry {
     /// A sentry garbage-collected without `close()` stops its thread here.
     fn drop(&mut self) {
+        // As in close(): a ref()'d sentry dropped while its tick hangs in a read must not hold
+        // the process until the read returns. After env teardown the sink is gone: a no-op.
+        if self.referenced {
+            let _ = self.set_ref(false);
+        }
         self.controller.shutdown();
         self.remove_hook();
     }
