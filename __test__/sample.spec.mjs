@@ -344,3 +344,32 @@ test('sentry.latest is frozen all the way down: one caller cannot change what an
   }, TypeError)
   assert.throws(() => latest.children.push({}), TypeError)
 })
+
+test("a child first seen by snapshot() still gets its 'child' spawn and exit events", async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { once } = await import('node:events')
+  const make = sentries(t)
+  const sentry = make({ intervalMs: 1000, children: 'direct' })
+  await waitFor(() => sentry.latest, { message: 'the first tick' })
+  const events = []
+  sentry.on('child', (e) => events.push(e))
+  // Stopped: no tick, so only snapshot() reads (and discovers, every second) until start().
+  sentry.stop()
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+  t.after(() => child.kill())
+  const listed = () => sentry.snapshot().children.some((c) => c.pid === child.pid)
+  await waitFor(listed, { message: 'snapshot() lists the child' })
+  sentry.start()
+  await waitFor(() => events.find((e) => e.type === 'spawn' && e.pid === child.pid), {
+    message: "the 'child' spawn event after the tick",
+  })
+  sentry.stop()
+  child.kill()
+  await once(child, 'exit')
+  await waitFor(() => !listed(), { message: 'snapshot() no longer lists the child' })
+  sentry.start()
+  await waitFor(() => events.find((e) => e.type === 'exit' && e.pid === child.pid), {
+    message: "the 'child' exit event after the tick",
+  })
+  assert.equal(events.filter((e) => e.pid === child.pid).length, 2, JSON.stringify(events))
+})

@@ -59,7 +59,14 @@ pub struct Collector {
     /// The cgroup's memory limit as first read, for `limit: 'auto'` and percent thresholds.
     initial_cgroup: Option<CgroupSample>,
     children: Option<ChildrenTracker>,
+    /// Children seen appearing or exiting by a `read` (a `snapshot()`), which hands none out:
+    /// the next `read_with_changes` (a tick) reports them first, so no spawn or exit is lost.
+    undelivered: Vec<ChildChange>,
 }
+
+/// At most this many undelivered changes are kept (snapshots while the sentry is stopped, say);
+/// later ones are dropped.
+const MAX_UNDELIVERED: usize = 1024;
 
 impl Collector {
     pub fn new(config: CollectorConfig) -> Self {
@@ -93,6 +100,7 @@ impl Collector {
             readings: 0,
             prev_faults: None,
             heap: None,
+            undelivered: Vec::new(),
             config,
         }
     }
@@ -130,11 +138,26 @@ impl Collector {
     /// One reading. `force_smaps` reads smaps_rollup this time whatever the cadence (a
     /// `snapshot()` asked for now). Failed reads leave fields `None` and add to `errors`.
     pub fn read(&mut self, force_smaps: bool, errors: &mut Vec<ReadError>) -> Sample {
-        self.read_with_changes(force_smaps, errors, &mut Vec::new())
+        let mut changes = Vec::new();
+        let s = self.read_children_changes(force_smaps, errors, &mut changes);
+        let room = MAX_UNDELIVERED.saturating_sub(self.undelivered.len());
+        self.undelivered.extend(changes.into_iter().take(room));
+        s
     }
 
-    /// `read`, also reporting children that appeared or exited since the previous reading.
+    /// `read`, also reporting children that appeared or exited since the previous reading
+    /// reported them (a `read` in between reports none).
     pub fn read_with_changes(
+        &mut self,
+        force_smaps: bool,
+        errors: &mut Vec<ReadError>,
+        changes: &mut Vec<ChildChange>,
+    ) -> Sample {
+        changes.append(&mut self.undelivered);
+        self.read_children_changes(force_smaps, errors, changes)
+    }
+
+    fn read_children_changes(
         &mut self,
         force_smaps: bool,
         errors: &mut Vec<ReadError>,
@@ -310,6 +333,64 @@ mod tests {
                 .filter(|c| matches!(c, ChildChange::Exit { .. }))
                 .count()
                 >= 2,
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn children_seen_by_a_read_are_reported_by_the_next_read_with_changes() {
+        let mut kids: Vec<_> = (0..2)
+            .map(|_| std::process::Command::new("sleep").arg("5").spawn().unwrap())
+            .collect();
+        let pids: Vec<u32> = kids.iter().map(|k| k.id()).collect();
+        let mut c = Collector::new(CollectorConfig {
+            children: ChildrenMode::Direct,
+            discover_every_ms: 0,
+            ..CollectorConfig::default()
+        });
+        let mut errors = Vec::new();
+        let ours = |changes: &[ChildChange], spawn: bool| {
+            let mut seen: Vec<u32> = changes
+                .iter()
+                .filter_map(|c| match *c {
+                    ChildChange::Spawn { pid, .. } if spawn => Some(pid),
+                    ChildChange::Exit { pid, .. } if !spawn => Some(pid),
+                    _ => None,
+                })
+                .filter(|p| pids.contains(p))
+                .collect();
+            seen.sort_unstable();
+            seen
+        };
+        let mut sorted = pids.clone();
+        sorted.sort_unstable();
+        // A snapshot sees them first; the tick after it still reports them.
+        let s = c.read(true, &mut errors);
+        assert_eq!(
+            s.children
+                .as_ref()
+                .unwrap()
+                .iter()
+                .filter(|c| pids.contains(&c.pid))
+                .count(),
+            2
+        );
+        let mut changes = Vec::new();
+        c.read_with_changes(false, &mut errors, &mut changes);
+        assert_eq!(ours(&changes, true), sorted, "{changes:?}");
+        for k in &mut kids {
+            k.kill().unwrap();
+            k.wait().unwrap();
+        }
+        c.read(true, &mut errors);
+        changes.clear();
+        c.read_with_changes(false, &mut errors, &mut changes);
+        assert_eq!(ours(&changes, false), sorted, "{changes:?}");
+        // Reported once.
+        changes.clear();
+        c.read_with_changes(false, &mut errors, &mut changes);
+        assert!(
+            ours(&changes, true).is_empty() && ours(&changes, false).is_empty(),
             "{changes:?}"
         );
     }
