@@ -2,6 +2,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -588,6 +589,155 @@ describe('memoryLogger (Koa)', () => {
     } finally {
       sentry.close()
     }
+  })
+
+  test('bad routes and attribution options: TypeError or RangeError naming the option and value', () => {
+    const sentry = new MemorySentry({ intervalMs: 1000, leak: false })
+    const throws = (options, type, pattern) =>
+      assert.throws(
+        () => memoryLogger({ sentry, ...options }),
+        (err) => err instanceof type && pattern.test(err.message),
+        `${JSON.stringify(options)}: ${type.name} ${pattern}`,
+      )
+    try {
+      // Boolean('false') is true: a string is refused, not taken as a flag.
+      throws(
+        { routes: 'false' },
+        TypeError,
+        /^memsentry\/koa: routes must be a boolean, got string 'false'$/,
+      )
+      throws({ routes: 0 }, TypeError, /^memsentry\/koa: routes must be a boolean, got number 0$/)
+      throws({ routes: null }, TypeError, /routes must be a boolean, got null$/)
+      throws({ attribution: null }, TypeError, /attribution must be an object, got null$/)
+      throws({ attribution: [] }, TypeError, /attribution must be an object, got array$/)
+      // A window of Infinity or NaN never dropped an observation (and made estimate() slower
+      // with every one).
+      throws(
+        { attribution: { window: Infinity } },
+        RangeError,
+        /^memsentry\/koa: attribution\.window must be an integer in 1\.\.=500, got Infinity$/,
+      )
+      throws({ attribution: { window: NaN } }, RangeError, /attribution\.window .*, got NaN$/)
+      throws(
+        { attribution: { window: '50' } },
+        TypeError,
+        /^memsentry\/koa: attribution\.window must be a number, got string '50'$/,
+      )
+      throws({ attribution: { window: 12.5 } }, RangeError, /attribution\.window .*, got 12\.5$/)
+      throws({ attribution: { window: 0 } }, RangeError, /attribution\.window .*, got 0$/)
+      throws({ attribution: { window: 501 } }, RangeError, /attribution\.window .*, got 501$/)
+      // A window too short for minObservations would never give an estimate: the one given is named.
+      throws(
+        { attribution: { window: 5 } },
+        RangeError,
+        /attribution\.window must be at least attribution\.minObservations \(8\), got 5$/,
+      )
+      throws(
+        { attribution: { minObservations: 60 } },
+        RangeError,
+        /attribution\.minObservations must be at most attribution\.window \(50\), got 60$/,
+      )
+      throws(
+        { attribution: { minObservations: -1 } },
+        RangeError,
+        /attribution\.minObservations must be an integer in 1\.\.=500, got -1$/,
+      )
+      throws(
+        { attribution: { minT: NaN } },
+        RangeError,
+        /^memsentry\/koa: attribution\.minT must be a non-negative finite number, got NaN$/,
+      )
+      throws({ attribution: { minT: -3 } }, RangeError, /attribution\.minT .*, got -3$/)
+      throws({ attribution: { minT: '3' } }, TypeError, /attribution\.minT .*, got string '3'$/)
+      throws(
+        { attribution: { minBytesPerRequest: Infinity } },
+        RangeError,
+        /attribution\.minBytesPerRequest .*, got Infinity$/,
+      )
+      throws(
+        { attribution: { minBytesPerRequest: '1KiB' } },
+        TypeError,
+        /attribution\.minBytesPerRequest must be a number, got string '1KiB'$/,
+      )
+      throws(
+        { attribution: { minObservationMs: Infinity } },
+        RangeError,
+        /attribution\.minObservationMs must be a positive number, got Infinity$/,
+      )
+      throws(
+        { attribution: { minObservationMs: '1s' } },
+        TypeError,
+        /attribution\.minObservationMs must be a number, got string '1s'$/,
+      )
+      throws(
+        { attribution: { Window: 50 } },
+        TypeError,
+        /unknown option 'attribution\.Window' \(did you mean 'attribution\.window'\?\)/,
+      )
+      throws(
+        { everyMs: '1s' },
+        TypeError,
+        /^memsentry\/koa: everyMs must be a number, got string '1s'$/,
+      )
+      throws({ every: Infinity }, RangeError, /every must be a positive integer, got Infinity$/)
+      // The RouteAttribution itself checks the same.
+      assert.throws(() => new RouteAttribution({ window: Infinity }), RangeError)
+
+      // What the docs and types allow still works.
+      const good = [
+        {},
+        { routes: true },
+        { routes: false },
+        { attribution: {} },
+        { attribution: { minObservationMs: 4000, minT: 3 } },
+        {
+          attribution: {
+            minObservationMs: 250,
+            window: 50,
+            minT: 3,
+            minBytesPerRequest: 1024,
+            minObservations: 8,
+          },
+        },
+        { attribution: { window: 500, minT: 0, minBytesPerRequest: 0, minObservations: 1 } },
+        { attribution: { window: 8, minObservations: 8 } },
+        { attribution: { window: undefined, minT: 2.5, minBytesPerRequest: 512.5 } },
+      ]
+      for (const options of good) {
+        const logger = memoryLogger({ sentry, ...options })
+        assert.equal(logger.sentry, sentry)
+        logger.close()
+        memoryLogger.http({ sentry, ...options }).close()
+      }
+      const routes = (options) => {
+        const logger = memoryLogger({ sentry, ...options })
+        logger.close()
+        return logger.attribution
+      }
+      assert.equal(routes({ attribution: { minT: 2.5 } }).minT, 2.5)
+      assert.equal(routes({}).minObservations, 8)
+      // routes: false is honoured, not just accepted.
+      const counted = (flag) => {
+        const log = memoryLogger.http({ sentry, routes: flag, log: () => {} })
+        const res = new EventEmitter()
+        log({ method: 'GET', url: '/a/1' }, res)
+        res.emit('finish')
+        const report = log.flush()
+        log.close()
+        return report.routes
+      }
+      assert.deepEqual(counted(true), { 'GET /a/:id': 1 })
+      assert.equal(counted(false), undefined)
+    } finally {
+      sentry.close()
+    }
+  })
+
+  test('attribution.window bounds the observations kept', () => {
+    const attribution = new RouteAttribution({ window: 10, minObservations: 4 })
+    for (let i = 0; i < 25; i++) attribution.add({ counts: { 'GET /a': 10 }, growthBytes: i })
+    assert.equal(attribution.size, 10)
+    assert.equal(attribution.observations[0].growthBytes, 15)
   })
 
   test('the sentry it creates itself is closed when the server closes', async () => {

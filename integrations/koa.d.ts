@@ -32,13 +32,13 @@ export interface SuspectRoute {
 export interface AttributionOptions {
   /** Shortest observation, ms; default 1000 for 'heap', 4 sampling periods for 'rss'. */
   minObservationMs?: number
-  /** Observations kept. Default 50. */
+  /** Observations kept, an integer in 1..=500. Default 50. */
   window?: number
-  /** Significance a suspect needs, in standard normal deviations. Default 3. */
+  /** Significance a suspect needs, in standard normal deviations (>= 0). Default 3. */
   minT?: number
-  /** Bytes a request a suspect must exceed. Default 1024. */
+  /** Bytes a request a suspect must exceed (>= 0). Default 1024. */
   minBytesPerRequest?: number
-  /** Fewer observations than this: no estimate. Default 8. */
+  /** Fewer observations than this: no estimate; an integer in 1..=window. Default 8. */
   minObservations?: number
 }
 

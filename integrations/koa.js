@@ -39,7 +39,13 @@ const { performance, PerformanceObserver, constants: perfConstants } = require('
 const v8 = require('node:v8')
 const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
 const { formatReport } = require('./format')
-const { readOptions, checkKnownKeys } = require('../lib/validation')
+const {
+  readOptions,
+  checkKnownKeys,
+  typeError,
+  rangeError,
+  isObject,
+} = require('../lib/validation')
 
 const WHO = 'memsentry/koa'
 const KEYS = ['sentry', 'every', 'everyMs', 'log', 'routes', 'maxRoutes', 'metric', 'attribution']
@@ -82,13 +88,9 @@ function toLogFunction(log) {
 }
 
 function positiveNumber(value, name, { integer = false } = {}) {
-  if (typeof value !== 'number') {
-    throw new TypeError(`memsentry/koa: ${name} must be a number, got ${typeof value}`)
-  }
+  if (typeof value !== 'number') throw typeError(name, 'a number', value, WHO)
   if (!(value > 0) || (integer && !Number.isInteger(value)) || !Number.isFinite(value)) {
-    throw new RangeError(
-      `memsentry/koa: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
-    )
+    throw rangeError(name, `a positive ${integer ? 'integer' : 'number'}`, value, WHO)
   }
   return value
 }
@@ -173,7 +175,9 @@ class BatchLogger {
           : Infinity
         : positiveNumber(every, 'every', { integer: true })
     this.#log = toLogFunction(log)
-    this.#routes = Boolean(routes)
+    // Not Boolean(routes): the string 'false' would turn counting on.
+    if (typeof routes !== 'boolean') throw typeError('routes', 'a boolean', routes, WHO)
+    this.#routes = routes
     this.#table = new RouteTable(positiveNumber(maxRoutes, 'maxRoutes', { integer: true }))
     if (metric !== 'heap' && metric !== 'rss') {
       throw new RangeError(
@@ -181,10 +185,9 @@ class BatchLogger {
       )
     }
     this.#metric = metric
-    if (attribution === null || typeof attribution !== 'object') {
-      throw new TypeError(`memsentry/koa: attribution must be an object, got ${typeof attribution}`)
-    }
+    if (!isObject(attribution)) throw typeError('attribution', 'an object', attribution, WHO)
     checkKnownKeys(attribution, ATTRIBUTION_KEYS, 'attribution.', WHO)
+    // RouteAttribution checks the fit's options, with the same names and messages.
     const { minObservationMs, ...fit } = attribution
     this.#attribution = new RouteAttribution(fit)
     this.#minObservationMs =
@@ -469,8 +472,8 @@ function decorate(fn, logger) {
  * @param {'heap'|'rss'} [options.metric='heap'] the growth route attribution fits: the V8 heap in
  *   use right after GCs (observations from GC to GC), or the sentry's RSS (sample to sample)
  * @param {object} [options.attribution] minObservationMs (shortest observation; default 1000 for
- *   'heap', 4 sampling periods for 'rss'), and RouteAttribution's window, minT,
- *   minBytesPerRequest, minObservations
+ *   'heap', 4 sampling periods for 'rss'), and RouteAttribution's window (1..=500),
+ *   minT (>= 0), minBytesPerRequest (>= 0), minObservations (1..=window); unknown keys throw
  */
 function memoryLogger(options = {}) {
   const logger = new BatchLogger(options)

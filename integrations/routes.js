@@ -23,6 +23,39 @@
 // does; where it does not, a route's growth is indistinguishable from the shared terms and no
 // route is named. Two routes leaking alike look like all requests leaking: none is named.
 
+const { typeError, rangeError, isObject, own, checkKnownKeys } = require('../lib/validation')
+
+const WHO = 'memsentry/koa'
+const FIT_KEYS = ['window', 'minT', 'minBytesPerRequest', 'minObservations']
+// The most observations kept. estimate() runs on the main thread (at each batch end in a leak
+// episode) in time about window × routes²: 8 ms at the default 50 with 100 routes, 75 ms at 500.
+const MAX_WINDOW = 500
+
+// One of the fit's options (as `attribution.<key>`, the Koa logger's name for it): undefined is
+// the default; a non-number a TypeError; NaN, ±Infinity or out of range a RangeError. An
+// unchecked window of Infinity or NaN never dropped an observation.
+function readFitOption(
+  options,
+  key,
+  defaultValue,
+  { integer = false, min = 0, max = Infinity } = {},
+) {
+  const value = own(options, key)
+  if (value === undefined) return defaultValue
+  const path = `attribution.${key}`
+  if (typeof value !== 'number') throw typeError(path, 'a number', value, WHO)
+  if (
+    !Number.isFinite(value) ||
+    value < min ||
+    value > max ||
+    (integer && !Number.isInteger(value))
+  ) {
+    const expected = integer ? `an integer in ${min}..=${max}` : 'a non-negative finite number'
+    throw rangeError(path, expected, value, WHO)
+  }
+  return value
+}
+
 const ID_SEGMENT =
   /\/(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,})(?=\/|$)/gi
 
@@ -334,16 +367,42 @@ class RouteAttribution {
 
   /**
    * @param {object} [options]
-   * @param {number} [options.window=50] observations kept (the oldest drop out)
+   * @param {number} [options.window=50] observations kept (the oldest drop out), 1..=500
    * @param {number} [options.minT=3] significance a suspect needs, in standard normal deviations
-   *   (the t-statistic must exceed the t value as unlikely with the fit's degrees of freedom)
-   * @param {number} [options.minBytesPerRequest=1024] bytes a request a suspect must exceed
-   * @param {number} [options.minObservations=8] fewer observations than this: no estimate
+   *   (the t-statistic must exceed the t value as unlikely with the fit's degrees of freedom), >= 0
+   * @param {number} [options.minBytesPerRequest=1024] bytes a request a suspect must exceed, >= 0
+   * @param {number} [options.minObservations=8] fewer observations than this: no estimate;
+   *   1..=window
+   * Throws a TypeError or RangeError naming `attribution.<key>` on a bad value or unknown key.
    */
-  constructor({ window = 50, minT = 3, minBytesPerRequest = 1024, minObservations = 8 } = {}) {
+  constructor(options = {}) {
+    if (!isObject(options)) throw typeError('attribution', 'an object', options, WHO)
+    checkKnownKeys(options, FIT_KEYS, 'attribution.', WHO)
+    const window = readFitOption(options, 'window', 50, { integer: true, min: 1, max: MAX_WINDOW })
+    const minObservations = readFitOption(options, 'minObservations', 8, {
+      integer: true,
+      min: 1,
+      max: MAX_WINDOW,
+    })
+    // A window that cannot hold minObservations would never give an estimate.
+    if (window < minObservations) {
+      throw own(options, 'window') === undefined
+        ? rangeError(
+            'attribution.minObservations',
+            `at most attribution.window (${window})`,
+            minObservations,
+            WHO,
+          )
+        : rangeError(
+            'attribution.window',
+            `at least attribution.minObservations (${minObservations})`,
+            window,
+            WHO,
+          )
+    }
     this.#window = window
-    this.minT = minT
-    this.minBytesPerRequest = minBytesPerRequest
+    this.minT = readFitOption(options, 'minT', 3)
+    this.minBytesPerRequest = readFitOption(options, 'minBytesPerRequest', 1024)
     this.minObservations = minObservations
   }
 
