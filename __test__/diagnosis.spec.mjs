@@ -10,6 +10,8 @@ import { createRequire } from 'node:module'
 import { Session } from 'node:inspector'
 import { fileURLToPath } from 'node:url'
 
+import { runNode, describe as describeChild } from './helpers/child.mjs'
+
 const require = createRequire(import.meta.url)
 const { LeakDiagnoser, nativeGrowth, planRun } = require('../lib/diagnosis.js')
 const { MemorySentry } = require('..')
@@ -239,6 +241,84 @@ test('two sentries in one thread share one run; the last to close stops it', asy
   assert.equal(samplerRuns(), false)
   await new Promise((r) => setTimeout(r, 100))
   assert.deepEqual([c, d], [[], []])
+})
+
+// Two sentries' diagnosers in one run, as two MemorySentry instances would share it (each emits
+// on an EventEmitter of its own), in a child process: a listener error there must surface as an
+// 'uncaughtException', which in this process would fail the test file. The run ends by its timer,
+// (2 s: b joins well before it, on a loaded machine too), then (a second run) by 'leak-end'. A's
+// listener throws, and A joined first, so A is told first.
+const throwingListenerChild = `
+const { EventEmitter } = require('node:events')
+const { LeakDiagnoser } = require(${JSON.stringify(require.resolve('../lib/diagnosis.js'))})
+const print = (o) => process.stdout.write(JSON.stringify(o) + '\\n')
+process.on('unhandledRejection', (err) => print({ type: 'unhandledRejection', message: String(err?.message ?? err) }))
+process.on('uncaughtException', (err) => print({ type: 'uncaughtException', message: err.message }))
+const leak = { suspect: 'heap', slopeBytesPerSec: 1e6, windowMs: 60_000 }
+const until = async (check) => {
+  for (const end = Date.now() + 5000; !check();) {
+    if (Date.now() > end) throw new Error('timed out: ' + check)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+function sentry(durationMs) {
+  const emitter = new EventEmitter()
+  const diagnoser = new LeakDiagnoser({
+    emit: (type, payload) => emitter.emit(type, payload),
+    history: () => [],
+    options: { durationMs, samplingInterval: 16384 },
+    windowMs: 60_000,
+  })
+  return { emitter, diagnoser }
+}
+async function round(end, durationMs) {
+  const a = sentry(durationMs)
+  const b = sentry(durationMs)
+  a.emitter.on('leak-diagnosis', () => { throw new Error('listener a threw at ' + end) })
+  const got = []
+  b.emitter.on('leak-diagnosis', (d) => got.push(d))
+  a.diagnoser.onLeak(leak)
+  await until(() => a.diagnoser.run !== null)
+  b.diagnoser.onLeak(leak)
+  await until(() => b.diagnoser.run !== null)
+  const shared = a.diagnoser.run === b.diagnoser.run
+  if (end === 'leak-end') a.diagnoser.onLeakEnd()
+  await until(() => got.length > 0)
+  await new Promise((r) => setImmediate(r))
+  print({
+    type: 'round',
+    end,
+    shared,
+    diagnoses: got.length,
+    runsLeft: [a.diagnoser.run, b.diagnoser.run, globalThis[Symbol.for('memsentry.heapSamplingRun')] ?? null].filter((r) => r !== null).length,
+  })
+}
+round('timer', 2000)
+  .then(() => round('leak-end', 60_000))
+  .then(() => print({ type: 'done' }), (err) => print({ type: 'failed', message: err.message }))
+`
+
+test("a 'leak-diagnosis' listener that throws: the others in the run still get theirs, no rejection", async () => {
+  const r = await runNode(['-e', throwingListenerChild], { timeoutMs: 30_000 })
+  const info = describeChild(r)
+  assert.equal(r.code, 0, info)
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+  // The listener's own error, once per run, as a synchronous emit's would be; the other sentry
+  // has its diagnosis; the run is over and its slot free (the second run could start).
+  assert.deepEqual(
+    lines,
+    [
+      { type: 'uncaughtException', message: 'listener a threw at timer' },
+      { type: 'round', end: 'timer', shared: true, diagnoses: 1, runsLeft: 0 },
+      { type: 'uncaughtException', message: 'listener a threw at leak-end' },
+      { type: 'round', end: 'leak-end', shared: true, diagnoses: 1, runsLeft: 0 },
+      { type: 'done' },
+    ],
+    info,
+  )
 })
 
 test("someone else's sampling profiler is left alone: one 'error' says why", async () => {

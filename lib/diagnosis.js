@@ -84,6 +84,28 @@ function planRun({ windowMs, slopeBytesPerSec, durationMs = null, samplingInterv
   return { durationMs, samplingInterval: interval }
 }
 
+// A subscriber's done() or fail() emits to the application's listeners, which may throw. Each
+// subscriber is told in its own try/catch, so one throwing listener costs the others nothing,
+// and its error is thrown again on the next tick: outside the promise chain, where it is an
+// 'uncaughtException' carrying the listener's own error, as a throw out of a synchronous emit in
+// a timer callback would be (and as EventEmitter's captureRejections surfaces errors), rather
+// than an unhandled rejection of a promise that nobody holds.
+function rethrowLater(err) {
+  process.nextTick(() => {
+    throw err
+  })
+}
+
+function tellEach(subscribers, tell) {
+  for (const s of subscribers) {
+    try {
+      tell(s)
+    } catch (err) {
+      rethrowLater(err)
+    }
+  }
+}
+
 function codedError(code, message, cause) {
   const err = new Error(`memsentry: ${message}`)
   err.code = code
@@ -163,7 +185,7 @@ class SamplingRun {
     this.since = Date.now()
     process.once('exit', this.#onExit)
     // Unref'd: a run never keeps the process alive.
-    this.#timer = setTimeout(() => this.finish(), this.durationMs)
+    this.#timer = setTimeout(() => this.finish().catch(rethrowLater), this.durationMs)
     this.#timer.unref()
   }
 
@@ -181,8 +203,9 @@ class SamplingRun {
   abort(err) {
     this.#finished = true
     if (globalThis[RUN_SLOT] === this) delete globalThis[RUN_SLOT]
-    for (const s of [...this.#subscribers]) s.fail(err)
+    const subscribers = [...this.#subscribers]
     this.#subscribers.clear()
+    tellEach(subscribers, (s) => s.fail(err))
   }
 
   /** Reads and reduces the profile now, stops the profiler, and tells every subscriber. */
@@ -219,11 +242,10 @@ class SamplingRun {
       }
     }
     this.#stopNow()
-    for (const s of [...this.#subscribers]) {
-      if (outcome.ok) s.done(outcome.result)
-      else s.fail(outcome.error)
-    }
+    // Cleared first: the list is empty whatever the listeners do.
+    const subscribers = [...this.#subscribers]
     this.#subscribers.clear()
+    tellEach(subscribers, (s) => (outcome.ok ? s.done(outcome.result) : s.fail(outcome.error)))
   }
 
   /**
@@ -409,25 +431,28 @@ class LeakDiagnoser {
         this.#fail(err)
       },
     }
-    joinOrStartRun({ samplingInterval, durationMs }, subscriber).then(
-      ({ run, leave }) => {
-        episode.run = run
-        episode.leave = leave
-        // Closed while the inspector was starting.
-        if (this.#closed) leave()
-      },
-      (err) => {
-        if (this.#episode === episode) this.#episode = null
-        if (err.code === 'ERR_MEMSENTRY_NO_INSPECTOR') this.#unavailable = true
-        this.#fail(err)
-      },
-    )
+    joinOrStartRun({ samplingInterval, durationMs }, subscriber)
+      .then(
+        ({ run, leave }) => {
+          episode.run = run
+          episode.leave = leave
+          // Closed while the inspector was starting.
+          if (this.#closed) leave()
+        },
+        (err) => {
+          if (this.#episode === episode) this.#episode = null
+          if (err.code === 'ERR_MEMSENTRY_NO_INSPECTOR') this.#unavailable = true
+          this.#fail(err)
+        },
+      )
+      // An 'error' listener that throws: see rethrowLater.
+      .catch(rethrowLater)
   }
 
   /** The growth stopped: read what the run has now (an episode's diagnosis covers the episode). */
   onLeakEnd() {
     this.#diagnosed = false
-    this.#episode?.run?.finish()
+    this.#episode?.run?.finish().catch(rethrowLater)
   }
 
   #nativeFigures(event) {
