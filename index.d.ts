@@ -466,7 +466,10 @@ export declare class MemorySentry extends EventEmitter {
   close(): Promise<void>
 }
 
-/** A one-shot fresh Sample without a sentry. With children, throws when their read hangs for 1 s. */
+/**
+ * A one-shot fresh Sample without a sentry. With children, throws when their read hangs for 1 s;
+ * until that read returns, later calls with the same `procRoot` and `children` throw at once.
+ */
 export declare function snapshot(options?: SnapshotOptions): Sample
 /** Resident bytes of this process: one pread of /proc/self/statm. */
 export declare function rss(): number

@@ -335,7 +335,7 @@ test('a tick blocked in a read holds up neither close(), nor GC, nor process exi
   assert.equal(lines.length, 1)
 })
 
-test('snapshot() with children whose read hangs throws after about a second, later calls at once; the process exits', async (t) => {
+test('snapshot() with children whose read hangs throws after about a second, later calls of that tree at once; the process exits', async (t) => {
   const root = hangingProcRoot(t, 'memsentry-hang-snap-', 12_000)
   const probe = `
     const { snapshot } = require(${JSON.stringify(require.resolve('../index.js'))})
@@ -350,7 +350,11 @@ test('snapshot() with children whose read hangs throws after about a second, lat
       }
       calls.push({ ms: performance.now() - t0, error })
     }
-    process.stdout.write(JSON.stringify({ calls }) + '\\n')
+    // Another tree is not refused because this one hangs.
+    const t0 = performance.now()
+    const other = snapshot({ children: 'direct' })
+    const elsewhere = { ms: performance.now() - t0, pid: other.pid }
+    process.stdout.write(JSON.stringify({ calls, elsewhere }) + '\\n')
   `
   const { done } = startNode(['-e', probe], { timeoutMs: 40_000 })
   const result = await done
@@ -358,6 +362,7 @@ test('snapshot() with children whose read hangs throws after about a second, lat
   const [
     {
       calls: [first, ...later],
+      elsewhere,
     },
   ] = jsonLines(result)
   t.diagnostic(
@@ -371,6 +376,8 @@ test('snapshot() with children whose read hangs throws after about a second, lat
     assert.match(c.error, /memsentry: cannot read now: a read is hanging \(an earlier call's/)
     assert.ok(c.ms < 500, `a later snapshot() blocked ${c.ms} ms`)
   }
+  assert.ok(elsewhere.pid > 0, 'a snapshot of /proc read while the fixture root hangs')
+  assert.ok(elsewhere.ms < 500, `a snapshot of /proc blocked ${elsewhere.ms} ms`)
   assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
 })
 

@@ -3,10 +3,11 @@
 //! mount, can block for minutes, and the event loop must not block with it.
 //!
 //! A `ReaderThread` serves its callers in turn (a round trip costs a wake-up, not a thread
-//! spawn): each sentry has its own, and the module-level `snapshot()` shares `READER`. When a job
-//! overruns, that thread is left to its read; until that read returns, later jobs fail at once
-//! (a new thread would read the same stuck child, block its caller a second again and be left
-//! behind too), and the first job after it gets a new thread.
+//! spawn): each sentry has its own, and the module-level `snapshot()` takes one from `READERS` by
+//! what it reads (proc root and children mode). When a job overruns, that thread is left to its
+//! read; until that read returns, later jobs on the same reader fail at once (a new thread would
+//! read the same stuck child, block its caller a second again and be left behind too), and the
+//! first job after it gets a new thread. Reads of another proc root or mode are not refused.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,8 +47,49 @@ impl Default for ReaderThread {
     }
 }
 
-/// The one the module-level `snapshot()` calls of the process share (a sentry has its own).
-pub static READER: ReaderThread = ReaderThread::new();
+/// Readers shared by key, at most `POOL_SIZE` of them: beyond that the least recently used is
+/// dropped (its thread ends after its job, or is left to a hung read as an overrun one is).
+pub struct ReaderPool<K> {
+    readers: Mutex<Vec<(K, Arc<ReaderThread>)>>,
+}
+
+/// Keys a process uses are few (`/proc` in one or two modes; other roots are test fixtures).
+const POOL_SIZE: usize = 8;
+
+impl<K: PartialEq> Default for ReaderPool<K> {
+    fn default() -> ReaderPool<K> {
+        ReaderPool::new()
+    }
+}
+
+impl<K: PartialEq> ReaderPool<K> {
+    pub const fn new() -> ReaderPool<K> {
+        ReaderPool {
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The reader for `key`, made at its first use; the most recently used is kept last.
+    pub fn get(&self, key: K) -> Arc<ReaderThread> {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = match readers.iter().position(|(k, _)| *k == key) {
+            Some(i) => readers.remove(i),
+            None => {
+                if readers.len() >= POOL_SIZE {
+                    readers.remove(0);
+                }
+                (key, Arc::new(ReaderThread::new()))
+            }
+        };
+        let reader = Arc::clone(&entry.1);
+        readers.push(entry);
+        reader
+    }
+}
+
+/// The readers the module-level `snapshot()` calls of the process share, by proc root and
+/// children mode (a sentry has its own).
+pub static READERS: ReaderPool<(std::path::PathBuf, crate::children::ChildrenMode)> = ReaderPool::new();
 
 /// Why a read did not return a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +275,39 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(reader.run_within(READ_LIMIT, || 3), Ok(3));
+    }
+
+    #[test]
+    fn a_pool_hands_out_one_reader_per_key_and_keeps_a_bounded_number() {
+        let pool = ReaderPool::new();
+        let a = pool.get("a");
+        assert!(Arc::ptr_eq(&a, &pool.get("a")));
+        assert!(!Arc::ptr_eq(&a, &pool.get("b")));
+        // An overrun on one key's reader does not refuse another key's calls.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = Arc::clone(&gate);
+        let r = a.run_within(Duration::from_millis(50), move || drop(g.lock()));
+        assert_eq!(r, Err(ReadFailed::Hanging));
+        assert_eq!(
+            pool.get("a").run_within(READ_LIMIT, || 1),
+            Err(ReadFailed::StillHanging)
+        );
+        assert_eq!(pool.get("b").run_within(READ_LIMIT, || 2), Ok(2));
+        drop(held);
+        // Beyond POOL_SIZE keys, the least recently used reader is dropped, not the others.
+        let pool = ReaderPool::new();
+        let zero = pool.get(0);
+        let one = pool.get(1);
+        for key in 2..2 * POOL_SIZE {
+            pool.get(key);
+            assert!(Arc::ptr_eq(&zero, &pool.get(0)), "key 0 was used last");
+        }
+        assert_eq!(pool.readers.lock().unwrap().len(), POOL_SIZE);
+        assert!(
+            !Arc::ptr_eq(&one, &pool.get(1)),
+            "key 1 was dropped and made anew"
+        );
     }
 
     #[test]
