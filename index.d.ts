@@ -462,7 +462,12 @@ export declare class MemorySentry extends EventEmitter {
   /** Keep the event loop alive while sampling (off by default). */
   ref(): this
   unref(): this
-  /** Stops and joins the sampler thread; resolves once it has. */
+  /**
+   * Stops and joins the sampler thread; resolves once it has. No listener is called after it:
+   * events the thread had queued and not yet delivered are dropped. A leak report whose path a
+   * 'leak' event already carries is still written (a failure to write it is an 'error' event).
+   * `history()` still answers.
+   */
   close(): Promise<void>
 }
 

@@ -668,6 +668,12 @@ describe('a report of a real leaking process', () => {
       }
       // sentry.writeReport(file) too.
       assert.equal(fs.statSync(result.manual).mode & 0o777, 0o600)
+      // A sentry closed by its own 'leak' listener: the promised report holds the history.
+      assert.equal(result.closedLeaks, 1)
+      assert.ok(
+        result.closedPoints > 20,
+        `${result.closedPoints} points in the closed one's report`,
+      )
     },
   )
 
