@@ -217,9 +217,10 @@ test('events the thread queued before close() are not delivered after it', async
   const seen = []
   let closed = false
   for (const name of ['sample', 'threshold']) sentry.on(name, () => seen.push({ name, closed }))
-  // Hold the event loop while the thread ticks, so that its events wait in the queue.
-  const until = performance.now() + 300
-  while (performance.now() < until);
+  // Hold the event loop while the thread ticks, so that its events wait in the queue (a starved
+  // machine may take a while to run the thread: spin until it has ticked twice, up to 5 s).
+  const until = performance.now() + 5000
+  while (sentry.stats().ticks < 2 && performance.now() < until);
   assert.ok(sentry.stats().ticks >= 2, `ticks while the loop was held: ${sentry.stats().ticks}`)
   closed = true
   const done = sentry.close()
