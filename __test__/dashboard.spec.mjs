@@ -198,6 +198,29 @@ describe('the live page guard', () => {
     }
   })
 
+  test('without authorize, a unix socket listener is served (its file mode says who connects)', async (t) => {
+    const sentry = newSentry()
+    await waitFor(() => sentry.latest !== null)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memsentry-dash-sock-'))
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const view = memoryDashboard.http({ sentry })
+    const socketPath = path.join(dir, 'admin.sock')
+    const server = http.createServer((req, res) => view(req, res, () => res.end('the app')))
+    await new Promise((resolve) => server.listen(socketPath, resolve))
+    t.after(() => new Promise((resolve) => server.close(resolve)))
+    const r = await new Promise((resolve, reject) => {
+      const req = http.get({ socketPath, path: '/_memsentry/data.json', agent: false }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode, body }))
+      })
+      req.on('error', reject)
+    })
+    assert.equal(r.status, 200, r.body.slice(0, 200))
+    assert.ok(JSON.parse(r.body).series, 'the data')
+  })
+
   test("hosts: a name of one's own, or '*'; bad values throw naming the option", async (t) => {
     const sentry = newSentry()
     const named = await servers(t, { sentry, hosts: ['Admin.Internal'] })

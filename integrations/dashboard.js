@@ -24,9 +24,11 @@
 //   (`admin.internal`) must be listed; '*' answers any. Others get 403.
 // - `authorize(req)`: called for every request it would serve (with Koa's ctx as a second
 //   argument); it serves only when that returns true (or a promise of true), else 403.
-//   **Without it, only loopback peers are served** (127.0.0.0/8, ::1: a local curl, a sidecar
-//   proxy, `kubectl port-forward`); others get 403. `hosts` is no access control: any client
-//   can send `Host: localhost`. `authorize: () => true` serves any peer, on purpose.
+//   **Without it, only loopback peers are served** (127.0.0.0/8, ::1, a unix socket: a local
+//   curl, `kubectl port-forward`); others get 403. Behind a proxy on the same host every peer is
+//   loopback, so set `authorize` there; in a container, a browser through `docker run -p` comes
+//   from the bridge (172.17.0.1) and gets 403. `hosts` is no access control: any client can send
+//   `Host: localhost`. `authorize: () => true` serves any peer, on purpose.
 // - A view costs at most one rebuild per sample: the page and data.json are cached until the
 //   next sample or event, and the history is thinned to MAX_POINTS in native code.
 //
@@ -104,8 +106,12 @@ function checkHosts(hosts) {
   return new Set(hosts.map((h) => h.toLowerCase().replace(/\.$/, '')))
 }
 
-/** Whether the peer of a request is this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped). */
+/**
+ * Whether the peer of a request is this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped), or any
+ * client of a unix socket listener (its file's permissions say who may connect).
+ */
 function fromLoopback(req) {
+  if (typeof req?.socket?.server?.address?.() === 'string') return true
   const addr = req?.socket?.remoteAddress
   if (typeof addr !== 'string') return false
   const v4 = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
