@@ -65,8 +65,30 @@ pub struct Collector {
 }
 
 /// At most this many undelivered changes are kept (snapshots while the sentry is stopped, say);
-/// later ones are dropped.
+/// see `keep_undelivered` for what goes when full.
 const MAX_UNDELIVERED: usize = 1024;
+
+/// Adds `change` to `kept`, which holds at most `max`. When full, a child that came and went is
+/// dropped whole (its spawn and exit), else the oldest change goes, and with a spawn its exit:
+/// what is delivered never has an exit whose spawn was dropped, and the newest changes stay.
+fn keep_undelivered(kept: &mut Vec<ChildChange>, change: ChildChange, max: usize) {
+    let spawn_of = |kept: &[ChildChange], pid: u32| {
+        kept.iter()
+            .position(|c| matches!(c, ChildChange::Spawn { pid: p, .. } if *p == pid))
+    };
+    if kept.len() >= max {
+        if let ChildChange::Exit { pid, .. } = &change {
+            if let Some(i) = spawn_of(kept, *pid) {
+                kept.remove(i);
+                return;
+            }
+        }
+        if let ChildChange::Spawn { pid, .. } = kept.remove(0) {
+            kept.retain(|c| !matches!(c, ChildChange::Exit { pid: p, .. } if *p == pid));
+        }
+    }
+    kept.push(change);
+}
 
 impl Collector {
     pub fn new(config: CollectorConfig) -> Self {
@@ -139,9 +161,10 @@ impl Collector {
     /// `snapshot()` asked for now). Failed reads leave fields `None` and add to `errors`.
     pub fn read(&mut self, force_smaps: bool, errors: &mut Vec<ReadError>) -> Sample {
         let mut changes = Vec::new();
-        let s = self.read_children_changes(force_smaps, errors, &mut changes);
-        let room = MAX_UNDELIVERED.saturating_sub(self.undelivered.len());
-        self.undelivered.extend(changes.into_iter().take(room));
+        let s = self.read_into(force_smaps, errors, &mut changes);
+        for change in changes {
+            keep_undelivered(&mut self.undelivered, change, MAX_UNDELIVERED);
+        }
         s
     }
 
@@ -154,10 +177,11 @@ impl Collector {
         changes: &mut Vec<ChildChange>,
     ) -> Sample {
         changes.append(&mut self.undelivered);
-        self.read_children_changes(force_smaps, errors, changes)
+        self.read_into(force_smaps, errors, changes)
     }
 
-    fn read_children_changes(
+    /// The reading itself, adding the children's changes to `changes`.
+    fn read_into(
         &mut self,
         force_smaps: bool,
         errors: &mut Vec<ReadError>,
@@ -335,6 +359,47 @@ mod tests {
                 >= 2,
             "{changes:?}"
         );
+    }
+
+    #[test]
+    fn undelivered_changes_when_full_drop_whole_children_and_the_oldest_first() {
+        let spawn = |pid| ChildChange::Spawn {
+            pid,
+            ppid: 1,
+            comm: "c".into(),
+        };
+        let exit = |pid| ChildChange::Exit {
+            pid,
+            ppid: 1,
+            comm: "c".into(),
+            last_rss: None,
+            seen_ms: 0,
+        };
+        let pids = |kept: &[ChildChange]| -> Vec<String> {
+            kept.iter()
+                .map(|c| match c {
+                    ChildChange::Spawn { pid, .. } => format!("+{pid}"),
+                    ChildChange::Exit { pid, .. } => format!("-{pid}"),
+                })
+                .collect()
+        };
+        let mut kept = Vec::new();
+        for c in [spawn(1), exit(9), spawn(2)] {
+            keep_undelivered(&mut kept, c, 3);
+        }
+        // Full: child 2 came and went, so both of its changes go.
+        keep_undelivered(&mut kept, exit(2), 3);
+        assert_eq!(pids(&kept), ["+1", "-9"]);
+        keep_undelivered(&mut kept, exit(1), 3);
+        // Full again: the oldest (child 1's spawn) goes, and its exit with it.
+        keep_undelivered(&mut kept, spawn(3), 3);
+        assert_eq!(pids(&kept), ["-9", "+3"]);
+        // Not full: an exit whose spawn is kept is kept too.
+        keep_undelivered(&mut kept, exit(3), 3);
+        assert_eq!(pids(&kept), ["-9", "+3", "-3"]);
+        // Full, the oldest is an exit: only it goes.
+        keep_undelivered(&mut kept, spawn(4), 3);
+        assert_eq!(pids(&kept), ["+3", "-3", "+4"]);
     }
 
     #[test]
