@@ -100,7 +100,10 @@
 //!    8.4, 8.1, then 5.7 MiB/min fired 105 and 120 s windows; no other recorded event moves, at
 //!    250 ms to 5 s sampling). Nor out of a dip: the first of the rising full GCs under four fifths of the
 //!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
-//!    10.7, 19.8, then 38.9 MB, and fired at 280 s). For the heap, a rise into a full GC that came
+//!    10.7, 19.8, then 38.9 MB, and fired at 280 s). Nor, for the heap, a newest step more than four
+//!    times as fast as the one before: on Node 22 a full GC 45 s after a load step from 50 to 300
+//!    req/s left 3.6 MB more, twelve times the rate of the step before, and fired 150 and 180 s
+//!    windows; the next full GC took it back. For the heap, a rise into a full GC that came
 //!    within 2 s of V8 growing heapTotal by more than the live heap counts only beyond a fifth of
 //!    what it left: on Node 24 V8 grows its young generation under load (100 to 170 MB with 28 MB
 //!    live) and runs a full GC right then, which left 2–3 MB (6–11%) more than the next in LRU
@@ -303,6 +306,18 @@ const DECELERATING_SHARE: f64 = 0.5;
 /// leaks): that LRU is quiet at 30-60 s, nothing else moves; at 0.85 a slow leak comes 64 s
 /// later at a 480 s window, at 0.9 a fast one 7 s later at 105 s (both still in time).
 const DECELERATING_STEP_SHARE: f64 = 0.8;
+/// Not to start on the heap: the newest step between full GCs rising more than this many times
+/// faster than the step before it ([`Lives::accelerating`]). A leak adds at one rate, so its
+/// steps scatter around it; what a full GC leaves jumps when the load does. On Node 22, full GCs
+/// at 8 and 114 s left 10.7 and 11.7 MB (50 req/s), then one at 145 s, 45 s after a step to
+/// 300 req/s, 15.3 MB (12 times the rate of the step before): the next full GC, 156 s later,
+/// took it back, and 150 and 180 s windows fired at 160-180 s. Replayed at every window from 30
+/// to 600 s and at 250 ms, 1 s and 5 s over the 688 recordings kept (495 healthy, 193 leaks):
+/// that run and a Node 22 LRU soak at 120 s go quiet, and no recorded leak's event moves but
+/// one already late at 75 s on 5 s sampling (124 to 179 s); at 3, a slow leak at 600 s is lost;
+/// at 2, 90 events of leaks move. A leak per request across a load step of more than this
+/// factor waits for one more full GC.
+const ACCELERATING_FACTOR: f64 = 4.0;
 /// Not to start on the heap: the rising full GCs start from one that left under this share
 /// below the median of the four before it ([`Lives::rises_from_a_dip`]). On Node 26, full GCs of
 /// a heavy-garbage service (a 200 KB record per request, 100 req/s) left 21.2, 10.7, 19.8, then
@@ -716,6 +731,21 @@ impl Lives {
         match (self.step_rate(n - 2), self.step_rate(n - 1)) {
             (Some(before), Some(now)) => now >= share * before,
             _ => true,
+        }
+    }
+
+    /// Whether the rise from the last (merged) full GC to the newest came more than `factor` ×
+    /// faster than the rise before it (or than none, if that one fell); false with fewer than
+    /// three. What a full GC leaves jumps when the load steps up and many more requests are in
+    /// flight; a leak's steps keep one rate.
+    fn accelerating(&self, factor: f64) -> bool {
+        let n = self.lives.len();
+        if n < 3 {
+            return false;
+        }
+        match (self.step_rate(n - 2), self.step_rate(n - 1)) {
+            (Some(before), Some(now)) => now > factor * before.max(0.0),
+            _ => false,
         }
     }
 
@@ -1518,7 +1548,8 @@ impl LeakDetector {
                     && (!sized || lives.not_slowing(START_RECENT_SHARE))
                     && judged.not_slowing(START_RECENT_SHARE)
                     && !(part == Part::HeapUsed
-                        && judged.decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE))
+                        && (judged.decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE)
+                            || judged.accelerating(ACCELERATING_FACTOR)))
             };
         // Else the evidence of a span with no full GC, from the newest one on: V8 spaces full
         // GCs out as the heap grows (3, 8, 38, then 115 s in a recorded fast leak), and one
@@ -2096,6 +2127,34 @@ mod tests {
             assert!(
                 !lives_at(&fast[..end]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE),
                 "fast leak up to {end}"
+            );
+        }
+    }
+
+    #[test]
+    fn accelerating_tells_a_load_step_from_a_leak() {
+        // Recorded on Node 22 (load-steps-e): 0.57, then 7.0 MB/min after the load stepped up.
+        let step = [(8.1, 10.7), (114.1, 11.7), (145.4, 15.3)];
+        assert!(lives_at(&step).accelerating(ACCELERATING_FACTOR));
+        assert!(
+            !lives_at(&step[..2]).accelerating(ACCELERATING_FACTOR),
+            "two figures, one step"
+        );
+        // A fall, then any rise: nothing to keep a rate with.
+        let after_fall = [(0.0, 12.0), (30.0, 11.0), (60.0, 11.2)];
+        assert!(lives_at(&after_fall).accelerating(ACCELERATING_FACTOR));
+        // A leak of 7 MB/min whose full GCs catch ±0.4 MB in flight, 31 s apart: its steps speed
+        // up and slow down by far less.
+        let leak: Vec<(f64, f64)> = (0..12)
+            .map(|i| {
+                let t = 1.0 + 31.0 * i as f64;
+                (t, 12.0 + 7.0 * t / 60.0 + if i % 2 == 0 { 0.4 } else { -0.4 })
+            })
+            .collect();
+        for end in 3..=leak.len() {
+            assert!(
+                !lives_at(&leak[..end]).accelerating(ACCELERATING_FACTOR),
+                "leak up to {end}"
             );
         }
     }

@@ -455,6 +455,20 @@ mod tests {
         for file in ["lru-slow-f.csv", "lru-slow-h.csv"] {
             check(file, false, 1000, 240_000, Expect::Quiet);
         }
+        // Node 22, eval51: full GCs at 8 and 114 s left 10.7 and 11.7 MB at 50 req/s; one at
+        // 145 s, 45 s after the step to 300 req/s, 15.3 MB, twelve times the rate of the step
+        // before; the next came at 301 s. Fired 150 and 180 s windows at 160-180 s before a
+        // step four times faster than the one before stopped counting.
+        for (interval, window) in [
+            (250, 150_000),
+            (1000, 150_000),
+            (1000, 180_000),
+            (5000, 180_000),
+            W60,
+            W300,
+        ] {
+            check("load-steps-e.csv", false, interval, window, Expect::Quiet);
+        }
     }
 
     #[test]
