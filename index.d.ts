@@ -48,8 +48,8 @@ export interface ThresholdOptions {
 export interface LeakOptions {
   /**
    * The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs.
-   * 150000 or more spans V8's full-GC period under load (300000 or more in production: one load
-   * step of 495 healthy recordings fired at 150 and 180 s); a shorter window answers fast leaks
+   * 150000 or more spans V8's full-GC period under load (300000 or more in production, for a
+   * margin: none of 495 healthy recordings fires from 150000 up); a shorter window answers fast leaks
    * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
    */
   windowMs?: number

@@ -28,7 +28,7 @@ const { typeError, rangeError, isObject, own, checkKnownKeys } = require('../lib
 const WHO = 'memsentry/koa'
 const FIT_KEYS = ['window', 'minT', 'minBytesPerRequest', 'minObservations']
 // The most observations kept. estimate() runs on the main thread (at each batch end in a leak
-// episode) in time about window × routes²: 8 ms at the default 50 with 100 routes, 75 ms at 500.
+// episode) in time about window × routes²: 8 ms at the default 50 with 100 routes, 76 ms at 500.
 const MAX_WINDOW = 500
 
 // One of the fit's options (as `attribution.<key>`, the Koa logger's name for it): undefined is
