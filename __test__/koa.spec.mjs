@@ -586,6 +586,10 @@ describe('memoryLogger (Koa)', () => {
       assert.throws(() => memoryLogger({ sentry, everyMs: '1s' }), TypeError)
       assert.throws(() => memoryLogger({ sentry, log: 42 }), TypeError)
       assert.throws(() => memoryLogger({ sentry, metric: 'pss' }), RangeError)
+      assert.throws(() => memoryLogger({ sentry, metric: 1 }), {
+        name: 'TypeError',
+        message: /metric/,
+      })
     } finally {
       sentry.close()
     }

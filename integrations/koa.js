@@ -179,6 +179,7 @@ class BatchLogger {
     if (typeof routes !== 'boolean') throw typeError('routes', 'a boolean', routes, WHO)
     this.#routes = routes
     this.#table = new RouteTable(positiveNumber(maxRoutes, 'maxRoutes', { integer: true }))
+    if (typeof metric !== 'string') throw typeError('metric', "'heap' or 'rss'", metric, WHO)
     if (metric !== 'heap' && metric !== 'rss') {
       throw new RangeError(
         `memsentry/koa: metric must be 'heap' or 'rss', got ${JSON.stringify(metric)}`,
