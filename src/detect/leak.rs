@@ -2062,6 +2062,17 @@ mod tests {
         );
     }
 
+    /// What full GCs 31 s apart leave in a leak of 7 MB/min, each catching ±0.4 MB in flight
+    /// (alternately): its steps slow down and speed up around one rate.
+    fn jittered_leak() -> Vec<(f64, f64)> {
+        (0..12)
+            .map(|i| {
+                let t = 1.0 + 31.0 * i as f64;
+                (t, 12.0 + 7.0 * t / 60.0 + if i % 2 == 0 { 0.4 } else { -0.4 })
+            })
+            .collect()
+    }
+
     fn lives_at(figures: &[(f64, f64)]) -> Lives {
         let mut lives = Lives::default();
         for &(t, mb) in figures {
@@ -2081,12 +2092,7 @@ mod tests {
             "three figures say nothing"
         );
         // A leak of 7 MB/min whose full GCs catch ±0.4 MB in flight: its steps slow and speed up.
-        let leak: Vec<(f64, f64)> = (0..12)
-            .map(|i| {
-                let t = 1.0 + 31.0 * i as f64;
-                (t, 12.0 + 7.0 * t / 60.0 + if i % 2 == 0 { 0.4 } else { -0.4 })
-            })
-            .collect();
+        let leak = jittered_leak();
         for end in 4..=leak.len() {
             assert!(
                 !lives_at(&leak[..end]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE),
@@ -2145,12 +2151,7 @@ mod tests {
         assert!(lives_at(&after_fall).accelerating(ACCELERATING_FACTOR));
         // A leak of 7 MB/min whose full GCs catch ±0.4 MB in flight, 31 s apart: its steps speed
         // up and slow down by far less.
-        let leak: Vec<(f64, f64)> = (0..12)
-            .map(|i| {
-                let t = 1.0 + 31.0 * i as f64;
-                (t, 12.0 + 7.0 * t / 60.0 + if i % 2 == 0 { 0.4 } else { -0.4 })
-            })
-            .collect();
+        let leak = jittered_leak();
         for end in 3..=leak.len() {
             assert!(
                 !lives_at(&leak[..end]).accelerating(ACCELERATING_FACTOR),
