@@ -1,7 +1,10 @@
 // What a Sample says, checked against the kernel's own files, and how samples reach JS.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
 
 import * as esm from '../index.mjs'
 import { MiB, memTotal, pageSize, readStatm, readStatus } from './helpers/proc.mjs'
@@ -372,4 +375,25 @@ test("a child first seen by snapshot() still gets its 'child' spawn and exit eve
     message: "the 'child' exit event after the tick",
   })
   assert.equal(events.filter((e) => e.pid === child.pid).length, 2, JSON.stringify(events))
+})
+
+test('a procRoot whose files never end (/dev/zero): null figures at once, memory bounded', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'memsentry-endless-'))
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }))
+  fs.mkdirSync(path.join(root, 'self'))
+  for (const name of ['stat', 'statm', 'status', 'smaps_rollup']) {
+    fs.symlinkSync('/dev/zero', path.join(root, 'self', name))
+  }
+  fs.symlinkSync('/dev/zero', path.join(root, 'meminfo'))
+  const before = process.resourceUsage().maxRSS * 1024
+  const t0 = performance.now()
+  const s = esm.snapshot({ procRoot: root, smaps: true, children: 'direct' })
+  const ms = performance.now() - t0
+  const grew = process.resourceUsage().maxRSS * 1024 - before
+  t.diagnostic(`${Math.round(ms)} ms, peak RSS up ${Math.round(grew / MiB)} MiB`)
+  assert.equal(s.rss, null)
+  assert.equal(s.threads, null)
+  assert.ok(s.pss == null, 'no pss')
+  // Each file is read up to 16 MiB, then given up: not the machine's memory.
+  assert.ok(grew < 256 * MiB, `peak RSS grew ${grew} bytes`)
 })

@@ -62,7 +62,7 @@ mod formats;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::procfs::proc_file::ProcFile;
+use crate::procfs::proc_file::{read_bounded, ProcFile};
 use crate::procfs::read_error::{ReadError, ReadErrorKind};
 use discover::*;
 use formats::*;
@@ -163,7 +163,7 @@ impl CgroupReader {
     ) -> Result<Option<CgroupReader>, ReadError> {
         let pid_dir = proc_root.join(pid);
         let cgroup_path = pid_dir.join("cgroup");
-        let cgroup = match std::fs::read(&cgroup_path) {
+        let cgroup = match read_bounded(&cgroup_path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ReadError::io(&cgroup_path, &e)),
@@ -172,7 +172,7 @@ impl CgroupReader {
             return Ok(None);
         };
         let mountinfo_path = pid_dir.join("mountinfo");
-        let mountinfo = std::fs::read(&mountinfo_path).map_err(|e| ReadError::io(&mountinfo_path, &e))?;
+        let mountinfo = read_bounded(&mountinfo_path).map_err(|e| ReadError::io(&mountinfo_path, &e))?;
         let mounts = cgroup_mounts(&mountinfo, version);
         let usage_file = match version {
             CgroupVersion::V2 => "memory.current",

@@ -2,6 +2,7 @@
 //! (see the parent module's docs), and reconciling what was found with what is tracked.
 
 use super::*;
+use crate::procfs::proc_file::read_bounded;
 
 impl ChildrenTracker {
     pub(super) fn discover(
@@ -84,7 +85,7 @@ impl ChildrenTracker {
                 continue;
             }
             let path = entry.path().join("children");
-            let bytes = match fs::read(&path) {
+            let bytes = match read_bounded(&path) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     if !io_gone(&e) {
@@ -126,7 +127,7 @@ impl ChildrenTracker {
             };
             path.push(&name);
             path.push("stat");
-            let read = fs::read(&path);
+            let read = read_bounded(&path);
             path.pop();
             path.pop();
             match read.map(|bytes| stat::parse(&bytes)) {
@@ -238,7 +239,7 @@ impl ChildrenTracker {
             // A fresh open: the tracked fd would still show a deleted file's old content.
             None => {
                 let path = self.proc_root.join(pid.to_string()).join("stat");
-                match fs::read(&path).map(|b| stat::parse(&b)) {
+                match read_bounded(&path).map(|b| stat::parse(&b)) {
                     Ok(Ok(s)) => (to_pid(s.ppid), s.start_time),
                     Err(e) if io_gone(&e) => return Verdict::Gone,
                     Err(_) | Ok(Err(_)) => return Verdict::Unknown,

@@ -26,6 +26,28 @@ pub struct ProcFile {
 const INITIAL_BUF: usize = 1024;
 const MIN_FREE: usize = 512;
 
+/// The most a read takes from one file. Real ones are far smaller (`status` ~1.5 KiB, a busy
+/// host's `mountinfo` some hundreds of KiB), but a fixture root (`procRoot`, `cgroupRoot`) can
+/// point anywhere, and a read of `/dev/zero` must not take the process's memory with it.
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+
+fn too_large() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "file larger than 16 MiB")
+}
+
+/// `std::fs::read` with the [`MAX_FILE_BYTES`] bound, for files read once (not kept open).
+pub fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 impl ProcFile {
     /// Does not open yet: the first `read` opens, so a missing file is an error of that read.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -78,6 +100,12 @@ impl ProcFile {
             buf.resize(INITIAL_BUF, 0);
         }
         loop {
+            if *len > MAX_FILE_BYTES {
+                // Not kept for the next read: a file this large is not a procfs file.
+                *len = 0;
+                *buf = Vec::new();
+                return Err(too_large());
+            }
             if buf.len() - *len < MIN_FREE {
                 let grown = (buf.len() * 2).max(*len + buf.len().max(INITIAL_BUF));
                 buf.resize(grown, 0);
@@ -120,6 +148,18 @@ mod tests {
         w.write_all(b"second, longer").unwrap();
         assert_eq!(f.read().unwrap(), b"second, longer");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_endless_file_is_an_error_after_the_bound_not_all_memory() {
+        let zero = Path::new("/dev/zero");
+        let mut f = ProcFile::new(zero);
+        let e = f.read().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        assert_eq!(f.buf.capacity(), 0, "the buffer is let go");
+        let e = read_bounded(zero).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        assert!(read_bounded(Path::new("/proc/self/stat")).unwrap()[0].is_ascii_digit());
     }
 
     #[test]

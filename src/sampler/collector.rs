@@ -256,7 +256,7 @@ impl Collector {
 
 /// The pid of `<proc_root>/self`: the real pid on /proc, the fixture's on a fixture tree.
 fn own_pid(proc_root: &Path) -> u32 {
-    std::fs::read(proc_root.join("self/stat"))
+    crate::procfs::proc_file::read_bounded(&proc_root.join("self/stat"))
         .ok()
         .and_then(|b| crate::procfs::stat::parse(&b).ok())
         .and_then(|s| u32::try_from(s.pid).ok())
