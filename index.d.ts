@@ -473,7 +473,7 @@ export declare class MemorySentry extends EventEmitter {
 
 /**
  * A one-shot fresh Sample without a sentry. With children, throws when their read hangs for 1 s;
- * until that read returns, later calls with the same `procRoot` and `children` throw at once.
+ * until that read returns, later calls with the same `procRoot` throw at once.
  */
 export declare function snapshot(options?: SnapshotOptions): Sample
 /** Resident bytes of this process: one pread of /proc/self/statm. */

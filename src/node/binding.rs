@@ -18,7 +18,7 @@ use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::collector::{Collector, CollectorConfig};
 use crate::sampler::outbox::{Lane, Outbox};
-use crate::sampler::reader_thread::{READERS, READ_LIMIT};
+use crate::sampler::reader_thread::{root_key, READERS, READ_LIMIT};
 use crate::sampler::{Event, EventSink, LeakSettings, MemoryLimit, SamplerConfig, SamplerThread, Shared};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
@@ -537,15 +537,15 @@ pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
         discover_every_ms: 0,
     };
     let off_thread = config.children != ChildrenMode::None;
-    // Keyed by what it reads: a read hung on one tree refuses later reads of that tree only.
-    let key = (config.proc_root.clone(), config.children);
+    // Keyed by the root it reads: a read hung there refuses later reads of that root only.
+    let key = root_key(&config.proc_root);
     let read = move || Collector::new(config).read(true, &mut Vec::new());
     if !off_thread {
         return Ok(JsSample(Arc::new(read())));
     }
     let sample = READERS
         .get(key)
-        .run_within(READ_LIMIT, read)
+        .and_then(|reader| reader.run_within(READ_LIMIT, read))
         .map_err(|e| Error::from_reason(format!("memsentry: cannot read now: {}", e.reason())))?;
     Ok(JsSample(Arc::new(sample)))
 }

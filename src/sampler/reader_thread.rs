@@ -4,10 +4,10 @@
 //!
 //! A `ReaderThread` serves its callers in turn (a round trip costs a wake-up, not a thread
 //! spawn): each sentry has its own, and the module-level `snapshot()` takes one from `READERS` by
-//! what it reads (proc root and children mode). When a job overruns, that thread is left to its
-//! read; until that read returns, later jobs on the same reader fail at once (a new thread would
-//! read the same stuck child, block its caller a second again and be left behind too), and the
-//! first job after it gets a new thread. Reads of another proc root or mode are not refused.
+//! the proc root it reads. When a job overruns, that thread is left to its read; until that read
+//! returns, later jobs on the same reader fail at once (a new thread would read the same stuck
+//! child, block its caller a second again and be left behind too), and the first job after it
+//! gets a new thread. Reads of another proc root are not refused.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,13 +47,15 @@ impl Default for ReaderThread {
     }
 }
 
-/// Readers shared by key, at most `POOL_SIZE` of them: beyond that the least recently used is
-/// dropped (its thread ends after its job, or is left to a hung read as an overrun one is).
+/// Readers shared by key, at most `POOL_SIZE` of them: beyond that the least recently used one
+/// that is not hung is dropped (its thread ends after its job). A hung one is never dropped: a
+/// new reader for its key would read the same stuck file, block its caller again and be left
+/// behind too. With every one hung, a new key is refused.
 pub struct ReaderPool<K> {
     readers: Mutex<Vec<(K, Arc<ReaderThread>)>>,
 }
 
-/// Keys a process uses are few (`/proc` in one or two modes; other roots are test fixtures).
+/// Keys a process uses are few (`/proc`; other roots are test fixtures).
 const POOL_SIZE: usize = 8;
 
 impl<K: PartialEq> Default for ReaderPool<K> {
@@ -70,26 +72,48 @@ impl<K: PartialEq> ReaderPool<K> {
     }
 
     /// The reader for `key`, made at its first use; the most recently used is kept last.
-    pub fn get(&self, key: K) -> Arc<ReaderThread> {
+    pub fn get(&self, key: K) -> Result<Arc<ReaderThread>, ReadFailed> {
         let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         let entry = match readers.iter().position(|(k, _)| *k == key) {
             Some(i) => readers.remove(i),
             None => {
                 if readers.len() >= POOL_SIZE {
-                    readers.remove(0);
+                    let idle = readers
+                        .iter()
+                        .position(|(_, r)| !r.still_hanging())
+                        .ok_or(ReadFailed::StillHanging)?;
+                    readers.remove(idle);
                 }
                 (key, Arc::new(ReaderThread::new()))
             }
         };
         let reader = Arc::clone(&entry.1);
         readers.push(entry);
-        reader
+        Ok(reader)
     }
 }
 
-/// The readers the module-level `snapshot()` calls of the process share, by proc root and
-/// children mode (a sentry has its own).
-pub static READERS: ReaderPool<(std::path::PathBuf, crate::children::ChildrenMode)> = ReaderPool::new();
+/// The readers the module-level `snapshot()` calls of the process share, by proc root (a sentry
+/// has its own). Not by children mode too: every mode reads the process's own files and its
+/// children's, and a read stuck on one is stuck for all.
+pub static READERS: ReaderPool<std::path::PathBuf> = ReaderPool::new();
+
+/// `path` with `.` and `..` resolved in the text alone (no file system call, which could hang on
+/// the mount it names): `/proc/./` and `/x/../proc` are the same root as `/proc`.
+pub fn root_key(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
 
 /// Why a read did not return a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,36 +302,78 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_hands_out_one_reader_per_key_and_keeps_a_bounded_number() {
+    fn a_pool_hands_out_one_reader_per_key_and_keeps_hung_ones() {
         let pool = ReaderPool::new();
-        let a = pool.get("a");
-        assert!(Arc::ptr_eq(&a, &pool.get("a")));
-        assert!(!Arc::ptr_eq(&a, &pool.get("b")));
+        let a = pool.get("a").unwrap();
+        assert!(Arc::ptr_eq(&a, &pool.get("a").unwrap()));
+        assert!(!Arc::ptr_eq(&a, &pool.get("b").unwrap()));
         // An overrun on one key's reader does not refuse another key's calls.
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
         let g = Arc::clone(&gate);
         let r = a.run_within(Duration::from_millis(50), move || drop(g.lock()));
         assert_eq!(r, Err(ReadFailed::Hanging));
-        assert_eq!(
-            pool.get("a").run_within(READ_LIMIT, || 1),
-            Err(ReadFailed::StillHanging)
-        );
-        assert_eq!(pool.get("b").run_within(READ_LIMIT, || 2), Ok(2));
-        drop(held);
-        // Beyond POOL_SIZE keys, the least recently used reader is dropped, not the others.
-        let pool = ReaderPool::new();
-        let zero = pool.get(0);
-        let one = pool.get(1);
-        for key in 2..2 * POOL_SIZE {
-            pool.get(key);
-            assert!(Arc::ptr_eq(&zero, &pool.get(0)), "key 0 was used last");
+        let again = pool.get("a").unwrap().run_within(READ_LIMIT, || 1);
+        assert_eq!(again, Err(ReadFailed::StillHanging));
+        assert_eq!(pool.get("b").unwrap().run_within(READ_LIMIT, || 2), Ok(2));
+        // However many other keys come after it, the hung reader is kept, and refuses.
+        for key in ["c", "d", "e", "f", "g", "h", "i", "j", "k", "l"] {
+            pool.get(key).unwrap();
         }
         assert_eq!(pool.readers.lock().unwrap().len(), POOL_SIZE);
         assert!(
-            !Arc::ptr_eq(&one, &pool.get(1)),
+            Arc::ptr_eq(&a, &pool.get("a").unwrap()),
+            "the hung reader was dropped"
+        );
+        drop(held);
+
+        // Beyond POOL_SIZE keys, the least recently used is dropped, not the others.
+        let pool = ReaderPool::new();
+        let zero = pool.get(0).unwrap();
+        let one = pool.get(1).unwrap();
+        for key in 2..2 * POOL_SIZE {
+            pool.get(key).unwrap();
+            assert!(Arc::ptr_eq(&zero, &pool.get(0).unwrap()), "key 0 was used last");
+        }
+        assert_eq!(pool.readers.lock().unwrap().len(), POOL_SIZE);
+        assert!(
+            !Arc::ptr_eq(&one, &pool.get(1).unwrap()),
             "key 1 was dropped and made anew"
         );
+    }
+
+    #[test]
+    fn a_root_spelled_two_ways_is_one_key() {
+        use std::path::Path;
+        for same in [
+            "/proc",
+            "/proc/",
+            "/proc/.",
+            "/./proc",
+            "/x/../proc",
+            "/x/./../proc//",
+        ] {
+            assert_eq!(root_key(Path::new(same)), Path::new("/proc"), "{same}");
+        }
+        assert_eq!(root_key(Path::new("a/../../b")), Path::new("../b"));
+        assert_ne!(root_key(Path::new("/proc/1")), Path::new("/proc"));
+    }
+
+    #[test]
+    fn a_full_pool_of_hung_readers_refuses_a_new_key() {
+        let pool = ReaderPool::new();
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        for key in 0..POOL_SIZE {
+            let g = Arc::clone(&gate);
+            let r = pool.get(key).unwrap();
+            assert_eq!(
+                r.run_within(Duration::from_millis(20), move || drop(g.lock())),
+                Err(ReadFailed::Hanging)
+            );
+        }
+        assert!(matches!(pool.get(POOL_SIZE), Err(ReadFailed::StillHanging)));
+        drop(held);
     }
 
     #[test]
