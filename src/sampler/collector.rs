@@ -11,6 +11,7 @@ use crate::procfs::proc_file::ProcFile;
 use crate::procfs::process::ProcessReader;
 use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Sample};
+use crate::sampler::undelivered::Undelivered;
 
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
@@ -61,34 +62,12 @@ pub struct Collector {
     children: Option<ChildrenTracker>,
     /// Children seen appearing or exiting by a `read` (a `snapshot()`), which hands none out:
     /// the next `read_with_changes` (a tick) reports them first, so no spawn or exit is lost.
-    undelivered: Vec<ChildChange>,
+    undelivered: Undelivered,
 }
 
 /// At most this many undelivered changes are kept (snapshots while the sentry is stopped, say);
-/// see `keep_undelivered` for what goes when full.
+/// see `Undelivered` for what goes when full.
 const MAX_UNDELIVERED: usize = 1024;
-
-/// Adds `change` to `kept`, which holds at most `max`. When full, a child that came and went is
-/// dropped whole (its spawn and exit), else the oldest change goes, and with a spawn its exit:
-/// what is delivered never has an exit whose spawn was dropped, and the newest changes stay.
-fn keep_undelivered(kept: &mut Vec<ChildChange>, change: ChildChange, max: usize) {
-    let spawn_of = |kept: &[ChildChange], pid: u32| {
-        kept.iter()
-            .position(|c| matches!(c, ChildChange::Spawn { pid: p, .. } if *p == pid))
-    };
-    if kept.len() >= max {
-        if let ChildChange::Exit { pid, .. } = &change {
-            if let Some(i) = spawn_of(kept, *pid) {
-                kept.remove(i);
-                return;
-            }
-        }
-        if let ChildChange::Spawn { pid, .. } = kept.remove(0) {
-            kept.retain(|c| !matches!(c, ChildChange::Exit { pid: p, .. } if *p == pid));
-        }
-    }
-    kept.push(change);
-}
 
 impl Collector {
     pub fn new(config: CollectorConfig) -> Self {
@@ -122,7 +101,7 @@ impl Collector {
             readings: 0,
             prev_faults: None,
             heap: None,
-            undelivered: Vec::new(),
+            undelivered: Undelivered::new(MAX_UNDELIVERED),
             config,
         }
     }
@@ -163,7 +142,7 @@ impl Collector {
         let mut changes = Vec::new();
         let s = self.read_into(force_smaps, errors, &mut changes);
         for change in changes {
-            keep_undelivered(&mut self.undelivered, change, MAX_UNDELIVERED);
+            self.undelivered.push(change);
         }
         s
     }
@@ -176,8 +155,10 @@ impl Collector {
         errors: &mut Vec<ReadError>,
         changes: &mut Vec<ChildChange>,
     ) -> Sample {
-        changes.append(&mut self.undelivered);
-        self.read_into(force_smaps, errors, changes)
+        self.undelivered.take_into(changes);
+        let s = self.read_into(force_smaps, errors, changes);
+        self.undelivered.drop_exits_of_dropped(changes);
+        s
     }
 
     /// The reading itself, adding the children's changes to `changes`.
@@ -359,47 +340,6 @@ mod tests {
                 >= 2,
             "{changes:?}"
         );
-    }
-
-    #[test]
-    fn undelivered_changes_when_full_drop_whole_children_and_the_oldest_first() {
-        let spawn = |pid| ChildChange::Spawn {
-            pid,
-            ppid: 1,
-            comm: "c".into(),
-        };
-        let exit = |pid| ChildChange::Exit {
-            pid,
-            ppid: 1,
-            comm: "c".into(),
-            last_rss: None,
-            seen_ms: 0,
-        };
-        let pids = |kept: &[ChildChange]| -> Vec<String> {
-            kept.iter()
-                .map(|c| match c {
-                    ChildChange::Spawn { pid, .. } => format!("+{pid}"),
-                    ChildChange::Exit { pid, .. } => format!("-{pid}"),
-                })
-                .collect()
-        };
-        let mut kept = Vec::new();
-        for c in [spawn(1), exit(9), spawn(2)] {
-            keep_undelivered(&mut kept, c, 3);
-        }
-        // Full: child 2 came and went, so both of its changes go.
-        keep_undelivered(&mut kept, exit(2), 3);
-        assert_eq!(pids(&kept), ["+1", "-9"]);
-        keep_undelivered(&mut kept, exit(1), 3);
-        // Full again: the oldest (child 1's spawn) goes, and its exit with it.
-        keep_undelivered(&mut kept, spawn(3), 3);
-        assert_eq!(pids(&kept), ["-9", "+3"]);
-        // Not full: an exit whose spawn is kept is kept too.
-        keep_undelivered(&mut kept, exit(3), 3);
-        assert_eq!(pids(&kept), ["-9", "+3", "-3"]);
-        // Full, the oldest is an exit: only it goes.
-        keep_undelivered(&mut kept, spawn(4), 3);
-        assert_eq!(pids(&kept), ["+3", "-3", "+4"]);
     }
 
     #[test]

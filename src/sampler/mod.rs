@@ -8,6 +8,7 @@ pub mod collector;
 pub mod history;
 pub mod outbox;
 pub mod reader_thread;
+pub mod undelivered;
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
