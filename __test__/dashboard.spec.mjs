@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -219,6 +220,18 @@ describe('the live page guard', () => {
     })
     assert.equal(r.status, 200, r.body.slice(0, 200))
     assert.ok(JSON.parse(r.body).series, 'the data')
+    // A TCP peer handed to that server (protocol sniffing, a sticky-session balancer) is judged
+    // by its own address, not by the unix listener.
+    const address = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a.family === 'IPv4' && !a.internal)?.address
+    if (address === undefined) return t.diagnostic('no non-loopback IPv4 address: TCP part skipped')
+    const front = net.createServer((socket) => server.emit('connection', socket))
+    await new Promise((resolve) => front.listen(0, address, resolve))
+    t.after(() => new Promise((resolve) => front.close(resolve)))
+    const { port } = front.address()
+    const tcp = await raw(port, { target: '/_memsentry/data.json', host: 'localhost', address })
+    assert.equal(tcp.status, 403, `a TCP peer from ${address} through the unix server`)
   })
 
   test("hosts: a name of one's own, or '*'; bad values throw naming the option", async (t) => {

@@ -14,7 +14,7 @@ export interface DashboardOptions {
   title?: string
   /** Host names answered (port ignored), against DNS rebinding, not access control; '*' for any. Default localhost, 127.0.0.1, [::1] and the local address. */
   hosts?: string[]
-  /** Called for every request it would serve (Koa's ctx second); serves only on true. Without it, only loopback peers and unix-socket clients are served: set it behind a same-host proxy, where every peer is loopback. */
+  /** Called for every request it would serve (Koa's ctx second); serves only on true. Without it, only loopback peers and unix-socket clients are served: set it behind a same-host proxy (TCP or unix socket), where every peer is the proxy. */
   authorize?: (req: IncomingMessage, ctx?: unknown) => boolean | Promise<boolean>
 }
 

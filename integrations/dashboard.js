@@ -25,9 +25,9 @@
 // - `authorize(req)`: called for every request it would serve (with Koa's ctx as a second
 //   argument); it serves only when that returns true (or a promise of true), else 403.
 //   **Without it, only loopback peers are served** (127.0.0.0/8, ::1, a unix socket: a local
-//   curl, `kubectl port-forward`); others get 403. Behind a proxy on the same host every peer is
-//   loopback, so set `authorize` there; in a container, a browser through `docker run -p` comes
-//   from the bridge (172.17.0.1) and gets 403. `hosts` is no access control: any client can send
+//   curl, `kubectl port-forward`); others get 403. Behind a proxy on the same host, over TCP or
+//   a unix socket, every peer is the proxy, so set `authorize` there; in a container, a browser
+//   through `docker run -p` comes from the bridge (172.17.0.1) and gets 403. `hosts` is no access control: any client can send
 //   `Host: localhost`. `authorize: () => true` serves any peer, on purpose.
 // - A view costs at most one rebuild per sample: the page and data.json are cached until the
 //   next sample or event, and the history is thinned to MAX_POINTS in native code.
@@ -107,13 +107,14 @@ function checkHosts(hosts) {
 }
 
 /**
- * Whether the peer of a request is this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped), or any
- * client of a unix socket listener (its file's permissions say who may connect).
+ * Whether the peer of a request is this machine: 127.0.0.0/8 or ::1 (also IPv4-mapped), or, with
+ * no IP address, a client of a unix socket listener (the socket file's mode says who connects).
+ * The peer's address is asked first: a TCP socket handed to a server that listens on a unix
+ * path (`server.emit('connection', socket)`) is not local for that.
  */
 function fromLoopback(req) {
-  if (typeof req?.socket?.server?.address?.() === 'string') return true
   const addr = req?.socket?.remoteAddress
-  if (typeof addr !== 'string') return false
+  if (typeof addr !== 'string') return typeof req?.socket?.server?.address?.() === 'string'
   const v4 = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
   return /^127\.\d+\.\d+\.\d+$/.test(v4) || v4 === '::1'
 }
