@@ -108,8 +108,9 @@ impl ProcFile {
             }
             if buf.len() - *len < MIN_FREE {
                 let grown = (buf.len() * 2).max(*len + buf.len().max(INITIAL_BUF));
-                buf.resize(grown, 0);
+                buf.resize(grown.min(MAX_FILE_BYTES + 1).max(buf.len()), 0);
             }
+            // The buffer stops one byte past the bound: enough to tell that the file is larger.
             let n = match file.read_at(&mut buf[*len..], *len as u64) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
