@@ -463,9 +463,9 @@ export declare class MemorySentry extends EventEmitter {
   ref(): this
   unref(): this
   /**
-   * Stops and joins the sampler thread; resolves once it has. No listener is called after it:
-   * events the thread had queued and not yet delivered are dropped. A leak report whose path a
-   * 'leak' event already carries is still written (a failure to write it is an 'error' event).
+   * Stops and joins the sampler thread; resolves once it has. No event the thread queued is
+   * delivered after it: those not yet delivered are dropped. A leak report whose path a 'leak'
+   * event already carries is still written (a failure to write it is an 'error' event).
    * `history()` still answers.
    */
   close(): Promise<void>

@@ -101,9 +101,11 @@
 //!    250 ms to 5 s sampling). Nor out of a dip: the first of the rising full GCs under four fifths of the
 //!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
 //!    10.7, 19.8, then 38.9 MB, and fired at 280 s). Nor, for the heap, a newest step more than four
-//!    times as fast as the one before: on Node 22 a full GC 45 s after a load step from 50 to 300
-//!    req/s left 3.6 MB more, twelve times the rate of the step before, and fired 150 and 180 s
-//!    windows; the next full GC took it back. For the heap, a rise into a full GC that came
+//!    times as fast as the one before (the step judged: before a sized full GC, below, the one
+//!    up to it): on Node 22 a full GC 45 s after a load step from 50 to 300 req/s left 3.6 MB
+//!    more, twelve times the rate of the step before, and fired 150 and 180 s windows; the next
+//!    full GC took it back. This holds of the full GCs' evidence; the heap floor's evidence
+//!    below is judged on its own. For the heap, a rise into a full GC that came
 //!    within 2 s of V8 growing heapTotal by more than the live heap counts only beyond a fifth of
 //!    what it left: on Node 24 V8 grows its young generation under load (100 to 170 MB with 28 MB
 //!    live) and runs a full GC right then, which left 2–3 MB (6–11%) more than the next in LRU
