@@ -156,8 +156,9 @@ impl Collector {
         changes: &mut Vec<ChildChange>,
     ) -> Sample {
         self.undelivered.take_into(changes);
+        let own_from = changes.len();
         let s = self.read_into(force_smaps, errors, changes);
-        self.undelivered.drop_exits_of_dropped(changes);
+        self.undelivered.drop_exits_of_dropped(changes, own_from);
         s
     }
 

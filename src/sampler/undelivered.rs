@@ -119,12 +119,16 @@ impl Undelivered {
         changes.append(&mut self.kept);
     }
 
-    /// Drops, from a tick's own changes, the exits of children whose spawn was dropped here.
-    pub fn drop_exits_of_dropped(&mut self, changes: &mut Vec<ChildChange>) {
-        if self.dropped.is_empty() {
+    /// Drops, from a tick's own changes (`changes[own_from..]`; those before are the kept ones,
+    /// already filtered, and one may be an older child's exit under the same pid), the exits of
+    /// children whose spawn was dropped here.
+    pub fn drop_exits_of_dropped(&mut self, changes: &mut Vec<ChildChange>, own_from: usize) {
+        if self.dropped.is_empty() || own_from >= changes.len() {
             return;
         }
-        changes.retain(|c| !exit_pid(c).is_some_and(|pid| self.dropped.remove(&pid)));
+        let mut own = changes.split_off(own_from);
+        own.retain(|c| !exit_pid(c).is_some_and(|pid| self.dropped.remove(&pid)));
+        changes.append(&mut own);
     }
 }
 
@@ -188,13 +192,31 @@ mod tests {
         let mut u = pushed(3, [exit(9), spawn(1), spawn(2), spawn(3)]);
         let mut tick = Vec::new();
         u.take_into(&mut tick);
+        let own_from = tick.len();
         tick.extend([exit(1), exit(2), spawn(4)]);
-        u.drop_exits_of_dropped(&mut tick);
+        u.drop_exits_of_dropped(&mut tick, own_from);
         assert_eq!(pids(&tick), ["-9", "+2", "+3", "-2", "+4"]);
         // Once its exit was dropped, a reused pid 1 is a new child.
         u.push(spawn(1));
         u.push(exit(1));
         assert_eq!(pids(&u.kept), ["+1", "-1"]);
+    }
+
+    #[test]
+    fn a_kept_exit_of_an_older_child_is_not_taken_for_a_dropped_spawns() {
+        // Child 1 was delivered as alive; it exited, and a new child took pid 1. Full, the new
+        // child's spawn goes: the old one's exit, kept, must still be delivered.
+        let mut u = pushed(3, [exit(1), spawn(1), spawn(2), spawn(3)]);
+        assert_eq!(pids(&u.kept), ["-1", "+2", "+3"]);
+        let mut tick = Vec::new();
+        u.take_into(&mut tick);
+        let own_from = tick.len();
+        u.drop_exits_of_dropped(&mut tick, own_from);
+        assert_eq!(pids(&tick), ["-1", "+2", "+3"]);
+        // The new child's exit, when it comes in a tick, goes with its spawn.
+        let mut next = vec![exit(1)];
+        u.drop_exits_of_dropped(&mut next, 0);
+        assert!(next.is_empty());
     }
 
     #[test]
