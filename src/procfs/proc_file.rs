@@ -108,7 +108,10 @@ impl ProcFile {
             }
             if buf.len() - *len < MIN_FREE {
                 let grown = (buf.len() * 2).max(*len + buf.len().max(INITIAL_BUF));
-                buf.resize(grown.min(MAX_FILE_BYTES + 1).max(buf.len()), 0);
+                let target = grown.min(MAX_FILE_BYTES + 1).max(buf.len());
+                // Exact: an amortized reserve would double past the bound.
+                buf.reserve_exact(target - buf.len());
+                buf.resize(target, 0);
             }
             // The buffer stops one byte past the bound: enough to tell that the file is larger.
             let n = match file.read_at(&mut buf[*len..], *len as u64) {
@@ -161,6 +164,30 @@ mod tests {
         let e = read_bounded(zero).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
         assert!(read_bounded(Path::new("/proc/self/stat")).unwrap()[0].is_ascii_digit());
+    }
+
+    #[test]
+    fn the_bound_is_exact_and_so_is_the_buffer() {
+        let dir = std::env::temp_dir().join(format!("memsentry-procfile-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sparse");
+        let file = File::create(&path).unwrap();
+        file.set_len(MAX_FILE_BYTES as u64).unwrap();
+        let mut f = ProcFile::new(&path);
+        assert_eq!(f.read().unwrap().len(), MAX_FILE_BYTES);
+        assert!(
+            f.buf.capacity() <= MAX_FILE_BYTES + 1,
+            "capacity {}",
+            f.buf.capacity()
+        );
+        assert_eq!(read_bounded(&path).unwrap().len(), MAX_FILE_BYTES);
+        file.set_len(MAX_FILE_BYTES as u64 + 1).unwrap();
+        assert_eq!(f.read().unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            read_bounded(&path).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
