@@ -10,7 +10,7 @@
 //! gets a new thread. Reads of another proc root are not refused.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +30,18 @@ pub struct ReaderThread {
     queue: Mutex<Option<Sender<Job>>>,
     /// Set when a job overran: whether it has returned since.
     overrun: Mutex<Option<Arc<AtomicBool>>>,
+    /// Jobs submitted that have not returned: a pool must not drop a reader whose job may yet
+    /// overrun.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a job out when dropped: when it returns, when it panics, when it is never run.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Sets its flag when dropped: when the job returns, and when it panics.
@@ -47,8 +59,8 @@ impl Default for ReaderThread {
     }
 }
 
-/// Readers shared by key, at most `POOL_SIZE` of them: beyond that the least recently used one
-/// that is not hung is dropped (its thread ends after its job). A hung one is never dropped: a
+/// Readers shared by key, at most `POOL_SIZE` of them: beyond that the least recently used idle
+/// one (no job running or hung) is dropped. A hung one is never dropped: a
 /// new reader for its key would read the same stuck file, block its caller again and be left
 /// behind too. With every one hung, a new key is refused.
 pub struct ReaderPool<K> {
@@ -80,7 +92,7 @@ impl<K: PartialEq> ReaderPool<K> {
                 if readers.len() >= POOL_SIZE {
                     let idle = readers
                         .iter()
-                        .position(|(_, r)| !r.still_hanging())
+                        .position(|(_, r)| r.idle())
                         .ok_or(ReadFailed::StillHanging)?;
                     readers.remove(idle);
                 }
@@ -106,6 +118,8 @@ pub fn root_key(path: &std::path::Path) -> std::path::PathBuf {
     for c in path.components() {
         match c {
             Component::CurDir => {}
+            // `/..` is `/`.
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::RootDir)) => {}
             Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
                 out.pop();
             }
@@ -139,10 +153,11 @@ impl ReadFailed {
 }
 
 impl ReaderThread {
-    pub const fn new() -> ReaderThread {
+    pub fn new() -> ReaderThread {
         ReaderThread {
             queue: Mutex::new(None),
             overrun: Mutex::new(None),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -158,8 +173,11 @@ impl ReaderThread {
         let (reply, result) = mpsc::sync_channel(1);
         let returned = Arc::new(AtomicBool::new(false));
         let on_return = SetOnDrop(Arc::clone(&returned));
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let counted = InFlight(Arc::clone(&self.in_flight));
         let job: Job = Box::new(move || {
             let _on_return = on_return;
+            let _counted = counted;
             // The receiver may be gone (the caller stopped waiting): nothing to do then.
             let _ = reply.send(job());
         });
@@ -185,6 +203,11 @@ impl ReaderThread {
             // The job panicked: its reply sender was dropped unsent.
             Err(RecvTimeoutError::Disconnected) => Err(ReadFailed::Aborted),
         }
+    }
+
+    /// Whether no job of its own runs or waits, and none that overran is still running.
+    fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && !self.still_hanging()
     }
 
     /// Whether a job that overran is still running; forgets it once it has returned.
@@ -357,6 +380,32 @@ mod tests {
         }
         assert_eq!(root_key(Path::new("a/../../b")), Path::new("../b"));
         assert_ne!(root_key(Path::new("/proc/1")), Path::new("/proc"));
+    }
+
+    #[test]
+    fn a_reader_whose_job_still_runs_is_not_dropped() {
+        let pool = Arc::new(ReaderPool::new());
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let busy = pool.get(0).unwrap();
+        let g = Arc::clone(&gate);
+        let caller = {
+            let busy = Arc::clone(&busy);
+            std::thread::spawn(move || busy.run_within(Duration::from_secs(30), move || drop(g.lock())))
+        };
+        while busy.in_flight.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        for key in 1..2 * POOL_SIZE {
+            pool.get(key).unwrap();
+        }
+        assert!(
+            Arc::ptr_eq(&busy, &pool.get(0).unwrap()),
+            "a busy reader was dropped"
+        );
+        drop(held);
+        assert_eq!(caller.join().unwrap(), Ok(()));
+        assert_eq!(busy.in_flight.load(Ordering::SeqCst), 0);
     }
 
     #[test]
