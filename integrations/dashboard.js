@@ -35,6 +35,7 @@
 // Events shown are those emitted after the dashboard was created (it calls report.attach(sentry))
 // or after an earlier attach / writeReport.
 
+const net = require('node:net')
 const { attach, collectData, eventCount, renderHtml } = require('./report')
 const { checkKnownKeys } = require('../lib/validation')
 
@@ -113,8 +114,16 @@ function checkHosts(hosts) {
  * path (`server.emit('connection', socket)`) is not local for that.
  */
 function fromLoopback(req) {
-  const addr = req?.socket?.remoteAddress
-  if (typeof addr !== 'string') return typeof req?.socket?.server?.address?.() === 'string'
+  const socket = req?.socket
+  const addr = socket?.remoteAddress
+  if (typeof addr !== 'string') {
+    // Only a live net.Socket: any Duplex handed to emit('connection') has no address either.
+    return (
+      socket instanceof net.Socket &&
+      !socket.destroyed &&
+      typeof socket.server?.address?.() === 'string'
+    )
+  }
   const v4 = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
   return /^127\.\d+\.\d+\.\d+$/.test(v4) || v4 === '::1'
 }
