@@ -27,8 +27,9 @@
 //   **Without it, only loopback peers are served** (127.0.0.0/8, ::1, a unix socket: a local
 //   curl, `kubectl port-forward`); others get 403. Behind a proxy on the same host, over TCP or
 //   a unix socket, every peer is the proxy, so set `authorize` there; in a container, a browser
-//   through `docker run -p` comes from the bridge (172.17.0.1) and gets 403. `hosts` is no access control: any client can send
-//   `Host: localhost`. `authorize: () => true` serves any peer, on purpose.
+//   through `docker run -p` comes from the bridge (172.17.0.1) and gets 403. `hosts` is no
+//   access control: any client can send `Host: localhost`. `authorize: () => true` serves any
+//   peer, on purpose.
 // - A view costs at most one rebuild per sample: the page and data.json are cached until the
 //   next sample or event, and the history is thinned to MAX_POINTS in native code.
 //
