@@ -308,6 +308,14 @@ const DECELERATING_SHARE: f64 = 0.5;
 /// leaks): that LRU is quiet at 30-60 s, nothing else moves; at 0.85 a slow leak comes 64 s
 /// later at a 480 s window, at 0.9 a fast one 7 s later at 105 s (both still in time).
 const DECELERATING_STEP_SHARE: f64 = 0.8;
+/// Two steps between full GCs within this share of each other count as one rate when
+/// [`Lives::decelerating`] asks each to be slower than the one before. A Node 26 LRU's full GCs
+/// rose 14.0, 4.385, 4.385 (a millionth apart, the second the faster), then 2.6 MB/min, and a
+/// strict comparison let it fire 90–210 s windows at 173–205 s. Replayed at every window from 30
+/// to 600 s and at 250 ms, 1 s and 5 s over the 744 recordings kept (537 healthy, 207 leaks):
+/// that run goes quiet and no other event moves; at 0.05 an emitter leak on Node 26 (steps of
+/// 25.2, then 26.0 MB/min) comes 10–25 s later at 75 and 90 s windows, once too late.
+const SAME_RATE: f64 = 0.01;
 /// Not to start on the heap: the newest step between full GCs rising more than this many times
 /// faster than the step before it ([`Lives::accelerating`]). A leak adds at one rate, so its
 /// steps scatter around it; what a full GC leaves jumps when the load does. On Node 22, full GCs
@@ -775,7 +783,8 @@ impl Lives {
     }
 
     /// Whether the last three steps between (merged) full GCs each rose slower than the one
-    /// before, the newest at under `share` × the rate of the first, or each at under
+    /// before (or at the same rate, within `SAME_RATE`), the newest at under `share` × the rate
+    /// of the first, or each at under
     /// `step_share` × the one before; or the last four each slower, the newest under `share` ×
     /// the first: an LRU keyed by random ids nears its cap along a decaying curve (17, 12, then
     /// 7 MiB/min in a recorded run, each step still leak-like on its own; another's 12.9, 8.4,
@@ -783,19 +792,23 @@ impl Lives {
     /// False with fewer than four.
     fn decelerating(&self, share: f64, step_share: f64) -> bool {
         let n = self.lives.len();
+        // `b` no faster than `a`: the same rate within `SAME_RATE` counts as slower.
+        let slower = |a: f64, b: f64| b < a + SAME_RATE * a.abs();
         // Four steps, each slower than the one before, the newest under `share` of the first.
         let four = n >= 5
             && (n - 4..n - 1).all(|i| {
                 self.step_rate(i)
                     .zip(self.step_rate(i + 1))
-                    .is_some_and(|(a, b)| b < a)
+                    .is_some_and(|(a, b)| slower(a, b))
             })
             && self
                 .step_rate(n - 1)
                 .zip(self.step_rate(n - 4))
                 .is_some_and(|(last, first)| last < share * first);
         four || self.last_three_rates().is_some_and(|(r1, r2, r3)| {
-            r1 > r2 && r2 > r3 && (r3 < share * r1 || r2 < step_share * r1 && r3 < step_share * r2)
+            slower(r1, r2)
+                && slower(r2, r3)
+                && (r3 < share * r1 || r2 < step_share * r1 && r3 < step_share * r2)
         })
     }
 
@@ -2121,6 +2134,16 @@ mod tests {
         ];
         assert!(lives_at(&lru).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
         assert!(!lives_at(&lru[..4]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
+        // Recorded on Node 26 (lru-slow-o): 14.0, 4.385, 4.385, then 2.6 MB/min; the third step
+        // is a millionth faster than the second, the same rate.
+        let ties = [
+            (1.272, 12.330528),
+            (46.343, 22.84112),
+            (83.375, 25.54744),
+            (117.412, 28.035024),
+            (168.476, 30.262016),
+        ];
+        assert!(lives_at(&ties).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
         // A recorded fast leak whose steps each came a little slower (43, 42, 40, 40, 38 MB/min):
         // at 0.9 of the first, a leak.
         let fast = [
