@@ -14,14 +14,11 @@ use crate::children::ChildChange;
 #[derive(Debug)]
 pub struct Undelivered {
     kept: Vec<ChildChange>,
-    /// Children whose spawn was dropped: their exit is dropped too. Emptied at each exit.
+    /// Children whose spawn was dropped: their exit is dropped too. Emptied at each exit, so it
+    /// holds live children only, at most the `MAX_CHILDREN` tracked.
     dropped: HashSet<u32>,
     max: usize,
 }
-
-/// At most this many pids are remembered as dropped (children that never exit while watched);
-/// beyond it the set is cleared, and their exits are delivered, unannounced.
-const DROPPED_MAX: usize = 4096;
 
 fn exit_pid(change: &ChildChange) -> Option<u32> {
     match change {
@@ -66,7 +63,7 @@ impl Undelivered {
         if self.kept.len() >= self.max && !self.evict() {
             // Nothing but exits kept: this spawn is the one to go.
             if let Some(pid) = spawn_pid(&change) {
-                self.forget(pid);
+                self.dropped.insert(pid);
             }
             return;
         }
@@ -99,19 +96,12 @@ impl Undelivered {
         match self.kept.iter().position(|c| spawn_pid(c).is_some()) {
             Some(i) => {
                 if let Some(pid) = spawn_pid(&self.kept.remove(i)) {
-                    self.forget(pid);
+                    self.dropped.insert(pid);
                 }
                 true
             }
             None => false,
         }
-    }
-
-    fn forget(&mut self, pid: u32) {
-        if self.dropped.len() >= DROPPED_MAX {
-            self.dropped.clear();
-        }
-        self.dropped.insert(pid);
     }
 
     /// Hands the kept changes to `changes` (a tick), oldest first.
