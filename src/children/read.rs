@@ -203,14 +203,15 @@ fn keep<T>(r: Result<T, ReadError>, errors: &mut Vec<ReadError>) -> Option<T> {
 /// zombie: empty) gives `""` silently.
 pub(super) fn read_cmdline(dir: &Path, errors: &mut Vec<ReadError>) -> String {
     let path = dir.join("cmdline");
-    let mut buf = Vec::with_capacity(CMDLINE_MAX);
-    let read = fs::File::open(&path).and_then(|f| f.take(CMDLINE_MAX as u64).read_to_end(&mut buf));
-    if let Err(e) = read {
-        if !io_gone(&e) {
-            errors.push(ReadError::io(&path, &e));
+    let mut buf = match read_prefix(&path, CMDLINE_MAX) {
+        Ok(buf) => buf,
+        Err(e) => {
+            if !io_gone(&e) {
+                errors.push(ReadError::io(&path, &e));
+            }
+            return String::new();
         }
-        return String::new();
-    }
+    };
     for b in &mut buf {
         if *b == 0 {
             *b = b' ';

@@ -35,13 +35,18 @@ fn too_large() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "file larger than 16 MiB")
 }
 
-/// `std::fs::read` with the [`MAX_FILE_BYTES`] bound, for files read once (not kept open).
-pub fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+/// The first `max` bytes of the file at `path` (all of it if shorter), for files read once (not
+/// kept open).
+pub fn read_prefix(path: &Path, max: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    File::open(path)?
-        .take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
+    File::open(path)?.take(max as u64).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `std::fs::read` with the [`MAX_FILE_BYTES`] bound, for files read once (not kept open).
+pub fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    let bytes = read_prefix(path, MAX_FILE_BYTES + 1)?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(too_large());
     }
