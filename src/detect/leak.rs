@@ -1629,9 +1629,19 @@ impl LeakDetector {
     /// full GC at 58 s to 91 and 93 s at 60 s windows (due 90) with half a window, 80-81 s now.
     /// A Node 22 LRU, its floor since a full GC at 93 s rising at twice the garbage measured
     /// while it filled (evicted entries are old garbage once it is full), fired 120 and 150 s
-    /// windows at a third without the plainer signal.
+    /// windows at a third without the plainer signal. A newest full GC older than the window
+    /// makes the whole span "since" it: a Node 24 leak (eval55) saw full GCs at 1 and 19 s, then
+    /// none until 87 s, while V8 grew the RSS three times the heap's 43 MiB/min; with the full
+    /// GC at 19 s out of the window this read nothing, the growth stayed unexplained, and the
+    /// leak came at 99 s at 60 s (due 90), 79 s now. None before any full GC.
     fn heap_slope_since_full_gc(&self, a: &Analysis) -> Option<f64> {
-        let from = (self.full_gcs.back()?.t / self.width_ms + 1).max(a.first_idx);
+        let newest = match self.full_gcs.back() {
+            Some(g) => g.t / self.width_ms + 1,
+            // Full GCs on record, none in the window: the newest is before the span.
+            None if !self.heap_lives.lives.is_empty() => 0,
+            None => return None,
+        };
+        let from = newest.max(a.first_idx);
         let span_ms = a.end_idx.saturating_sub(from) * self.width_ms;
         if span_ms < self.config.window_ms / 3 {
             return None;

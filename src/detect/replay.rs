@@ -671,6 +671,17 @@ mod tests {
             };
             check("leak-stops.csv", false, interval, window, stops);
         }
+        // Node 24, eval55: full GCs at 1 and 19 s, then none until 87 s, while the heap's floor
+        // rose 43 MiB/min and V8 grew the RSS three times as fast. At 60 s it came at 99 s (due
+        // 90) while the floor since a full GC that had left the window went unread; 79 s now.
+        for (interval, window) in [W30, W60, (1000, 60_000), W300] {
+            let stops = Expect::Leak {
+                suspect: Suspect::Heap,
+                by: window.max(60_000) as f64 / 1000.0 + 30.0,
+                ends_by: Some(360.0 + 1.5 * window.max(60_000) as f64 / 1000.0),
+            };
+            check("leak-stops-e.csv", false, interval, window, stops);
+        }
     }
 
     #[test]
