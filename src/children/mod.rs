@@ -64,7 +64,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::procfs::proc_file::read_prefix;
 use crate::procfs::process::ProcessReader;
 use crate::procfs::read_error::{ReadError, ReadErrorKind};
 use crate::procfs::stat;

@@ -2,6 +2,7 @@
 //! exits as they are seen.
 
 use super::*;
+use crate::procfs::proc_file::read_prefix;
 
 impl ChildrenTracker {
     pub(super) fn read_tracked(

@@ -93,7 +93,8 @@
 //!    leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3 MB/min in a recorded
 //!    run). Why three: with two, eight healthy recorded runs (batch jobs, heavy garbage, load
 //!    spikes) raised a false alarm at 60 s. For the heap, not three ever slower steps between the
-//!    last four, the newest under half the first or each under 0.8 of the one before: an LRU's rose
+//!    last four (a step within 1% of the one before counts as slower), the newest under half the
+//!    first or each under 0.8 of the one before: an LRU's rose
 //!    17, 12, then 7 MiB/min and fired at 86 s, another's 15, 11, then 9 MB/min on Node 26 (three
 //!    of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event moves at
 //!    any window), nor four ever slower steps, the newest under half the first (an LRU's 12.9,
@@ -310,7 +311,7 @@ const DECELERATING_SHARE: f64 = 0.5;
 const DECELERATING_STEP_SHARE: f64 = 0.8;
 /// Two steps between full GCs within this share of each other count as one rate when
 /// [`Lives::decelerating`] asks each to be slower than the one before. A Node 26 LRU's full GCs
-/// rose 14.0, 4.385, 4.385 (a millionth apart, the second the faster), then 2.6 MB/min, and a
+/// rose 14.0, 4.385, 4.385 (0.006% apart, the second the faster), then 2.6 MB/min, and a
 /// strict comparison let it fire 90–210 s windows at 173–205 s. Replayed at every window from 30
 /// to 600 s and at 250 ms, 1 s and 5 s over the 744 recordings kept (537 healthy, 207 leaks):
 /// that run goes quiet and no other event moves; at 0.05 an emitter leak on Node 26 (steps of
@@ -739,12 +740,12 @@ impl Lives {
     }
 
     /// Whether the rise from the last (merged) full GC to the newest came more than `factor` ×
-    /// faster than the rise before it; false with fewer than three. What a full GC leaves jumps
-    /// when the load steps up and many more requests are in flight; a leak's steps keep one
-    /// rate. The start rule reads it only where both steps rose.
+    /// faster than the rise before it (or than none, if that one fell); false with fewer than
+    /// three. What a full GC leaves jumps when the load steps up and many more requests are in
+    /// flight; a leak's steps keep one rate. The start rule reads it only where both steps rose.
     fn accelerating(&self, factor: f64) -> bool {
         self.last_two_rates()
-            .is_some_and(|(before, now)| now > factor * before)
+            .is_some_and(|(before, now)| now > factor * before.max(0.0))
     }
 
     /// The rates (bytes/s) of the last two steps between (merged) full GCs, older first; None
@@ -2143,7 +2144,7 @@ mod tests {
         assert!(lives_at(&lru).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
         assert!(!lives_at(&lru[..4]).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
         // Recorded on Node 26 (lru-slow-o): 14.0, 4.385, 4.385, then 2.6 MB/min; the third step
-        // is a millionth faster than the second, the same rate.
+        // is 0.006% faster than the second, the same rate.
         let ties = [
             (1.272, 12.330528),
             (46.343, 22.84112),

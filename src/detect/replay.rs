@@ -430,7 +430,7 @@ mod tests {
             check("lru-slow-m.csv", false, interval, window, Expect::Quiet);
         }
         // Node 26, eval54: full GCs at 46, 83, 117 and 168 s left 22.8, 25.5, 28.0 and 30.3 MB,
-        // steps of 4.385 and 4.385 MB/min (the second a millionth faster), then 2.6, after 14.0
+        // steps of 4.385 and 4.385 MB/min (the second 0.006% faster), then 2.6, after 14.0
         // from the one at 1 s; it fired 90-210 s windows at 173-205 s while the four steps had to
         // slow strictly. Quiet since a step at the same rate counts as slower.
         for window in [90_000, 120_000, 150_000, 180_000, 210_000] {
