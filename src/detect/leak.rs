@@ -2180,6 +2180,12 @@ mod tests {
             !lives_at(&step[..2]).accelerating(ACCELERATING_FACTOR),
             "two figures, one step"
         );
+        // A fall, then any rise: nothing to keep a rate with.
+        let after_fall = [(0.0, 12.0), (30.0, 11.0), (60.0, 11.2)];
+        assert!(lives_at(&after_fall).accelerating(ACCELERATING_FACTOR));
+        // A steep fall, then a gentle one: the second "exceeds" the first only by sign.
+        let falling = [(0.0, 12.0), (30.0, 10.0), (60.0, 9.9)];
+        assert!(!lives_at(&falling).accelerating(ACCELERATING_FACTOR));
         // A leak of 7 MB/min whose full GCs catch ±0.4 MB in flight, 31 s apart: its steps speed
         // up and slow down by far less.
         let leak = jittered_leak();
