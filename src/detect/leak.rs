@@ -25,7 +25,8 @@
 //!   loaded service) promoted garbage raises every floor, RSS and heapUsed alike, by 1.5–3 MiB/min;
 //!   a full GC takes it back. In a 60 s window that is a perfect line.
 //! - **V8 sizing its heap.** After a load step V8 grows `heapTotal` and keeps the pages: the RSS
-//!   floor steps up 2–20 MiB while the live heap does not grow.
+//!   floor steps up 2–20 MiB while the live heap does not grow. It keeps them resident when it
+//!   shrinks `heapTotal` again, so the RSS follows the highest `heapTotal` so far, not the newest.
 //! - **Data in flight at a full GC.** A full GC that runs while a batch job's 150 MB or a burst of
 //!   requests is alive leaves a high "live" heap; the next one does not.
 //! - **Caches filling** and start-up.
@@ -62,8 +63,9 @@
 //!    but only while the newest full GC is in the last third of the window: on Node 24 V8 grew its
 //!    heap, and the RSS, three times faster than a heap leak (118 against 40 MiB/min), and only the
 //!    full GCs (rule 6) tell the leak from promoted garbage, which raised the heap floor 45 MiB/min
-//!    for a minute after a cache had filled. V8's `heapTotal` at half or more while the heap grows
-//!    by less than a fifth: V8 sizing itself, **never a leak**. But when the full GCs alone show a
+//!    for a minute after a cache had filled. V8's `heapTotal`, or the highest `heapTotal` so far
+//!    (V8 keeps the pages of a heap it shrinks), at half or more while the heap grows by less than
+//!    a fifth: V8 sizing itself, **never a leak**. But when the full GCs alone show a
 //!    steady heap leak (rule 6 without the floors, the last rise at three quarters of the one
 //!    before or more, the heap's floors at the minimum slope), or its floor since the newest full
 //!    GC rises four times faster than the garbage measured (an LRU filling at start-up: 2.3
@@ -500,6 +502,9 @@ enum Part {
     Children = 3,
     /// The metric less V8's heap and external memory (the newest figures): native memory.
     Outside = 4,
+    /// The highest heapTotal so far: V8 keeps the pages of a heap it shrinks resident (Node 22,
+    /// heavy garbage: heapTotal 69 then 50 MB, the RSS unmoved), so the RSS follows this peak.
+    HeapPeak = 5,
 }
 
 impl Part {
@@ -509,10 +514,11 @@ impl Part {
         Part::External,
         Part::Children,
         Part::Outside,
+        Part::HeapPeak,
     ];
 }
 
-const PARTS: usize = 5;
+const PARTS: usize = 6;
 
 /// What [`LeakDetector::outlived_full_gcs`] accepts as evidence that the growth outlived
 /// garbage collection.
@@ -606,6 +612,8 @@ struct HeapSizing {
     grew_at: Option<u64>,
     /// The newest full GC (s) that came within `SIZING_NEAR_MS` of such growth.
     full_gc_s: Option<f64>,
+    /// The highest heapTotal so far (see [`Part::HeapPeak`]).
+    peak_total: f64,
 }
 
 impl HeapSizing {
@@ -627,6 +635,7 @@ impl HeapSizing {
             self.full_gc_s = Some(t_ms as f64 / 1000.0);
         }
         self.last_total = Some(heap_total);
+        self.peak_total = self.peak_total.max(heap_total);
     }
 }
 
@@ -1151,6 +1160,7 @@ impl LeakDetector {
         }
         self.observe_part(t_ms, Part::HeapUsed, heap_used);
         self.observe_part(t_ms, Part::HeapTotal, heap_total);
+        self.observe_part(t_ms, Part::HeapPeak, self.heap_sizing.peak_total);
         self.observe_part(t_ms, Part::External, external);
         // The floors since the last full GC are kept from the first figure, warm-up included
         // (ms since the detector's clock began): the first full GC after the warm-up is judged
@@ -1828,8 +1838,15 @@ impl LeakDetector {
             let total = share(Part::HeapTotal);
             // What grows outside V8's heap and its Buffers: native memory.
             let outside = total.map(|t| 1.0 - t - external);
-            if heap < NATIVE_SHARE && total.is_some_and(|t| t >= EXPLAINS) {
+            let peak = share(Part::HeapPeak);
+            if heap < NATIVE_SHARE
+                && (total.is_some_and(|t| t >= EXPLAINS) || peak.is_some_and(|p| p >= EXPLAINS))
+            {
                 // V8's heap grew, not what it keeps alive: free space, or garbage a full GC takes.
+                // Its peak counts too: heavy garbage on Node 22 took heapTotal to new highs (58
+                // to 69 MB in 3 minutes) between shrinks that left the RSS where it was, and the
+                // RSS rose 1.4 MiB/min in step with the peak (a 240 s window at 5 s sampling called
+                // it native at 570 s).
                 Cause::HeapSizing
             } else if heap < NATIVE_SHARE || outside.is_some_and(|o| o >= EXPLAINS) {
                 Cause::Unexplained(Suspect::Native)
