@@ -1646,12 +1646,12 @@ impl LeakDetector {
     /// GC at 19 s out of the window this read nothing, the growth stayed unexplained, and the
     /// leak came at 99 s at 60 s (due 90), 79 s now. None before any full GC.
     fn heap_slope_since_full_gc(&self, a: &Analysis) -> Option<f64> {
-        let newest = match self.full_gcs.back() {
-            Some(g) => g.t / self.width_ms + 1,
-            // Full GCs on record, none in the window: the newest is before the span.
-            None if !self.heap_lives.lives.is_empty() => 0,
-            None => return None,
-        };
+        // The newest full GC wherever it is: `full_gcs` keeps only the window's, and none of the
+        // warm-up's. One before the origin counts from bucket 0.
+        let (newest_ms, _) = self.garbage.last_gc?;
+        let newest = newest_ms
+            .checked_sub(self.origin?)
+            .map_or(0, |t| t / self.width_ms + 1);
         let from = newest.max(a.first_idx);
         let span_ms = a.end_idx.saturating_sub(from) * self.width_ms;
         if span_ms < self.config.window_ms / 3 {
