@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { SCENARIOS, deadlines, judge } from '../eval/leak.mjs'
+import options from '../lib/options.js'
+import { SCENARIOS, SETTINGS, deadlines, judge, sentryOptions } from '../eval/leak.mjs'
 
 const scenario = (name) => {
   const s = SCENARIOS.find((x) => x.name === name)
@@ -19,6 +20,20 @@ describe('eval deadlines', () => {
     assert.deepEqual(deadlines(scenario('slow-heap'), 60_000), { start: 120, end: null })
     // The detector analyses a minute at shorter windows: they are held to a minute's deadline.
     assert.deepEqual(deadlines(scenario('fast-heap'), 30_000), { start: 90, end: null })
+  })
+
+  test("'def' sets nothing, and is judged by the library's own defaults", () => {
+    assert.deepEqual(sentryOptions(SETTINGS.def), {})
+    assert.deepEqual(sentryOptions(SETTINGS.def, { metric: 'treeRss' }), {
+      leak: { metric: 'treeRss' },
+    })
+    const defaults = options.normalizeOptions({})
+    assert.equal(SETTINGS.def.intervalMs, defaults.intervalMs)
+    assert.equal(SETTINGS.def.windowMs, defaults.leak.windowMs)
+    assert.deepEqual(deadlines(scenario('slow-heap'), SETTINGS.def.windowMs), {
+      start: 1200,
+      end: null,
+    })
   })
 
   test('too slow for a window, or stopping before a long one: not due', () => {

@@ -6,6 +6,8 @@
 //   npm run eval:leak -- --only fast-heap,cache-plateau --repeats 1
 //   npm run eval:leak -- --json out.json    # also write the results
 //   npm run eval:leak -- --settings w60,w300,d60,s300   # also at 1 s (60 s window), 5 s (300 s)
+//   npm run eval:leak -- --settings def --scale 2 --only slow-heap   # nothing set (1 s, 10 min
+//                                           # window), every phase twice as long
 //   npm run eval:leak -- --traces dir       # also write each run's samples (CSV) for replay:
 //                                           # cargo run --release --no-default-features --features replay --example leak_replay -- dir/*.csv
 //
@@ -44,11 +46,16 @@ export const SETTINGS = {
   w300: { intervalMs: 1000, windowMs: 300_000 },
   d60: { intervalMs: 1000, windowMs: 60_000 },
   s300: { intervalMs: 5000, windowMs: 300_000 },
+  // What `new MemorySentry()` gets: no option at all but the child scenario's metric. The
+  // figures are the library's defaults (lib/options.js), for the deadlines; a 10 minute window
+  // needs the phases longer than the scenarios' (`--scale 2`).
+  def: { intervalMs: 1000, windowMs: 600_000, nothingSet: true },
 }
 const DEFAULT_SETTINGS = ['w60', 'w300']
 
-/** The sentry options of a setting: the defaults but for period and window. */
-export function sentryOptions({ intervalMs, windowMs }, leakExtra = {}) {
+/** The sentry options of a setting: the defaults but for period and window (or all of them). */
+export function sentryOptions({ intervalMs, windowMs, nothingSet }, leakExtra = {}) {
+  if (nothingSet) return Object.keys(leakExtra).length > 0 ? { leak: { ...leakExtra } } : {}
   return { intervalMs, heap: true, historySize: 7200, leak: { windowMs, ...leakExtra } }
 }
 
@@ -193,6 +200,7 @@ function parse() {
       repeats: { type: 'string' },
       concurrency: { type: 'string' },
       full: { type: 'boolean', default: false },
+      scale: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -200,7 +208,7 @@ function parse() {
     console.log(
       'usage: node eval/leak.mjs [--quick] [--json <file>] [--traces <dir>] [--only name,name] ' +
         '[--settings w60,w300,d60,s300] [--repeats <healthy runs>] [--concurrency <runs at once>] ' +
-        '[--full (leak runs go to their end, for --traces)]',
+        '[--full (leak runs go to their end, for --traces)] [--scale <phase length factor>]',
     )
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`)
     process.exit(0)
@@ -269,25 +277,24 @@ export function judge(scenario, windowMs, leaks, ends) {
   return 'ok'
 }
 
-async function runOne(scenario, repeat, { quick, memsentry, settings, traces, full }) {
+async function runOne(scenario, repeat, { scale, memsentry, settings, traces, full }) {
   const sentries = Object.fromEntries(
     Object.entries(settings).map(([name, s]) => [name, sentryOptions(s, scenario.leak)]),
   )
-  const scale = quick ? 0.5 : 1
   const phases = scenario.phases.map(([rate, durationS]) => ({
     rate,
     durationS: Math.max(10, Math.round(durationS * scale)),
   }))
   const server = {
     ...scenario.server,
-    ...(scenario.server.retainForMs && quick
+    ...(scenario.server.retainForMs && scale !== 1
       ? { retainForMs: scenario.server.retainForMs * scale }
       : {}),
     sentries,
     probe: memwatchProbe,
     memsentry,
     recordHeap: Boolean(traces),
-    maxMs: 1_800_000,
+    maxMs: 1_800_000 * Math.max(1, scale),
   }
   // A leak run ends early once every setting has reported it (and, for a leak that stops, has
   // called it off and stayed quiet for a while).
@@ -425,7 +432,8 @@ export function table(results, settings) {
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)))
   const lines = [
-    'memsentry: the defaults but intervalMs and leak.windowMs (heap: true; treeRss for child-leak)',
+    'memsentry: the defaults but intervalMs and leak.windowMs (heap: true; treeRss for child-leak);' +
+      ' def: nothing set',
     "memwatch: memwatch-next's rule on the same process (eval/memwatch-rule.mjs)",
     'times: seconds after the load started; events: leak events in the run',
     '',
@@ -459,6 +467,8 @@ async function main() {
   const settings = Object.fromEntries(wanted.map((n) => [n, SETTINGS[n]]))
   if (wanted.some((n) => !SETTINGS[n])) throw new Error(`unknown setting in ${opts.settings}`)
   const repeats = Number(opts.repeats ?? (opts.quick ? 1 : 3))
+  const scale = Number(opts.scale ?? (opts.quick ? 0.5 : 1))
+  if (!(scale > 0)) throw new Error(`--scale wants a positive factor, not ${opts.scale}`)
   const concurrency = Number(opts.concurrency ?? 6)
   const memsentryDir = snapshotPackage()
   const memsentry = path.join(memsentryDir, 'index.mjs')
@@ -469,7 +479,7 @@ async function main() {
     for (let i = 0; i < n; i++) {
       jobs.push(async () => {
         const r = await runOne(scenario, n > 1 ? i : 0, {
-          quick: opts.quick,
+          scale,
           memsentry,
           settings,
           traces: opts.traces,
@@ -500,7 +510,7 @@ async function main() {
       ` (memsentry verdicts; ${Math.round((Date.now() - started) / 1000)} s)`,
   )
   if (opts.json) {
-    const doc = { quick: opts.quick, settings, node: process.version, results }
+    const doc = { quick: opts.quick, scale, settings, node: process.version, results }
     writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`)
     console.log(`results written to ${opts.json}`)
   }
