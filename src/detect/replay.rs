@@ -455,8 +455,8 @@ mod tests {
             check("heavy-garbage-e.csv", false, interval, window, Expect::Quiet);
         }
         // Node 22, eval53 (heavy-garbage#3 of 2026-12-04-node22-c): heapTotal reached new highs
-        // (58 to 69 MB from 300 to 480 s) between shrinks that left the RSS resident, and the RSS
-        // floor rose 123 to 129 MB while heapUsed's floors and external memory stood still. At
+        // (63.6 to 69.0 MiB at 437-484 s) between shrinks that left the RSS resident, and the RSS
+        // floor rose 123 to 129 MiB while heapUsed's floors and external memory stood still. At
         // 5 s sampling, 240 and 270 s windows called it native at 570 s. Quiet since growth
         // that V8's highest heapTotal keeps pace with counts as V8 sizing its heap.
         for window in [240_000, 270_000, 300_000] {
