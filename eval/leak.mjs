@@ -6,8 +6,8 @@
 //   npm run eval:leak -- --only fast-heap,cache-plateau --repeats 1
 //   npm run eval:leak -- --json out.json    # also write the results
 //   npm run eval:leak -- --settings w60,w300,d60,s300   # also at 1 s (60 s window), 5 s (300 s)
-//   npm run eval:leak -- --settings def --scale 2 --only slow-heap   # nothing set (1 s, 10 min
-//                                           # window), every phase twice as long
+//   npm run eval:leak -- --settings def --only slow-heap   # nothing set (1 s, a 10 min window);
+//                                           # every phase twice as long (--scale 2) for it
 //   npm run eval:leak -- --traces dir       # also write each run's samples (CSV) for replay:
 //                                           # cargo run --release --no-default-features --features replay --example leak_replay -- dir/*.csv
 //
@@ -15,7 +15,9 @@
 // autocannon in another child process, at fixed rates against 127.0.0.1. The server runs one
 // MemorySentry per setting, each with nothing set but the sampling period and the window (the
 // detector's evidence scales with the window: no minSlope is given), plus `heap: true` and, for
-// the child scenario, `leak.metric: 'treeRss'`. memwatch-next's rule (eval/memwatch-rule.mjs)
+// the child scenario, `leak.metric: 'treeRss'`; the `def` setting sets nothing at all (but that
+// metric), and its 10 minute window runs the phases twice as long unless --scale says otherwise.
+// memwatch-next's rule (eval/memwatch-rule.mjs)
 // watches the same process. Several runs go at once (--concurrency): each is a light load.
 //
 // Verdicts, per run and setting: a leak must be reported within 1.0 × window + 30 s of the load's
@@ -412,7 +414,7 @@ export function table(results, settings) {
       const w = settings[n].windowMs / 1000
       rows.push([
         r.name,
-        `${w} s @ ${settings[n].intervalMs} ms`,
+        settings[n].nothingSet ? `${n}: nothing set` : `${w} s @ ${settings[n].intervalMs} ms`,
         r.expect !== 'leak'
           ? 'none'
           : s.due.start == null
@@ -467,7 +469,8 @@ async function main() {
   const settings = Object.fromEntries(wanted.map((n) => [n, SETTINGS[n]]))
   if (wanted.some((n) => !SETTINGS[n])) throw new Error(`unknown setting in ${opts.settings}`)
   const repeats = Number(opts.repeats ?? (opts.quick ? 1 : 3))
-  const scale = Number(opts.scale ?? (opts.quick ? 0.5 : 1))
+  // A 10 minute window is due after the scenarios' phases end: 'def' runs them twice as long.
+  const scale = Number(opts.scale ?? (opts.quick ? 0.5 : wanted.includes('def') ? 2 : 1))
   if (!(scale > 0)) throw new Error(`--scale wants a positive factor, not ${opts.scale}`)
   const concurrency = Number(opts.concurrency ?? 6)
   const memsentryDir = snapshotPackage()
