@@ -5,8 +5,9 @@
 //!   ... -- --interval 1000 --window 300000 DIR/*.csv     (one setting; default: both of the eval)
 //!   ... -- --metric tree DIR/child-leak.csv               (treeRss instead of rss)
 //!
-//! Each CSV is `t_ms,rss,heap_used,external,heap_total,tree_rss` at the eval's fastest sampling
-//! (250 ms); a slower setting takes every n-th row. It prints, per file and setting, what the
+//! Each CSV is `t_ms,rss,heap_used,external,heap_total,tree_rss` at the run's fastest sampling
+//! (250 ms in the eval, 1 s with the defaults); a slower setting takes every n-th row, and a
+//! faster one than the rows is skipped (printed as `skipped`). It prints, per file and setting, what the
 //! detector reported and when (seconds after the load started), so a change to the rule can be
 //! tried on every recorded run in a second instead of an hour of real load.
 
@@ -44,6 +45,14 @@ fn main() {
         let name = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".csv");
         let tree_file = tree || name.starts_with("child");
         for &(interval, window) in &settings {
+            if !trace.samples_at(interval) {
+                println!(
+                    "{name:<22} w{:<4} skipped (rows every {} ms)",
+                    window / 1000,
+                    trace.row_period_ms()
+                );
+                continue;
+            }
             let out: Vec<String> = trace
                 .replay(interval, window, tree_file)
                 .into_iter()

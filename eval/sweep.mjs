@@ -142,6 +142,11 @@ function replay(bin, recs, windowS) {
   for (const line of out.split('\n')) {
     const m = line.match(/^(\S+)\s+w\d+\s*(.*)$/)
     if (!m) continue
+    // Rows recorded slower than this interval (a run with only the defaults, at 1 s): not judged.
+    if (m[2].startsWith('skipped')) {
+      events.set(m[1], null)
+      continue
+    }
     const list = [...m[2].matchAll(/([SE])(\d+)(?:\((\w+),[^)]*\))?/g)].map((e) => ({
       kind: e[1],
       t: Number(e[2]),
@@ -173,6 +178,7 @@ function score(recs, byWindow) {
     const ev = byWindow.get(w)
     const count = { healthy: 0, firing: 0, leaks: 0, right: 0 }
     for (const r of recs) {
+      if (ev.get(r.name) === null) continue
       const v = verdict(r, ev.get(r.name) ?? [], w)
       if (v == null) continue
       if (r.scenario.expect === 'none') {
@@ -238,6 +244,7 @@ try {
   for (const w of WINDOWS_USED) {
     for (const r of recs) {
       const now = results[0].byWindow.get(w).get(r.name)
+      if (now === null) continue
       const before = results[1]?.byWindow.get(w).get(r.name)
       const moved = results[1] && fmt(now) !== fmt(before)
       const wrong = values.verbose && verdict(r, now ?? [], w) === false

@@ -107,17 +107,40 @@ impl Trace {
         self.rows.is_empty()
     }
 
+    /// How often rows were recorded, ms: the median gap, to a multiple of 250 (250 for the eval,
+    /// whose fastest setting samples every 250 ms; 1000 for a run with only the defaults).
+    pub fn row_period_ms(&self) -> u64 {
+        let mut gaps: Vec<u64> = self
+            .rows
+            .windows(2)
+            .map(|w| w[1].t_ms.saturating_sub(w[0].t_ms))
+            .collect();
+        if gaps.is_empty() {
+            return 250;
+        }
+        let mid = gaps.len() / 2;
+        let median = *gaps.select_nth_unstable(mid).1;
+        ((median + 125) / 250 * 250).max(250)
+    }
+
+    /// Whether the rows can be replayed at `interval_ms`: a multiple of their own period.
+    pub fn samples_at(&self, interval_ms: u64) -> bool {
+        let period = self.row_period_ms();
+        interval_ms >= period && interval_ms.is_multiple_of(period)
+    }
+
     /// Whether the trace holds the heap readings of a sentry sampling every `interval_ms`.
     pub fn has_heap_calls(&self, interval_ms: u64) -> bool {
         self.heap_calls.iter().any(|c| c.interval_ms == interval_ms)
     }
 
     /// Feeds the run to a detector with the defaults but `window_ms`, sampling every
-    /// `interval_ms` (a multiple of the recorded 250 ms takes every n-th row), on RSS or, with
+    /// `interval_ms` (a multiple of the rows' period takes every n-th row; see
+    /// [`Trace::samples_at`]), on RSS or, with
     /// `tree`, on the tree's RSS with the process's own as a part. Returns each transition with
     /// its time in seconds after the load started.
     pub fn replay(&self, interval_ms: u64, window_ms: u64, tree: bool) -> Vec<(f64, LeakTransition)> {
-        let step = (interval_ms / 250).max(1) as usize;
+        let step = (interval_ms / self.row_period_ms()).max(1) as usize;
         let mut d = LeakDetector::new(LeakConfig {
             window_ms,
             ..LeakConfig::default()
@@ -772,5 +795,26 @@ mod tests {
         assert_eq!((t.load_start_ms, t.full_gcs.clone(), t.len()), (5, vec![1, 3], 2));
         assert!(t.rows[0].rss.is_nan());
         assert!(t.replay(250, 60_000, false).is_empty());
+    }
+
+    #[test]
+    fn rows_are_replayed_at_their_own_period_or_slower() {
+        let rows = |step: u64| -> String {
+            let mut text =
+                String::from("# x load_start_ms=0\nt_ms,rss,heap_used,external,heap_total,tree_rss\n");
+            for i in 0..40u64 {
+                text.push_str(&format!("{},{},,,,\n", i * step + i % 3, 50_000_000 + i));
+            }
+            text
+        };
+        // The eval's rows (250 ms, a few ms late at times), and a run with only the defaults (1 s).
+        let eval = Trace::parse(&rows(250));
+        assert_eq!(eval.row_period_ms(), 250);
+        assert!(eval.samples_at(250) && eval.samples_at(1000) && eval.samples_at(5000));
+        let defaults = Trace::parse(&rows(1000));
+        assert_eq!(defaults.row_period_ms(), 1000);
+        assert!(!defaults.samples_at(250), "finer than the rows");
+        assert!(defaults.samples_at(1000) && defaults.samples_at(5000));
+        assert!(!defaults.samples_at(1500), "not a multiple");
     }
 }
