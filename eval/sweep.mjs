@@ -19,8 +19,10 @@
 // judged up to 300 s windows (to a longer window it is no leak); a window under a minute counts as
 // a minute (the detector analyses a minute then). A leak too slow to be due at a window counts
 // there only if it is reported with the wrong suspect. Whether a recording counts depends on its
-// length only, so two binaries are scored on the same set: one shorter than a deadline (a leak run
-// recorded without --full ends once both settings have reported) is left out.
+// length and its rows' period only, so two binaries are scored on the same set: one shorter than a
+// deadline (a leak run recorded without --full ends once both settings have reported) is left out,
+// and so is one whose rows come slower than the setting samples (a run with only the defaults
+// records at 1 s), which either binary's replay skips.
 
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -173,12 +175,12 @@ function verdict(rec, events, windowS) {
   return v === 'ok (not due)' ? null : v === 'ok'
 }
 
-function score(recs, byWindow) {
+function score(recs, byWindow, skipped) {
   return WINDOWS_USED.map((w) => {
     const ev = byWindow.get(w)
     const count = { healthy: 0, firing: 0, leaks: 0, right: 0 }
     for (const r of recs) {
-      if (ev.get(r.name) === null) continue
+      if (skipped(r, w)) continue
       const v = verdict(r, ev.get(r.name) ?? [], w)
       if (v == null) continue
       if (r.scenario.expect === 'none') {
@@ -193,8 +195,8 @@ function score(recs, byWindow) {
   })
 }
 
-const fmt = (events = []) =>
-  events.map((e) => `${e.kind}${e.t}${e.suspect ? `(${e.suspect})` : ''}`).join(' ') || '-'
+const fmt = (events) =>
+  (events ?? []).map((e) => `${e.kind}${e.t}${e.suspect ? `(${e.suspect})` : ''}`).join(' ') || '-'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -210,7 +212,8 @@ const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WI
 if (WINDOWS_USED.some((w) => !Number.isInteger(w) || w < 1)) {
   throw new RangeError(`--windows must be seconds such as 60,300, got '${values.windows}'`)
 }
-// Recordings are sampled every 250 ms; a slower period replays every n-th row.
+// The eval's recordings are sampled every 250 ms (a run with only the defaults, every 1 s); a slower
+// period replays every n-th row.
 const INTERVAL = values.interval == null ? null : Number(values.interval)
 if (INTERVAL != null && !(Number.isInteger(INTERVAL) && INTERVAL >= 250 && INTERVAL % 250 === 0)) {
   throw new RangeError(`--interval must be a multiple of 250 ms, got '${values.interval}'`)
@@ -225,10 +228,13 @@ try {
   const recs = recordings(sources, dir, positionals.length > 0)
   const bin = values.bin ?? buildReplay()
   const runs = [['this', bin], ...(values.base ? [['base', values.base]] : [])]
-  const results = runs.map(([name, b]) => {
-    const byWindow = new Map(WINDOWS_USED.map((w) => [w, replay(b, recs, w)]))
-    return { name, byWindow, counts: score(recs, byWindow) }
-  })
+  const replays = runs.map(([name, b]) => ({
+    name,
+    byWindow: new Map(WINDOWS_USED.map((w) => [w, replay(b, recs, w)])),
+  }))
+  // A recording that either binary could not replay at a window counts for neither.
+  const skipped = (r, w) => replays.some(({ byWindow }) => byWindow.get(w).get(r.name) === null)
+  const results = replays.map((x) => ({ ...x, counts: score(recs, x.byWindow, skipped) }))
   const healthy = recs.filter((r) => r.scenario.expect === 'none').length
   console.log(`${recs.length} recordings (${healthy} healthy, ${recs.length - healthy} leaks)`)
   const cols = results.map((r) => `${r.name}: healthy firing, leaks right`)
@@ -243,8 +249,8 @@ try {
   // What moved between the two binaries, and with --verbose every other wrong verdict.
   for (const w of WINDOWS_USED) {
     for (const r of recs) {
+      if (skipped(r, w)) continue
       const now = results[0].byWindow.get(w).get(r.name)
-      if (now === null) continue
       const before = results[1]?.byWindow.get(w).get(r.name)
       const moved = results[1] && fmt(now) !== fmt(before)
       const wrong = values.verbose && verdict(r, now ?? [], w) === false

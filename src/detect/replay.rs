@@ -6,7 +6,8 @@
 //!
 //! A trace is CSV: `# full_gcs=<ms> <ms> ...` (when full GCs ran, ms since the server started),
 //! `# <label> load_start_ms=<ms>`, a header, then `t_ms,rss,heap_used,external,heap_total,tree_rss`
-//! rows at the eval's fastest sampling (250 ms); an empty field is unknown. Traces recorded before
+//! rows at the run's fastest sampling (250 ms in the eval, 1 s with the defaults); an empty field
+//! is unknown. Traces recorded before
 //! 2026-12-01 06:00 UTC have `external + arrayBuffers` in the external column (Buffers twice).
 //!
 //! Traces recorded since 2026-12-01 08:30 UTC also hold every heap reading each sentry gave its
@@ -816,5 +817,29 @@ mod tests {
         assert!(!defaults.samples_at(250), "finer than the rows");
         assert!(defaults.samples_at(1000) && defaults.samples_at(5000));
         assert!(!defaults.samples_at(1500), "not a multiple");
+    }
+
+    #[test]
+    fn a_run_recorded_at_1_s_replays_as_the_same_run_recorded_at_250_ms() {
+        // RSS flat for two minutes, then growing 20 MiB/min under a 4 MiB sawtooth; no heap
+        // readings. Recorded every 250 ms and every 1 s, replayed at 1 s: the same samples.
+        let run = |step: u64| -> String {
+            let mut text =
+                String::from("# x load_start_ms=0\nt_ms,rss,heap_used,external,heap_total,tree_rss\n");
+            for t_ms in (0..=900_000u64).step_by(step as usize) {
+                let t = t_ms as f64 / 1000.0;
+                let leak = (t - 120.0).max(0.0) * 20.0 * 1048576.0 / 60.0;
+                let saw = (t % 20.0) / 20.0 * 4.0 * 1048576.0;
+                text.push_str(&format!("{t_ms},{},,,,\n", 60e6 + leak + saw));
+            }
+            text
+        };
+        let times = |trace: &Trace| -> Vec<String> {
+            let events = trace.replay(1000, 60_000, false);
+            events.iter().map(|(t, e)| format!("{t} {e:?}")).collect()
+        };
+        let fine = times(&Trace::parse(&run(250)));
+        assert!(!fine.is_empty(), "the leak is reported");
+        assert_eq!(times(&Trace::parse(&run(1000))), fine);
     }
 }
