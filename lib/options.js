@@ -73,7 +73,7 @@ const DEFAULTS = Object.freeze({
   historySize: 3600,
   children: 'tree',
   leakWindowMs: 600_000,
-  // null: the core's rule (src/detect/leak.rs), which scales the evidence with the window and with the
+  // null: the core's rule (src/detect/leak/mod.rs), which scales the evidence with the window and with the
   // metric's level: growth per window of at least max(1.5 MiB × √(window / 1 min), 2% of the
   // level). A fixed number could not fit every window.
   leakMinSlope: null,
