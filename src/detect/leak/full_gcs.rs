@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::{GARBAGE_CYCLES, SAME_RATE, SIZING_NEAR_MS};
+use super::{FLOOR_PAIRS, GARBAGE_CYCLES, SAME_RATE, SIZING_NEAR_MS};
 use crate::detect::trend;
 
 /// A full (mark-compact) GC: the heap figures right after it, and the lowest ones since the
@@ -337,6 +337,51 @@ impl Lives {
             && tc - tb < close_s
             && c - a >= rate * (tc - ta)
             && self.lives.range(..n - 2).all(|l| l.1 < c)
+    }
+
+    /// Whether the lower envelope of all the (merged) full GCs on record rises steadily: taken
+    /// in pairs from the newest back, each pair's lower figure above the pair's before by `rate`
+    /// (bytes/s) times the time between, the rates of those steps within `factor` of each other
+    /// and not each under `step_share` of the one before, the newest figure above every pair's,
+    /// and the figures spanning `span_s` or more. Data in flight at a full GC only ever adds to
+    /// what it leaves, so the lower of two is nearer what is kept. Over a long window a slow
+    /// leak's single steps are too small for the margin rule 6 asks of each: a ~1 MiB/min leak
+    /// whose full GCs came 86-339 s apart left 29.7, then 29.3 MB, and steps of 0.4 MB in 106 s,
+    /// and no window of 360 s or more reported it in 21 minutes. False before `2 * FLOOR_PAIRS`
+    /// figures.
+    pub(super) fn floors_rising(&self, rate: f64, span_s: f64, factor: f64, step_share: f64) -> bool {
+        let n = self.lives.len();
+        if n < 2 * FLOOR_PAIRS || self.lives[n - 1].0 - self.lives[n - 2 * FLOOR_PAIRS].0 < span_s {
+            return false;
+        }
+        let lower = |i: usize| {
+            let (a, b) = (self.lives[i], self.lives[i + 1]);
+            if a.1 <= b.1 {
+                a
+            } else {
+                b
+            }
+        };
+        let floors: Vec<(f64, f64)> = (0..FLOOR_PAIRS)
+            .map(|k| lower(n - 2 * (FLOOR_PAIRS - k)))
+            .collect();
+        let mut rates = [0.0; FLOOR_PAIRS - 1];
+        for (r, w) in rates.iter_mut().zip(floors.windows(2)) {
+            if w[1].0 <= w[0].0 {
+                return false;
+            }
+            *r = (w[1].1 - w[0].1) / (w[1].0 - w[0].0);
+        }
+        let newest = self.lives[n - 1].1;
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                (lo.min(r), hi.max(r))
+            });
+        lo >= rate
+            && hi <= factor * lo
+            && floors.iter().all(|f| f.1 <= newest)
+            && !rates.windows(2).all(|w| w[1] < step_share * w[0])
     }
 
     /// Whether the newest step rose by `rate` (bytes/s) times its length plus `margin`
