@@ -167,7 +167,7 @@
 //!    newest figure above them all and the newest full GC in the last third. A ~1 MiB/min leak
 //!    with nothing set (full GCs 86–339 s apart, steps of 0.4 MB in 106 s, a fall of 0.4 MB)
 //!    passed no window of 360 s or more in 21 minutes; now 1030 s at 600 s (due 1200). Replayed
-//!    at every window from 30 to 600 s at 250 ms, 1 s and 5 s over 841 recordings (607
+//!    at every window from 30 to 600 s at 250 ms, 1 s and 5 s over 861 recordings (614
 //!    healthy), no healthy one fires more; without the factor, heavy garbage whose pairs rose
 //!    1.8, 3.4, then 4.1 MB/min fired 150 and 180 s windows;
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
@@ -374,8 +374,8 @@ const RISING_STEPS: usize = 2;
 /// ([`Lives::floors_rising`]): all that are kept (`GARBAGE_CYCLES * 2`).
 const FLOOR_PAIRS: usize = GARBAGE_CYCLES;
 /// The rates of those pairs' steps within this factor of each other: a leak adds at one rate.
-/// Replayed at every window from 30 to 600 s and at 250 ms, 1 s and 5 s over the 841
-/// recordings kept (607 healthy): without it, heavy garbage on Node 22 whose full GCs' lower
+/// Replayed at every window from 30 to 600 s and at 250 ms, 1 s and 5 s over the 861
+/// recordings kept (614 healthy): without it, heavy garbage on Node 22 whose full GCs' lower
 /// figures rose 1.8, 3.4, then 4.1 MB/min fired 150 and 180 s windows; with it, no healthy
 /// recording fires more at any window or period.
 const FLOOR_RATES_FACTOR: f64 = 2.0;
