@@ -1228,16 +1228,19 @@ impl LeakDetector {
         // 40 s old must not hide a floor that rises far faster than garbage since.
         // Or, over a window long enough for the full GCs on record to span it, their lower
         // envelope rises steadily at the minimum slope: the newest in the last third, as above.
-        let floors_rise = part == Part::HeapUsed
-            && self.fresh_full_gc()
-            && lives.floors_rising(
-                self.config.min_slope_at(a.level),
-                self.config.window_ms as f64 / 1000.0,
-                FLOOR_RATES_FACTOR,
-                DECELERATING_STEP_SHARE,
-            );
+        // A closure, so that it is read only when the full GCs' steps above do not hold.
+        let floors_rise = || {
+            part == Part::HeapUsed
+                && self.fresh_full_gc()
+                && lives.floors_rising(
+                    self.config.min_slope_at(a.level),
+                    self.config.window_ms as f64 / 1000.0,
+                    FLOOR_RATES_FACTOR,
+                    DECELERATING_STEP_SHARE,
+                )
+        };
         Some(
-            kept || floors_rise
+            kept || floors_rise()
                 || floors
                     && part == Part::HeapUsed
                     && self.beyond_garbage(self.heap_slope_since_full_gc(a), rate),
