@@ -82,27 +82,31 @@ function assertLeak(t, r, suspect) {
   assert.ok(first.confidence >= 0.95, `confidence ${first.confidence}\n${info}`)
 }
 
-// The three runs go at once (each a server and a load process at 50-300 req/s, about 3 minutes
-// in all instead of 6): the eval runs eight such at once on this kind of machine, and the
-// deadline and the load's floor (80% of the rate asked) leave room for it.
+// The healthy run (3 minutes) goes beside the two leaks, which go one after the other (80 s
+// each): about 3 minutes in all instead of 6, with two servers at a time. Not all three at once:
+// the diagnosis spec's same heap leak, three at a time, came at 123 and 138 s in two of twelve
+// runs (V8's next full GC late; whether the load made it late is not known), past this
+// deadline.
 describe('leak detection on real Koa servers under load', { concurrency: true }, () => {
-  test(
-    'a handler keeping ~10 KB of JS strings per request at 200 req/s: leak, suspect heap',
-    { timeout: 180_000 },
-    async (t) => {
-      const r = await leakRun('heap')
-      assertLeak(t, r, 'heap')
-    },
-  )
+  describe('two leaks, one after the other', { concurrency: false }, () => {
+    test(
+      'a handler keeping ~10 KB of JS strings per request at 200 req/s: leak, suspect heap',
+      { timeout: 180_000 },
+      async (t) => {
+        const r = await leakRun('heap')
+        assertLeak(t, r, 'heap')
+      },
+    )
 
-  test(
-    'a handler keeping a Buffer.alloc(10_000) per request at 200 req/s: leak, suspect native',
-    { timeout: 180_000 },
-    async (t) => {
-      const r = await leakRun('native')
-      assertLeak(t, r, 'native')
-    },
-  )
+    test(
+      'a handler keeping a Buffer.alloc(10_000) per request at 200 req/s: leak, suspect native',
+      { timeout: 180_000 },
+      async (t) => {
+        const r = await leakRun('native')
+        assertLeak(t, r, 'native')
+      },
+    )
+  })
 
   test(
     'no retention under load that changes 50 -> 300 -> 100 req/s: no leak in 3 minutes',
