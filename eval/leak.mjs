@@ -6,6 +6,7 @@
 //   npm run eval:leak -- --only fast-heap,cache-plateau --repeats 1
 //   npm run eval:leak -- --json out.json    # also write the results
 //   npm run eval:leak -- --settings w60,w300,d60,s300   # also at 1 s (60 s window), 5 s (300 s)
+//   npm run eval:leak -- --settings w60,w120,w180,w300  # and 120 s and 180 s windows at 1 s
 //   npm run eval:leak -- --settings def --only slow-heap   # nothing set (1 s, a 10 min window);
 //                                           # every phase twice as long (--scale 2) for it
 //   npm run eval:leak -- --traces dir       # also write each run's samples (CSV) for replay:
@@ -40,14 +41,17 @@ const memwatchProbe = fileURLToPath(new URL('./memwatch-rule.mjs', import.meta.u
 
 /**
  * The two settings of issue 10, a short window sampled fast and a longer one at 1 s (run by
- * default), and two more a user may well pick, run with `--settings`: the short window at the
- * default 1 s sampling, and the longer one at 5 s.
+ * default), and more a user may well pick, run with `--settings`: the short window at the
+ * default 1 s sampling, the longer one at 5 s, and windows between the two at 1 s.
  */
 export const SETTINGS = {
   w60: { intervalMs: 250, windowMs: 60_000 },
   w300: { intervalMs: 1000, windowMs: 300_000 },
   d60: { intervalMs: 1000, windowMs: 60_000 },
   s300: { intervalMs: 5000, windowMs: 300_000 },
+  // Windows between the two, at 1 s: the defaults must hold at any window.
+  w120: { intervalMs: 1000, windowMs: 120_000 },
+  w180: { intervalMs: 1000, windowMs: 180_000 },
   // What `new MemorySentry()` gets: no option at all but the child scenario's metric. The
   // figures are the library's defaults (lib/options.js), for the deadlines; a 10 minute window
   // needs the phases longer than the scenarios' (`--scale 2`).
