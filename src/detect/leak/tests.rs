@@ -788,6 +788,8 @@ struct Process {
     garbage: f64,
     sizing: f64,
     sizing_at: f64,
+    /// A span (s) over which V8 gives those pages back evenly, shrinking heapTotal.
+    sizing_fade: Option<(f64, f64)>,
     /// Data in flight at a full GC (a batch job's, a burst of requests'): what the full GC
     /// leaves is the live heap plus up to this much, drawn anew at each.
     in_flight: f64,
@@ -819,6 +821,7 @@ impl Process {
             garbage: per_min(3.0 * MIB),
             sizing: 0.0,
             sizing_at: 0.0,
+            sizing_fade: None,
             in_flight: 0.0,
             cache: 0.0,
             cache_fill_s: 1.0,
@@ -911,7 +914,14 @@ impl Process {
                 flight = 0.0;
             }
             let used = live + flight + self.garbage * (t - last_gc);
-            let sizing = if t >= self.sizing_at { self.sizing } else { 0.0 };
+            let kept = self
+                .sizing_fade
+                .map_or(1.0, |(from, to)| 1.0 - ((t - from) / (to - from)).clamp(0.0, 1.0));
+            let sizing = if t >= self.sizing_at {
+                self.sizing * kept
+            } else {
+                0.0
+            };
             let burst = if t % 20.0 < 5.0 { self.burst_highs * t } else { 0.0 };
             let total = 1.4 * used + sizing + self.overgrow * (live - 12.0 * MB) + burst;
             peak_total = peak_total.max(total);
@@ -998,7 +1008,16 @@ fn an_lru_nearing_its_cap_never_starts_at_long_windows() {
         overgrow: 2.0,
         ..Process::healthy()
     };
-    lru.assert_quiet(&[(300_000, 1000), (600_000, 1000)], 1500);
+    lru.assert_quiet(
+        &[
+            (180_000, 1000),
+            (210_000, 1000),
+            (240_000, 1000),
+            (300_000, 1000),
+            (600_000, 1000),
+        ],
+        1500,
+    );
 }
 
 #[test]
@@ -1184,6 +1203,39 @@ fn a_heap_leak_is_the_heap_while_v8_outgrows_it() {
             "heap leak 40 MiB/min, V8 3.4 times as fast, window {window_ms} ms: started at {starts:?} s"
         );
     }
+}
+
+#[test]
+fn a_heap_leak_is_found_while_v8_hands_pages_back() {
+    // A slow heap leak (2.7 MiB/min) in a heap V8 had grown by 36 MB and gives back evenly
+    // from 60 to 540 s: the RSS falls a little while the heap grows, and only the heap shows
+    // the leak (a recorded slow leak at 300 s: 620 s, due 600). Found by the heap's own trend
+    // once its full GCs' floors rise, with the heap's slope (650-680 s without it, the RSS's slope
+    // at 0.27-0.66 of the leak's).
+    let leak = Process {
+        heap_leak: per_min(2.7 * MIB),
+        garbage: per_min(10.0 * MIB),
+        sizing: 36.0 * MB,
+        sizing_fade: Some((60.0, 540.0)),
+        ..Process::healthy()
+    };
+    let mut starts = Vec::new();
+    for seed in 1..=5 {
+        let events = leak.run(seed, 300_000, 1000, 900);
+        let (t, e) = match events.as_slice() {
+            [(t, LeakTransition::Started(e))] => (*t, e.clone()),
+            other => panic!("seed {seed}: {:?}", kinds(other)),
+        };
+        assert_eq!(e.suspect, Suspect::Heap, "seed {seed}");
+        assert!(t <= 600.0, "seed {seed}: started at {t} s, due 600");
+        let share = e.slope_bytes_per_sec / per_min(2.7 * MIB);
+        assert!(
+            (0.6..=1.5).contains(&share),
+            "seed {seed}: slope {share} of the leak's"
+        );
+        starts.push(t);
+    }
+    println!("heap leak 2.7 MiB/min, V8 giving 36 MB back over 60-540 s, 300 s: {starts:?} s");
 }
 
 #[test]
