@@ -183,7 +183,7 @@
 //! as a heap episode does. V8 shrinking its heap hands pages back, and the RSS can fall while
 //! a slow heap leak goes on: a recorded one (2.7 MB/min) at a 300 s window came at 620 s, due
 //! 600, after V8 cut `heapTotal` from 62 to 34 MB at one full GC; 500 s with this. Replayed at
-//! every window from 30 to 600 s at 250 ms, 1 s and 5 s over 928 recordings (667 healthy): no
+//! every window from 30 to 600 s at 250 ms, 1 s and 5 s over 958 recordings (690 healthy): no
 //! healthy one fires more; that leak comes 42–120 s sooner at 210–300 s windows, a ~1 MiB/min
 //! leak with nothing set is now reported at 360 and 420 s windows (1134–1154 s, due 720 and
 //! 840: late, where it was not reported at all), an emitter 20 s sooner at 120 s at 5 s.
@@ -231,18 +231,19 @@
 //! up to 20 MB of a job's data alive at each full GC; a 40 MB cache filled in 40 s, at 10, 30, 45
 //! and 60 s windows; an LRU nearing a 24 MB cap as 1 − e^(−t/60 s), at 180, 210, 240, 300 and
 //! 600 s (at 60 s it fires in 9 of 40 seeds, as about one recorded Node 24 LRU run in three does;
-//! at 90 and 120 s in 2 of 40); an 8 MB cache filling evenly for two minutes, V8 growing its heap twice as fast, at
-//! 90, 120 and 300 s (at 60 s, growth of 4 MiB/min for two windows, it fires in 11 of 40 seeds at
-//! 116-128 s, 3 of 40 without V8's growth); under 30 MiB/min of garbage, bursts taking heapTotal
-//! to highs rising 3 MiB/min with the RSS keeping the pages (15 minutes, at 60 s, 240 s at 5 s
-//! sampling and 300 s; 240 s fired as native at 530 s before the highest heapTotal counted);
-//! and (with an explicit `minSlope`) the flat sawtooth,
-//! warm-up ramps, steps of 80 MB, caches filled in a fifth of the window. What the real runs show:
+//! at 90 and 120 s in 2 of 40); an 8 MB cache filling evenly for two minutes, V8 growing its
+//! heap twice as fast, at 90, 120 and 300 s (at 60 s, growth of 4 MiB/min for two windows, it
+//! fires in 11 of 40 seeds at 116-128 s, 3 of 40 without V8's growth); under 30 MiB/min of
+//! garbage, bursts taking heapTotal to highs rising 3 MiB/min with the RSS keeping the pages (15
+//! minutes, at 60 s, 240 s at 5 s sampling and 300 s; 240 s fired as native at 530 s before the
+//! highest heapTotal counted); and (with an explicit `minSlope`) the flat sawtooth, warm-up
+//! ramps, steps of 80 MB, caches filled in a fifth of the window. What the real runs show:
 //! the README and docs/leak-detection.md.
 //!
 //! # The estimate
 //!
-//! `slope_bytes_per_sec` is the envelope's Theil–Sen slope; `window_ms` the span of the analysed
+//! `slope_bytes_per_sec` is the envelope's Theil–Sen slope (for an episode rule 9 started, the
+//! heap's while it grows faster than the metric); `window_ms` the span of the analysed
 //! sub-windows; `growth_bytes` = slope × that span; `confidence` = 1 − p of the one-sided
 //! Mann–Kendall test; `suspect` the cause above.
 
