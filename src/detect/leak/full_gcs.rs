@@ -362,9 +362,8 @@ impl Lives {
                 b
             }
         };
-        let floors: Vec<(f64, f64)> = (0..FLOOR_PAIRS)
-            .map(|k| lower(n - 2 * (FLOOR_PAIRS - k)))
-            .collect();
+        // An array, not a Vec: this runs on most idle evaluations.
+        let floors: [(f64, f64); FLOOR_PAIRS] = std::array::from_fn(|k| lower(n - 2 * (FLOOR_PAIRS - k)));
         let mut rates = [0.0; FLOOR_PAIRS - 1];
         for (r, w) in rates.iter_mut().zip(floors.windows(2)) {
             if w[1].0 <= w[0].0 {

@@ -957,7 +957,6 @@ impl LeakDetector {
         let flips = match self.episode_cause {
             None => {
                 let min = self.config.min_slope_at(a.level);
-                let trend = |a: &Analysis, scratch: &mut Vec<f64>| starts_trend(a, min, scratch);
                 // The trend on the metric's floors, or on those of the part that explains it:
                 // V8 sizing its heap can bend the RSS around a heap leak's straight line, the
                 // parent's RSS a tree's around a child's.
@@ -966,7 +965,7 @@ impl LeakDetector {
                     _ => min,
                 };
                 let rate = START_RECENT_FRACTION * min;
-                let metric_trend = trend(&a, &mut self.scratch);
+                let metric_trend = starts_trend(&a, min, &mut self.scratch);
                 cause != Cause::HeapSizing
                     && a.slope >= bar
                     && (self.outlived_full_gcs(&a, cause, rate, Evidence::FullGcsOrFloor) == Some(true)
@@ -980,7 +979,7 @@ impl LeakDetector {
                                 let env = self.part_envelope(part, a.first_idx, cur);
                                 self.analyse(&env, cur)
                             })
-                            .is_some_and(|p| trend(&p, &mut self.scratch)))
+                            .is_some_and(|p| starts_trend(&p, min, &mut self.scratch)))
             }
             Some(started) => !self.keeps(&a, started, cur),
         };
@@ -1055,20 +1054,29 @@ impl LeakDetector {
     /// fired a 210 s window (`lru-slow-p.csv`); either alone keeps it quiet.
     fn heap_grows_alone(&mut self, a: &Analysis, cause: Cause, cur: u64) -> Option<Analysis> {
         let min = self.config.min_slope_at(a.level);
-        let window_s = self.config.window_ms as f64 / 1000.0;
         if !self.gc_kinds_known
             || matches!(cause, Cause::HeapSizing | Cause::Explained(Suspect::Child))
             || a.slope >= min
-            || !self.fresh_full_gc()
-            || !self
-                .heap_lives
-                .floors_rising(min, window_s, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE)
+            || !self.heap_floors_rise(a.level)
         {
             return None;
         }
         let env = self.part_envelope(Part::HeapUsed, a.first_idx, cur);
         let heap = self.analyse(&env, cur)?;
         starts_trend(&heap, min, &mut self.scratch).then_some(heap)
+    }
+
+    /// Whether the full GCs on record span the window with their pairs' lower figures rising
+    /// steadily at the minimum slope for `level` ([`Lives::floors_rising`]), the newest full GC
+    /// in the last third of the window: rule 6's pairs rule, shared by rule 9.
+    fn heap_floors_rise(&self, level: f64) -> bool {
+        self.fresh_full_gc()
+            && self.heap_lives.floors_rising(
+                self.config.min_slope_at(level),
+                self.config.window_ms as f64 / 1000.0,
+                FLOOR_RATES_FACTOR,
+                DECELERATING_STEP_SHARE,
+            )
     }
 
     /// The estimate while an episode is on: the metric's, or for one that started on the heap
@@ -1315,16 +1323,7 @@ impl LeakDetector {
         // Or, over a window long enough for the full GCs on record to span it, their lower
         // envelope rises steadily at the minimum slope: the newest in the last third, as above.
         // A closure, so that it is read only when the full GCs' steps above do not hold.
-        let floors_rise = || {
-            part == Part::HeapUsed
-                && self.fresh_full_gc()
-                && lives.floors_rising(
-                    self.config.min_slope_at(a.level),
-                    self.config.window_ms as f64 / 1000.0,
-                    FLOOR_RATES_FACTOR,
-                    DECELERATING_STEP_SHARE,
-                )
-        };
+        let floors_rise = || part == Part::HeapUsed && self.heap_floors_rise(a.level);
         Some(
             kept || floors_rise()
                 || floors
