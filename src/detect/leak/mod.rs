@@ -711,6 +711,9 @@ pub struct LeakDetector {
     episode_min_slope: f64,
     /// Consecutive evaluations whose verdict differs from the state.
     streak: u32,
+    /// Whether the streak's evaluations flipped on the heap's trend alone (rule 9): a streak
+    /// counts one kind of evidence, so a rule-9 flip does not confirm a flip of another kind.
+    streak_heap_alone: bool,
     /// When growth nothing explains was first and last seen to flip the verdict (ms since the
     /// origin); a gap of more than a window starts it again.
     unexplained_seen: Option<(u64, u64)>,
@@ -753,6 +756,7 @@ impl LeakDetector {
             heap_sizing: HeapSizing::default(),
             episode_min_slope: f64::INFINITY,
             streak: 0,
+            streak_heap_alone: false,
             unexplained_seen: None,
             scratch: Vec::new(),
         }
@@ -993,7 +997,12 @@ impl LeakDetector {
         if heap_alone.is_some() {
             cause = Cause::Explained(Suspect::Heap);
         }
-        self.streak = if flips { self.streak + 1 } else { 0 };
+        self.streak = match (flips, self.streak_heap_alone == heap_alone.is_some()) {
+            (false, _) => 0,
+            (true, true) => self.streak + 1,
+            (true, false) => 1,
+        };
+        self.streak_heap_alone = heap_alone.is_some();
         let now_ms = cur * self.width_ms;
         let unexplained = self.episode_cause.is_none() && matches!(cause, Cause::Unexplained(_));
         if flips && unexplained {
@@ -1081,15 +1090,18 @@ impl LeakDetector {
 
     /// The estimate while an episode is on: the metric's, or for one that started on the heap
     /// alone the heap's while it grows faster (the metric may still fall, V8 handing pages
-    /// back).
+    /// back). Such an episode keeps the heap as its suspect even where the heap's figures cannot
+    /// be analysed: the metric's cause then says nothing of what started it.
     fn episode_estimate(&mut self, a: &Analysis, cause: Cause, cur: u64) -> LeakEstimate {
-        if self.episode_heap_alone {
-            let env = self.part_envelope(Part::HeapUsed, a.first_idx, cur);
-            if let Some(heap) = self.analyse(&env, cur).filter(|h| h.slope > a.slope) {
-                return self.estimate(&heap, Cause::Explained(Suspect::Heap));
-            }
+        if !self.episode_heap_alone {
+            return self.estimate(a, cause);
         }
-        self.estimate(a, cause)
+        let env = self.part_envelope(Part::HeapUsed, a.first_idx, cur);
+        let heap = self.analyse(&env, cur);
+        self.estimate(
+            heap.as_ref().filter(|h| h.slope > a.slope).unwrap_or(a),
+            Cause::Explained(Suspect::Heap),
+        )
     }
 
     /// The heap's slope (bytes/s) if the full GCs alone show a steady heap leak: the heap's floors
