@@ -997,12 +997,7 @@ impl LeakDetector {
         if heap_alone.is_some() {
             cause = Cause::Explained(Suspect::Heap);
         }
-        self.streak = match (flips, self.streak_heap_alone == heap_alone.is_some()) {
-            (false, _) => 0,
-            (true, true) => self.streak + 1,
-            (true, false) => 1,
-        };
-        self.streak_heap_alone = heap_alone.is_some();
+        self.count_flip(flips, heap_alone.is_some());
         let now_ms = cur * self.width_ms;
         let unexplained = self.episode_cause.is_none() && matches!(cause, Cause::Unexplained(_));
         if flips && unexplained {
@@ -1073,6 +1068,17 @@ impl LeakDetector {
         let env = self.part_envelope(Part::HeapUsed, a.first_idx, cur);
         let heap = self.analyse(&env, cur)?;
         starts_trend(&heap, min, &mut self.scratch).then_some(heap)
+    }
+
+    /// Counts one evaluation towards [`CONFIRM`]: consecutive flips of one kind, the heap's trend
+    /// alone (rule 9) or the other rules; a flip of the other kind starts the count again.
+    fn count_flip(&mut self, flips: bool, heap_alone: bool) {
+        self.streak = match (flips, self.streak_heap_alone == heap_alone) {
+            (false, _) => 0,
+            (true, true) => self.streak + 1,
+            (true, false) => 1,
+        };
+        self.streak_heap_alone = heap_alone;
     }
 
     /// Whether the full GCs on record span the window with their pairs' lower figures rising

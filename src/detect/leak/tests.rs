@@ -168,6 +168,43 @@ fn lives_at(figures: &[(f64, f64)]) -> Lives {
 }
 
 #[test]
+fn a_streak_counts_one_kind_of_evidence() {
+    let mut d = LeakDetector::new(config(60_000, 0.0, 0));
+    // A flip on the metric's rules, then one on the heap's trend alone: not two of a kind.
+    d.count_flip(true, false);
+    d.count_flip(true, true);
+    assert_eq!(d.streak, 1);
+    d.count_flip(true, true);
+    assert_eq!(d.streak, CONFIRM);
+    // And back: the metric's rules start their own count.
+    d.count_flip(true, false);
+    assert_eq!(d.streak, 1);
+    d.count_flip(false, false);
+    assert_eq!(d.streak, 0);
+}
+
+#[test]
+fn a_heap_alone_episode_keeps_its_suspect_without_heap_figures() {
+    let mut d = LeakDetector::new(config(60_000, 0.0, 0));
+    // The metric's own analysis, nothing explaining it, and no heap figure on record.
+    let a = Analysis {
+        points: vec![(0.0, 100.0 * MIB), (60.0, 100.0 * MIB)],
+        slope: 0.0,
+        confidence: 0.5,
+        slope_recent: 0.0,
+        level: 100.0 * MIB,
+        first_idx: 0,
+        end_idx: 30,
+    };
+    let unknown = Cause::Unexplained(Suspect::Unknown);
+    assert_eq!(d.episode_estimate(&a, unknown, 30).suspect, Suspect::Unknown);
+    d.episode_heap_alone = true;
+    let e = d.episode_estimate(&a, unknown, 30);
+    assert_eq!(e.suspect, Suspect::Heap);
+    assert_eq!(e.slope_bytes_per_sec, 0.0);
+}
+
+#[test]
 fn decelerating_tells_a_cap_from_a_leak() {
     // An LRU keyed by random ids nears its cap as 30 - 18·e^(-t/60) MB.
     let cap = |t: f64| (t, 30.0 - 18.0 * (-t / 60.0).exp());
