@@ -9,8 +9,10 @@
 // fire with the defaults. npm run eval:leak runs these and the other scenarios at two windows.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import os from 'node:os'
+import path from 'node:path'
 
-import { floorSeries, runScenario } from './fixtures/leak/scenario.mjs'
+import { floorSeries, runScenario, writeTrace } from './fixtures/leak/scenario.mjs'
 
 const SENTRY = {
   intervalMs: 250,
@@ -22,6 +24,28 @@ const SENTRY = {
 const DEADLINE_MS = 120_000
 
 const MiB = 1024 * 1024
+
+// Where a failing run leaves its samples and heap readings, for an exact replay of what the
+// detector saw (eval/README.md, "replay"); with MEMSENTRY_TRACE_DIR set, every run does.
+const TRACE_DIR = process.env.MEMSENTRY_TRACE_DIR ?? path.join(os.tmpdir(), 'memsentry-leak-spec')
+
+/** Runs `check(r)`; writes the run's trace when it fails (or always with MEMSENTRY_TRACE_DIR). */
+function keepingTrace(t, label, r, check) {
+  const save = () => {
+    if (!r.history) return null
+    const name = `${label}-${process.version}-${Date.now()}`
+    writeTrace(TRACE_DIR, name, r, [SENTRY])
+    return path.join(TRACE_DIR, `${name}.csv`)
+  }
+  try {
+    check()
+  } catch (err) {
+    const file = save()
+    if (file) t.diagnostic(`trace: ${file}`)
+    throw err
+  }
+  if (process.env.MEMSENTRY_TRACE_DIR) t.diagnostic(`trace: ${save()}`)
+}
 
 /** Reports each line of `text` as a TAP diagnostic (a diagnostic is one line). */
 function diagnose(t, text) {
@@ -52,7 +76,7 @@ function evidence(r) {
 /** A leak at 200 req/s: returns the run, stopped once the first 'leak' event is in. */
 async function leakRun(retain) {
   return runScenario({
-    server: { retain, bytesPerRequest: 10_000, sentry: SENTRY },
+    server: { retain, bytesPerRequest: 10_000, sentry: SENTRY, recordHeap: true },
     phases: [{ rate: 200, durationS: DEADLINE_MS / 1000 + 10 }],
     stopWhen: (r) => r.leaks.length > 0,
   })
@@ -94,7 +118,7 @@ describe('leak detection on real Koa servers under load', { concurrency: true },
       { timeout: 180_000 },
       async (t) => {
         const r = await leakRun('heap')
-        assertLeak(t, r, 'heap')
+        keepingTrace(t, 'heap-leak', r, () => assertLeak(t, r, 'heap'))
       },
     )
 
@@ -103,7 +127,7 @@ describe('leak detection on real Koa servers under load', { concurrency: true },
       { timeout: 180_000 },
       async (t) => {
         const r = await leakRun('native')
-        assertLeak(t, r, 'native')
+        keepingTrace(t, 'native-leak', r, () => assertLeak(t, r, 'native'))
       },
     )
   })
@@ -118,21 +142,23 @@ describe('leak detection on real Koa servers under load', { concurrency: true },
         { rate: 100, durationS: 60 },
       ]
       const r = await runScenario({
-        server: { retain: 'none', sentry: SENTRY },
+        server: { retain: 'none', sentry: SENTRY, recordHeap: true },
         phases,
         tailMs: 1000,
       })
-      const info = evidence(r)
-      diagnose(t, info)
-      // The load must have been what the test claims, or the absence of a leak proves nothing.
-      assert.equal(r.phases.length, phases.length, `the load did not run every phase\n${info}`)
-      for (const [i, p] of r.phases.entries()) {
-        t.diagnostic(`phase ${i}: ${p.rate} req/s asked, ${p.rps} achieved, ${p.errors} errors`)
-        assert.ok(p.rps >= 0.8 * p.rate, `phase ${i}: ${p.rps} req/s of ${p.rate}\n${info}`)
-        assert.equal(p.errors + p.non2xx, 0, `phase ${i}: failed requests\n${info}`)
-      }
-      assert.ok(r.history && r.history.samples.length >= 600, `too few samples\n${info}`)
-      assert.deepEqual(r.events, [], `leak events on a healthy server\n${info}`)
+      keepingTrace(t, 'healthy-steps', r, () => {
+        const info = evidence(r)
+        diagnose(t, info)
+        // The load must have been what the test claims, or the absence of a leak proves nothing.
+        assert.equal(r.phases.length, phases.length, `the load did not run every phase\n${info}`)
+        for (const [i, p] of r.phases.entries()) {
+          t.diagnostic(`phase ${i}: ${p.rate} req/s asked, ${p.rps} achieved, ${p.errors} errors`)
+          assert.ok(p.rps >= 0.8 * p.rate, `phase ${i}: ${p.rps} req/s of ${p.rate}\n${info}`)
+          assert.equal(p.errors + p.non2xx, 0, `phase ${i}: failed requests\n${info}`)
+        }
+        assert.ok(r.history && r.history.samples.length >= 600, `too few samples\n${info}`)
+        assert.deepEqual(r.events, [], `leak events on a healthy server\n${info}`)
+      })
     },
   )
 })

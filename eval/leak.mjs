@@ -28,13 +28,13 @@
 //
 // The package is copied to a temporary folder first, so that a rebuild of the addon in the
 // working tree during the run does not change (or corrupt) the binary under test.
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-import { runScenario } from '../__test__/fixtures/leak/scenario.mjs'
+import { runScenario, writeTrace } from '../__test__/fixtures/leak/scenario.mjs'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 const memwatchProbe = fileURLToPath(new URL('./memwatch-rule.mjs', import.meta.url))
@@ -373,36 +373,6 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
     serverStderr: result.serverStderr.slice(-2000),
     loadStderr: result.loadStderr.slice(-2000),
   }
-}
-
-/**
- * One CSV per run: t_ms,rss,heap_used,external,heap_total,tree_rss (empty when unknown), after a
- * comment line with the load's start and the full GCs (ms since the server started); then each
- * heap reading a sentry gave its leak detector, as
- * h,<that sentry's interval_ms>,t_ms,heap_used,heap_total,external,<1 after a full GC>.
- * The replay picks readings by interval, so only the first sentry at each interval is written
- * (the soak runs four at 1 s; their readings interleaved would be one detector fed four times).
- * `settingsInOrder` is the sentries in the order they were built, which is the order of their
- * indexes in `result.heapCalls` as long as each reads the heap (every sentry with leak
- * detection does, from its constructor).
- */
-export function writeTrace(dir, label, result, settingsInOrder) {
-  mkdirSync(dir, { recursive: true })
-  const t0 = result.history.t0
-  const offset = result.loadStartAt - t0
-  const gcs = result.probe.filter((l) => l.type === 'probe:memwatch-gc').map((l) => l.at - t0)
-  const lines = [
-    `# full_gcs=${gcs.join(' ')}`,
-    `# ${label} load_start_ms=${offset}`,
-    't_ms,rss,heap_used,external,heap_total,tree_rss',
-  ]
-  for (const s of result.history.samples) lines.push(s.map((v) => v ?? '').join(','))
-  const intervals = settingsInOrder.map((s) => s.intervalMs)
-  for (const [i, ...call] of result.heapCalls) {
-    if (intervals.indexOf(intervals[i]) !== i) continue
-    lines.push(['h', intervals[i], ...call].join(','))
-  }
-  writeFileSync(path.join(dir, `${label}.csv`), `${lines.join('\n')}\n`)
 }
 
 function pad(cells, widths) {

@@ -20,8 +20,8 @@ import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { runScenario } from '../__test__/fixtures/leak/scenario.mjs'
-import { SETTINGS, sentryOptions, snapshotPackage, writeTrace } from './leak.mjs'
+import { runScenario, writeTrace } from '../__test__/fixtures/leak/scenario.mjs'
+import { SETTINGS, sentryOptions, snapshotPackage } from './leak.mjs'
 
 const { values } = parseArgs({
   options: {
