@@ -206,14 +206,25 @@ describe("this machine's own memory cgroup", () => {
     await agreeAfterTick(s, cg, (mine, d) => within(mine.workingSet, d.workingSet, 0.05))
 
     // The figures follow the cgroup: touch 64 MiB (charged to this cgroup) and see usage rise.
-    const base = s.latest.cgroup.usage
-    const ballast = Buffer.alloc(64 * MiB, 1)
-    await waitFor(() => s.latest.cgroup.usage >= base + 48 * MiB, {
-      timeoutMs: 10_000,
-      message: () => `usage ${s.latest.cgroup.usage} did not rise from ${base} by 64 MiB`,
-    })
+    // The cgroup is shared (CI's other processes, their page cache), and a neighbour freeing
+    // memory at the same moment can hide the rise: up to three tries, each with fresh ballast.
+    const ballast = []
+    const tries = []
+    for (let i = 0; i < 3; i++) {
+      const base = s.latest.cgroup.usage
+      ballast.push(Buffer.alloc(64 * MiB, 1))
+      const rose = await waitFor(() => s.latest.cgroup.usage >= base + 48 * MiB, {
+        timeoutMs: 5_000,
+      }).catch(() => false)
+      tries.push({ base, after: s.latest.cgroup.usage })
+      if (rose) break
+    }
+    assert.ok(
+      tries.at(-1).after >= tries.at(-1).base + 48 * MiB,
+      `usage did not rise by 48 MiB after 64 MiB touched, in 3 tries: ${JSON.stringify(tries)}`,
+    )
     await agreeAfterTick(s, cg, (mine, d) => within(mine.usage, d.usage, 0.05))
-    assert.equal(ballast[ballast.length - 1], 1)
+    for (const b of ballast) assert.equal(b[b.length - 1], 1)
 
     // A fresh snapshot, bracketed by two direct reads
     const before = readOwn(cg).usage
