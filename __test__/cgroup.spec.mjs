@@ -216,11 +216,11 @@ describe("this machine's own memory cgroup", () => {
       const rose = await waitFor(() => s.latest.cgroup.usage >= base + 48 * MiB, {
         timeoutMs: 5_000,
       }).catch(() => false)
-      tries.push({ base, after: s.latest.cgroup.usage })
+      tries.push({ base, after: s.latest.cgroup.usage, rose })
       if (rose) break
     }
     assert.ok(
-      tries.at(-1).after >= tries.at(-1).base + 48 * MiB,
+      tries.at(-1).rose,
       `usage did not rise by 48 MiB after 64 MiB touched, in 3 tries: ${JSON.stringify(tries)}`,
     )
     await agreeAfterTick(s, cg, (mine, d) => within(mine.usage, d.usage, 0.05))

@@ -51,7 +51,12 @@ function keepingTrace(t, label, r, check) {
   try {
     check()
   } catch (err) {
-    const file = save()
+    let file = null
+    try {
+      file = save()
+    } catch (e) {
+      t.diagnostic(`trace not written: ${e.message}`)
+    }
     if (file) {
       // CI keeps only its log: the trace goes there too, gzipped, in lines of 200 characters
       // (zcat of the joined base64 gives the CSV back).
