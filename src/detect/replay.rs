@@ -255,6 +255,17 @@ mod tests {
         HeapIfAny,
     }
 
+    /// The starts among `events`: when, and with what suspect.
+    fn starts(events: &[(f64, LeakTransition)]) -> Vec<(f64, Suspect)> {
+        events
+            .iter()
+            .filter_map(|(t, tr)| match tr {
+                LeakTransition::Started(e) => Some((*t, e.suspect)),
+                LeakTransition::Ended(_) => None,
+            })
+            .collect()
+    }
+
     fn check(file: &str, tree: bool, interval_ms: u64, window_ms: u64, expect: Expect) {
         let path = format!("{}/tests/fixtures/leak-traces/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -262,13 +273,7 @@ mod tests {
         // Not cut short: the shortest kept runs are 130 s at 250 ms (524 rows).
         assert!(trace.len() > 500, "{file}: {} rows", trace.len());
         let events = trace.replay(interval_ms, window_ms, tree);
-        let starts: Vec<(f64, Suspect)> = events
-            .iter()
-            .filter_map(|(t, tr)| match tr {
-                LeakTransition::Started(e) => Some((*t, e.suspect)),
-                LeakTransition::Ended(_) => None,
-            })
-            .collect();
+        let starts = starts(&events);
         let ends: Vec<f64> = events
             .iter()
             .filter_map(|(t, tr)| matches!(tr, LeakTransition::Ended(_)).then_some(*t))
@@ -816,21 +821,15 @@ mod tests {
             .map(|c| c.t_ms)
             .collect();
         assert_eq!(gcs.len(), 8, "{gcs:?}");
-        let starts = |kept: &[usize]| -> Vec<(f64, Suspect)> {
+        let keeping = |kept: &[usize]| {
             let mut t = recorded.clone();
             for c in &mut t.heap_calls {
                 c.full_gc = c.full_gc && kept.iter().any(|&i| gcs[i] == c.t_ms);
             }
-            t.replay(250, 60_000, false)
-                .into_iter()
-                .filter_map(|(at, tr)| match tr {
-                    LeakTransition::Started(e) => Some((at, e.suspect)),
-                    LeakTransition::Ended(_) => None,
-                })
-                .collect()
+            starts(&t.replay(250, 60_000, false))
         };
         for kept in [&[0, 1, 2, 3, 4, 5, 6, 7][..], &[0, 2], &[2, 4], &[0, 5]] {
-            let s = starts(kept);
+            let s = keeping(kept);
             assert!(
                 s.len() == 1 && s[0].0 <= 90.0 && s[0].1 == Suspect::Heap,
                 "full GCs {kept:?} kept: {s:?}"
@@ -838,7 +837,7 @@ mod tests {
         }
         // 130 s recorded, 50 past the earliest decision: nothing without a second full GC.
         for kept in [&[][..], &[0], &[0, 1], &[3]] {
-            assert_eq!(starts(kept), vec![], "full GCs {kept:?} kept");
+            assert_eq!(keeping(kept), vec![], "full GCs {kept:?} kept");
         }
     }
 
