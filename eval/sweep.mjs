@@ -9,6 +9,7 @@
 //   node eval/sweep.mjs --bin /tmp/leak_replay-new ...   # a built binary instead of this tree
 //   node eval/sweep.mjs --windows 60,300 DIR/*.csv       # some windows, some recordings
 //   node eval/sweep.mjs -v                               # and every wrong verdict
+//   node eval/sweep.mjs --by-scenario                    # and the wrong ones counted by scenario
 //   node eval/sweep.mjs --interval 1000                  # one sampling period at every window
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
@@ -175,10 +176,14 @@ function verdict(rec, events, windowS) {
   return v === 'ok (not due)' ? null : v === 'ok'
 }
 
+/**
+ * Per window: healthy recordings judged and firing, leaks judged and right, and per scenario the
+ * recordings judged and those wrong ({ judged, wrong } by scenario name).
+ */
 function score(recs, byWindow, skipped) {
   return WINDOWS_USED.map((w) => {
     const ev = byWindow.get(w)
-    const count = { healthy: 0, firing: 0, leaks: 0, right: 0 }
+    const count = { healthy: 0, firing: 0, leaks: 0, right: 0, scenarios: new Map() }
     for (const r of recs) {
       if (skipped(r, w)) continue
       const v = verdict(r, ev.get(r.name) ?? [], w)
@@ -190,9 +195,25 @@ function score(recs, byWindow, skipped) {
         count.leaks++
         if (v) count.right++
       }
+      const sc = count.scenarios.get(r.scenario.name) ?? { judged: 0, wrong: 0 }
+      sc.judged++
+      if (!v) sc.wrong++
+      count.scenarios.set(r.scenario.name, sc)
     }
     return count
   })
+}
+
+/** One table of wrong verdicts per scenario (rows with any) and window: "wrong/judged". */
+function printByScenario({ name, counts }) {
+  const names = [...new Set(counts.flatMap((c) => [...c.scenarios.keys()]))].sort()
+  console.log(`${name}: wrong verdicts by scenario (wrong/judged)`)
+  console.log(['scenario', ...WINDOWS_USED.map(String)].join(' | '))
+  for (const n of names) {
+    const cells = counts.map((c) => c.scenarios.get(n))
+    if (!cells.some((c) => c?.wrong > 0)) continue
+    console.log([n, ...cells.map((c) => (c ? `${c.wrong}/${c.judged}` : '-'))].join(' | '))
+  }
 }
 
 const fmt = (events) =>
@@ -206,6 +227,7 @@ const { values, positionals } = parseArgs({
     windows: { type: 'string' },
     interval: { type: 'string' },
     verbose: { type: 'boolean', short: 'v', default: false },
+    'by-scenario': { type: 'boolean', default: false },
   },
 })
 const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WINDOWS
@@ -246,6 +268,7 @@ try {
     })
     console.log([String(w), ...cells].join(' | '))
   })
+  if (values['by-scenario']) results.forEach(printByScenario)
   // What moved between the two binaries, and with --verbose every other wrong verdict.
   for (const w of WINDOWS_USED) {
     for (const r of recs) {
