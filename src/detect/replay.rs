@@ -801,6 +801,23 @@ mod tests {
     }
 
     #[test]
+    fn a_leak_that_stopped_ends_once_the_heap_floor_since_the_newest_full_gc_stands_still() {
+        // Node 26: the leak stops at 360 s; the full GC at 431 s still left 7.6 MiB more than
+        // the one at 347 s (the leak's last 13 s), and V8 ran the next only at 532 s. While the
+        // rise to 431 s was in the span it kept the episode going: 524 and 536 s at 90 and 105 s
+        // windows (due 495 and 518), 537 s at 120 s; 413-421 s once the heap's floor since that
+        // full GC, flat, counts.
+        for window_s in [90, 105, 120] {
+            let stops = Expect::Leak {
+                suspect: Suspect::Heap,
+                by: 2.0 * window_s as f64,
+                ends_by: Some(360.0 + 1.5 * window_s as f64),
+            };
+            check("leak-stops-b.csv", false, 250, window_s * 1000, stops);
+        }
+    }
+
+    #[test]
     fn a_heap_leak_is_confirmed_once_two_full_gcs_a_sub_window_apart_are_on_record() {
         // leak.spec's fast heap leak (80+ MiB/min), recorded with V8's full GCs at 0.6, 3.5,
         // 8.5, 16.5, 19.5, 39.5, 49.5 and 59.5 s, replayed with only some of them flagged. Two

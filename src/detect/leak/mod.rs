@@ -191,7 +191,12 @@
 //! It **ends** when, on two consecutive evaluations, what explained it has stopped: for the heap
 //! and external memory, the last full GC left no more than the floor before it (0.25 × the minimum
 //! slope or × half the leak's own rate, whichever is larger; two full GCs seconds apart count as
-//! one), or, with no full GC in the span, the metric's floors below fail and either the last full
+//! one) or, for the heap, its floor since the newest full GC, half a window old or more, rises
+//! slower than that (the full GC after a leak stops still shows its last seconds, and V8 may run
+//! the next minutes later: a recorded Node 26 leak that stopped at 360 s ended at 524–537 s at
+//! 90–120 s windows, due 495–540, and at 413–421 s with this; replayed over 1072 recordings at
+//! every window and at 250 ms, 1 s and 5 s, only leaks that stop move, each ending sooner), or,
+//! with no full GC in the span, the metric's floors below fail and either the last full
 //! GC left no more than the one before (wherever they are; for the heap, or it is older than a
 //! window and three times the usual gap between full GCs: Node 26 ran none for 500 s after a leak
 //! stopped) or the floors grow at less than 0.25 × the minimum slope, for the heap the heap's
@@ -1177,7 +1182,14 @@ impl LeakDetector {
             self.outlived_full_gcs(a, started, rate, Evidence::FullGcsOrFloor),
             started,
         ) {
-            (Some(kept), Cause::Explained(_)) => kept,
+            // Unless, for the heap, its floor since the newest full GC (half a window old or
+            // more) has stood still: the full GC after a leak stops still shows its last
+            // seconds, and V8 may run the next minutes later (Node 26: 248.7, then 256.3 MiB at
+            // 347 and 431 s, the leak stopping at 360 s, and the next at 532 s).
+            (Some(kept), Cause::Explained(suspect)) => {
+                kept && !(suspect == Suspect::Heap
+                    && self.heap_slope_since_full_gc(a).is_some_and(|since| since < rate))
+            }
             // No full GC in the span (a window shorter than the full-GC period): what the last
             // one left against the one before, wherever they are; the RSS floors wander with V8
             // sizing its heap meanwhile. For the heap, its floor too: a slow heap leak grows in
