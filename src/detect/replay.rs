@@ -266,10 +266,15 @@ mod tests {
             .collect()
     }
 
-    fn check(file: &str, tree: bool, interval_ms: u64, window_ms: u64, expect: Expect) {
+    /// A recorded run kept in `tests/fixtures/leak-traces`.
+    fn fixture(file: &str) -> Trace {
         let path = format!("{}/tests/fixtures/leak-traces/{file}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let trace = Trace::parse(&text);
+        Trace::parse(&text)
+    }
+
+    fn check(file: &str, tree: bool, interval_ms: u64, window_ms: u64, expect: Expect) {
+        let trace = fixture(file);
         // Not cut short: the shortest kept runs are 130 s at 250 ms (524 rows).
         assert!(trace.len() > 500, "{file}: {} rows", trace.len());
         let events = trace.replay(interval_ms, window_ms, tree);
@@ -826,11 +831,7 @@ mod tests {
         // garbage raises the floor as straight: the detector waits for V8. CI once saw no event
         // in 130 s of this leak, its heap rising 11 -> 185 MB, which is why leak.spec's deadline
         // follows V8's second full GC.
-        let path = format!(
-            "{}/tests/fixtures/leak-traces/fast-heap-h.csv",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let recorded = Trace::parse(&std::fs::read_to_string(&path).unwrap());
+        let recorded = fixture("fast-heap-h.csv");
         let gcs: Vec<u64> = recorded
             .heap_calls
             .iter()
