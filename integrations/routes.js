@@ -319,22 +319,55 @@ function fitNonNegative(x, y) {
 }
 
 /**
+ * The columns of a Gram matrix of unit-length columns that are independent of those before them
+ * (an incremental Cholesky that skips a column whose part outside the span so far has a squared
+ * length under 1e-10, i.e. within rounding of it): indices of a basis of their span.
+ */
+function independentColumns(g) {
+  const basis = []
+  const rows = [] // rows of the Cholesky factor, one per basis column
+  for (let j = 0; j < g.length; j++) {
+    const row = []
+    let d = g[j][j]
+    for (let m = 0; m < basis.length; m++) {
+      let s = g[j][basis[m]]
+      for (let k = 0; k < m; k++) s -= row[k] * rows[m][k]
+      s /= rows[m][m]
+      row.push(s)
+      d -= s * s
+    }
+    if (d > 1e-10) {
+      row.push(Math.sqrt(d))
+      basis.push(j)
+      rows.push(row)
+    }
+  }
+  return basis
+}
+
+/**
  * The deleted residuals of a fit on `rows` of x: each row's residual against the fit made
  * without that row, e / (1 − leverage), the leverage taken on the fit's non-zero terms (exact
  * for least squares; for the non-negative fit, exact while leaving the row out keeps the same
- * terms at zero). A row whose leverage is 1 alone determines a term: its residual stays as is;
- * so do all when the terms are collinear.
+ * terms at zero). A row whose leverage is 1 alone determines a term: its residual stays as is.
  */
 function deletedResiduals(fit, x, rows) {
-  const active = []
-  for (let j = 0; j < fit.coef.length; j++) if (fit.coef[j] > 0) active.push(j)
-  if (active.length === 0) return fit.residuals.slice()
-  // Columns scaled to unit length, so that seconds and request counts condition alike; the
-  // inverse of the Gram matrix once, a column per unit vector.
-  const norms = active.map((j) => Math.sqrt(rows.reduce((s, k) => s + x[k][j] ** 2, 0)) || 1)
-  const g = active.map((i, a) =>
-    active.map((j, b) => rows.reduce((s, k) => s + x[k][i] * x[k][j], 0) / (norms[a] * norms[b])),
+  const nonZero = []
+  for (let j = 0; j < fit.coef.length; j++) if (fit.coef[j] > 0) nonZero.push(j)
+  if (nonZero.length === 0) return fit.residuals.slice()
+  // Columns scaled to unit length, so that seconds and request counts condition alike.
+  const norms = nonZero.map((j) => Math.sqrt(rows.reduce((s, k) => s + x[k][j] ** 2, 0)) || 1)
+  const gram = nonZero.map((i, a) =>
+    nonZero.map((j, b) => rows.reduce((s, k) => s + x[k][i] * x[k][j], 0) / (norms[a] * norms[b])),
   )
+  // The leverages are those of the projection onto the columns' span, so a basis of it will do;
+  // it must be one: with every route in its own column the any-route column is their sum, and
+  // the inverse of a singular Gram matrix is rounding noise (leverages summing to 2.3 for rank
+  // 3), which flagged sound observations as outliers and named a route in a healthy run.
+  const basis = independentColumns(gram)
+  const active = basis.map((a) => nonZero[a])
+  const g = subMatrix(gram, basis)
+  const unit = basis.map((a) => norms[a])
   const inverse = active.map((_, a) =>
     solveSpd(
       g,
@@ -343,7 +376,7 @@ function deletedResiduals(fit, x, rows) {
   )
   if (inverse.includes(null)) return fit.residuals.slice()
   return rows.map((k, i) => {
-    const v = active.map((j, a) => x[k][j] / norms[a])
+    const v = active.map((j, a) => x[k][j] / unit[a])
     const leverage = v.reduce(
       (s, va, a) => s + va * v.reduce((t, vb, b) => t + inverse[a][b] * vb, 0),
       0,
