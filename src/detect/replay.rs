@@ -499,6 +499,13 @@ mod tests {
         for (interval, window) in [W30, W60, W300] {
             check("heavy-garbage-f.csv", false, interval, window, Expect::Quiet);
         }
+        // Node 22 (heavy-garbage#2 of 2026-12-06-node22): under 300+ MiB/min of garbage, what
+        // full GCs left wandered 10-31 MB, and the lower figures of its last eight's pairs rose
+        // 11.0, 14.9, 19.2, 21.9 MB at a steady rate; 30-75 s windows fired at 542-553 s. Quiet
+        // since that rise must also exceed twice the full GCs' noise (3.7 MB).
+        for (interval, window) in [W30, W60, (250, 75_000), (1000, 75_000), W300] {
+            check("heavy-garbage-g.csv", false, interval, window, Expect::Quiet);
+        }
         // Node 24: after the cache filled, the RSS outside V8's heap grew ~10 MiB/min for three
         // minutes; a 75 s window called that native at 192 s. Quiet since growth nothing
         // explains must have been seen for five minutes.

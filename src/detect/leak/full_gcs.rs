@@ -342,14 +342,22 @@ impl Lives {
     /// Whether the lower envelope of all the (merged) full GCs on record rises steadily: taken
     /// in pairs from the newest back, each pair's lower figure above the pair's before by `rate`
     /// (bytes/s) times the time between, the rates of those steps within `factor` of each other
-    /// and not each under `step_share` of the one before, the newest figure above every pair's,
-    /// and the figures spanning `span_s` or more. Data in flight at a full GC only ever adds to
-    /// what it leaves, so the lower of two is nearer what is kept. Over a long window a slow
-    /// leak's single steps are too small for the margin rule 6 asks of each: a ~1 MiB/min leak
-    /// whose full GCs came 86-339 s apart left 29.7, then 29.3 MB, and steps of 0.4 MB in 106 s,
-    /// and no window of 360 s or more reported it in 21 minutes. False before `2 * FLOOR_PAIRS`
-    /// figures.
-    pub(super) fn floors_rising(&self, rate: f64, span_s: f64, factor: f64, step_share: f64) -> bool {
+    /// and not each under `step_share` of the one before, the oldest pair's lower figure to the
+    /// newest's by `margin` more, the newest figure above every pair's, and the figures spanning
+    /// `span_s` or more. Data in flight at a full GC only ever adds to what it leaves, so the
+    /// lower of two is nearer what is kept. Over a long window a slow leak's single steps are
+    /// too small for the margin rule 6 asks of each: a ~1 MiB/min leak whose full GCs came
+    /// 86-339 s apart left 29.7, then 29.3 MB, and steps of 0.4 MB in 106 s, and no window of
+    /// 360 s or more reported it in 21 minutes; over its eight full GCs that margin is a fraction
+    /// of the rise. False before `2 * FLOOR_PAIRS` figures.
+    pub(super) fn floors_rising(
+        &self,
+        rate: f64,
+        span_s: f64,
+        factor: f64,
+        step_share: f64,
+        margin: f64,
+    ) -> bool {
         let n = self.lives.len();
         if n < 2 * FLOOR_PAIRS || self.lives[n - 1].0 - self.lives[n - 2 * FLOOR_PAIRS].0 < span_s {
             return false;
@@ -377,7 +385,9 @@ impl Lives {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
                 (lo.min(r), hi.max(r))
             });
+        let (first, last) = (floors[0], floors[FLOOR_PAIRS - 1]);
         lo >= rate
+            && last.1 - first.1 >= rate * (last.0 - first.0) + margin
             && hi <= factor * lo
             && floors.iter().all(|f| f.1 <= newest)
             && !rates.windows(2).all(|w| w[1] < step_share * w[0])

@@ -164,12 +164,17 @@
 //!    as well (what is in flight at a full GC only adds to what it leaves): in pairs from the
 //!    newest back, each pair's lower figure above the one before at the minimum slope, the three
 //!    rates within a factor of two of each other and not each under 0.8 of the one before, the
+//!    rise over all three beyond twice the noise, the
 //!    newest figure above them all and the newest full GC in the last third. A ~1 MiB/min leak
 //!    with nothing set (full GCs 86–339 s apart, steps of 0.4 MB in 106 s, a fall of 0.4 MB)
 //!    passed no window of 360 s or more in 21 minutes; now 1030 s at 600 s (due 1200). Replayed
 //!    at every window from 30 to 600 s at 250 ms, 1 s and 5 s over 861 recordings (614
 //!    healthy), no healthy one fires more; without the factor, heavy garbage whose pairs rose
-//!    1.8, 3.4, then 4.1 MB/min fired 150 and 180 s windows;
+//!    1.8, 3.4, then 4.1 MB/min fired 150 and 180 s windows. Without the noise, heavy garbage
+//!    on Node 22 whose full GCs left 10-31 MB (noise 3.7 MB) and whose pairs' lower figures
+//!    rose 11.0, 14.9, 19.2, 21.9 MB fired 30-75 s windows at 542-553 s; replayed over 1128
+//!    recordings at every window and at 250 ms, 1 s and 5 s, only it moves (the ~1 MiB/min leak
+//!    with nothing set keeps every report up to six times the noise);
 //! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
 //! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
 //!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
@@ -1087,8 +1092,11 @@ impl LeakDetector {
     }
 
     /// Whether the full GCs on record span the window with their pairs' lower figures rising
-    /// steadily at the minimum slope for `level` ([`Lives::floors_rising`]), the newest full GC
-    /// in the last third of the window: rule 6's pairs rule, shared by rule 9.
+    /// steadily at the minimum slope for `level` ([`Lives::floors_rising`]), by twice the noise
+    /// of what full GCs leave over all the pairs, the newest full GC in the last third of the
+    /// window: rule 6's pairs rule, shared by rule 9. Why the noise: under heavy garbage (Node
+    /// 22, 300+ MiB/min) what full GCs left wandered 10-31 MB (noise 3.7 MB), and four pairs'
+    /// lower figures rose 11.0, 14.9, 19.2, 21.9 MB by chance: a 60 s window fired at 544 s.
     fn heap_floors_rise(&self, level: f64) -> bool {
         self.fresh_full_gc()
             && self.heap_lives.floors_rising(
@@ -1096,6 +1104,7 @@ impl LeakDetector {
                 self.config.window_ms as f64 / 1000.0,
                 FLOOR_RATES_FACTOR,
                 DECELERATING_STEP_SHARE,
+                2.0 * self.heap_lives.noise().unwrap_or(0.0),
             )
     }
 

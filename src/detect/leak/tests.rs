@@ -274,7 +274,9 @@ fn decelerating_tells_a_cap_from_a_leak() {
 fn floors_rising_reads_a_slow_leak_through_its_noise() {
     let min = 0.47 * MIB / 60.0; // the 600 s window's minimum slope on a small service
     let rising = |figures: &[(f64, f64)], span_s: f64| {
-        lives_at(figures).floors_rising(min, span_s, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE)
+        let lives = lives_at(figures);
+        let margin = 2.0 * lives.noise().unwrap_or(0.0);
+        lives.floors_rising(min, span_s, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE, margin)
     };
     // Recorded on Node 24 with nothing set (slower-heap-def): ~1 MiB/min, what full GCs left
     // wandering 0.4 MB under to 1.7 MB over the line. Each step alone (17.4 -> 17.8 in 106 s,
@@ -326,6 +328,31 @@ fn floors_rising_reads_a_slow_leak_through_its_noise() {
         (453.1, 30.8),
     ];
     assert!(!rising(&garbage, 150.0));
+    // Recorded on Node 22 (heavy-garbage#2 of 2026-12-06, no leak): what full GCs left wandered
+    // 10-31 MB, and the pairs' lower figures rose 11.0, 14.9, 19.2, 21.9 MB at 2.8, 3.1 and 1.9
+    // MB/min, within the factor: steady at 60 s's minimum slope, but 10.9 MB in all, 5.4 of it
+    // that slope's, against a noise of 3.7 MB (twice that asked). It fired a 60 s window at 544 s.
+    let wander = [
+        (237.5, 26.5),
+        (280.7, 11.0),
+        (321.7, 19.1),
+        (365.8, 14.9),
+        (405.7, 27.4),
+        (443.7, 19.2),
+        (486.0, 21.9),
+        (528.9, 30.8),
+    ];
+    let min60 = 1.5 * MIB / 60.0;
+    let lives = lives_at(&wander);
+    let noise = lives.noise().unwrap();
+    assert!(lives.floors_rising(min60, 60.0, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE, 0.0));
+    assert!(!lives.floors_rising(
+        min60,
+        60.0,
+        FLOOR_RATES_FACTOR,
+        DECELERATING_STEP_SHARE,
+        2.0 * noise
+    ));
     // Steady, but the newest figure under an older pair's: the line has turned.
     let mut turned = slower[..8].to_vec();
     turned[7].1 = 22.2;
