@@ -361,13 +361,14 @@ function deletedResiduals(fit, x, rows) {
     nonZero.map((j, b) => rows.reduce((s, k) => s + x[k][i] * x[k][j], 0) / (norms[a] * norms[b])),
   )
   // The leverages are those of the projection onto the columns' span, so a basis of it will do;
-  // it must be one: with every route in its own column the any-route column is their sum, and
-  // the inverse of a singular Gram matrix is rounding noise (leverages summing to 2.3 for rank
-  // 3), which flagged sound observations as outliers and named a route in a healthy run.
+  // it must be one: each request counts in one route column (or 'other') and in the any-route
+  // column, so that column is their sum whenever the fit keeps them all, and the inverse of a
+  // singular Gram matrix is rounding noise (leverages summing to 2.3 for rank 3), which flagged
+  // sound observations as outliers and named a route in a healthy run.
   const basis = independentColumns(gram)
   const active = basis.map((a) => nonZero[a])
   const g = subMatrix(gram, basis)
-  const unit = basis.map((a) => norms[a])
+  const scale = basis.map((a) => norms[a])
   const inverse = active.map((_, a) =>
     solveSpd(
       g,
@@ -376,7 +377,7 @@ function deletedResiduals(fit, x, rows) {
   )
   if (inverse.includes(null)) return fit.residuals.slice()
   return rows.map((k, i) => {
-    const v = active.map((j, a) => x[k][j] / unit[a])
+    const v = active.map((j, a) => x[k][j] / scale[a])
     const leverage = v.reduce(
       (s, va, a) => s + va * v.reduce((t, vb, b) => t + inverse[a][b] * vb, 0),
       0,
