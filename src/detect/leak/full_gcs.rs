@@ -174,6 +174,12 @@ impl Lives {
         self.noise.or(self.each_noise)
     }
 
+    /// What a rise between full GCs must beat to be more than they vary by anyway: twice their
+    /// noise ([`Lives::noise`]); none before four full GCs.
+    pub(super) fn noise_margin(&self) -> f64 {
+        2.0 * self.noise().unwrap_or(0.0)
+    }
+
     /// How fast the figures rose (bytes/s) from the (merged) full GC `i - 1` to `i`; None if
     /// they are not apart in time.
     pub(super) fn step_rate(&self, i: usize) -> Option<f64> {

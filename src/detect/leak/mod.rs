@@ -1104,7 +1104,7 @@ impl LeakDetector {
                 self.config.window_ms as f64 / 1000.0,
                 FLOOR_RATES_FACTOR,
                 DECELERATING_STEP_SHARE,
-                2.0 * self.heap_lives.noise().unwrap_or(0.0),
+                self.heap_lives.noise_margin(),
             )
     }
 
@@ -1271,9 +1271,8 @@ impl LeakDetector {
             Part::HeapUsed => &self.heap_lives,
             _ => &self.external_lives,
         };
-        let noise = lives.noise();
         let margin = match self.episode_cause {
-            None => 2.0 * noise.unwrap_or(0.0),
+            None => lives.noise_margin(),
             Some(_) => 0.0,
         };
         let figures = |gc: &FullGc| match part {
@@ -1380,7 +1379,7 @@ impl LeakDetector {
         let (Some(heap), Some(garbage)) = (heap_slope, self.garbage.rate()) else {
             return false;
         };
-        let margin = 2.0 * self.heap_lives.noise().unwrap_or(0.0);
+        let margin = self.heap_lives.noise_margin();
         let kept = rate
             .max(KEPT_SHARE * heap)
             .max(KEPT_BEYOND_GARBAGE * (heap - garbage));

@@ -275,7 +275,7 @@ fn floors_rising_reads_a_slow_leak_through_its_noise() {
     let min = 0.47 * MIB / 60.0; // the 600 s window's minimum slope on a small service
     let rising = |figures: &[(f64, f64)], span_s: f64| {
         let lives = lives_at(figures);
-        let margin = 2.0 * lives.noise().unwrap_or(0.0);
+        let margin = lives.noise_margin();
         lives.floors_rising(min, span_s, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE, margin)
     };
     // Recorded on Node 24 with nothing set (slower-heap-def): ~1 MiB/min, what full GCs left
@@ -344,15 +344,10 @@ fn floors_rising_reads_a_slow_leak_through_its_noise() {
     ];
     let min60 = 1.5 * MIB / 60.0;
     let lives = lives_at(&wander);
-    let noise = lives.noise().unwrap();
     assert!(lives.floors_rising(min60, 60.0, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE, 0.0));
-    assert!(!lives.floors_rising(
-        min60,
-        60.0,
-        FLOOR_RATES_FACTOR,
-        DECELERATING_STEP_SHARE,
-        2.0 * noise
-    ));
+    let margin = lives.noise_margin();
+    assert!((margin - 2.0 * 3.68e6).abs() < 0.01e6, "{margin}");
+    assert!(!lives.floors_rising(min60, 60.0, FLOOR_RATES_FACTOR, DECELERATING_STEP_SHARE, margin));
     // Steady, but the newest figure under an older pair's: the line has turned.
     let mut turned = slower[..8].to_vec();
     turned[7].1 = 22.2;
