@@ -84,13 +84,17 @@ mod tests {
     fn the_statm_figures_from_status_match_statm_read_at_the_same_moment() {
         let page = super::super::page_size::page_size();
         // Read both twice and keep a pair where statm did not move in between; other test
-        // threads allocate at any moment, so a pair that still differs is read again.
-        let mut last = String::new();
-        for _ in 0..200 {
+        // threads allocate at any moment, so a pair that still differs is read again. By time,
+        // not a count: while the replay tests run, statm moved between every one of 200 pairs
+        // read back to back (1 run in 15 on a 2-core machine); they end within seconds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut last = String::from("statm moved between every pair of reads");
+        while std::time::Instant::now() < deadline {
             let a = std::fs::read("/proc/self/statm").unwrap();
             let st = parse(&std::fs::read("/proc/self/status").unwrap()).unwrap();
             let b = std::fs::read("/proc/self/statm").unwrap();
             if a != b {
+                std::thread::sleep(std::time::Duration::from_millis(2));
                 continue;
             }
             let m = super::super::statm::parse(&a, page).unwrap();
