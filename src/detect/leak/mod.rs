@@ -126,8 +126,9 @@
 //!    warm-up included. Kept across windows, so a window shorter than the full-GC period still
 //!    sees them.
 //!    Before any full GC in the span, only a heap floor growing at least 1.5 times the measured
-//!    garbage rate (what the last full GCs took away, per second since the one before: the last
-//!    figure before each less the live heap then, interpolated between what the two full GCs left)
+//!    garbage rate (what the last full GCs took away, per second since the one before, a
+//!    sub-window at least: the last figure before each less the live heap then, interpolated
+//!    between what the two full GCs left; over one second that figure is the young generation's)
 //!    plus half the minimum slope will do, if the last full GC also left more than the one before,
 //!    at half the floor's rate or more (promoted garbage raised an LRU's floor at 18 MiB/min where
 //!    its full GCs had kept 6), and at three quarters of the floor's rate beyond that garbage (a
@@ -840,8 +841,8 @@ impl LeakDetector {
         }
         self.heap_sizing.observe(t_ms, heap_used, heap_total, full_gc);
         if full_gc {
-            self.garbage.full_gc(t_ms, heap_used);
             let merge_ms = self.sub_window_ms();
+            self.garbage.full_gc(t_ms, heap_used, merge_ms);
             self.heap_lives.full_gc(t_ms, heap_used, merge_ms);
             self.external_lives.full_gc(t_ms, external, merge_ms);
         } else {
