@@ -612,7 +612,7 @@ mod tests {
         // 20-51 s, then V8 ran none until 153.6 s while the heap's floor rose 83 MiB/min. Two
         // full GCs 1 s apart (19.1 and 20.1 s, V8 growing its heap) had measured that much
         // garbage: what the young generation held a second after the first. Came at 156 s;
-        // with a cycle's garbage spread over a sub-window at least, at 80 s.
+        // with a cycle's garbage spread over 6 s at least, at 80 s.
         for (interval, window) in [W30, W60] {
             check("fast-heap-i.csv", false, interval, window, heap(90.0));
         }

@@ -41,14 +41,14 @@ impl GarbageRate {
     }
 
     /// A full GC at `t_ms` that left `heap_used`. The garbage of a cycle shorter than
-    /// `min_cycle_ms` (a sub-window) counts as spread over that much time: its last figure holds
-    /// what the young generation allocated since the full GC before, garbage that scavenges
-    /// take before it could raise a sub-window's floor. On Node 24 two full GCs 1 s apart (V8
-    /// growing its heap) measured 83 MiB/min over that second at 200 req/s, the 10-s cycles
-    /// around them nothing; a fast leak's floor, rising 83 MiB/min with no full GC for 100 s,
-    /// then looked like garbage until V8 ran one (156 s at 60 s, 80 s now). Not dropped: a
-    /// 5-s cycle while a cache filled measured 23 MiB/min, and without it a 60 s window fired
-    /// on the garbage promoted after the cache was full.
+    /// `min_cycle_ms` counts as spread over that much time: its last figure holds what the
+    /// young generation allocated since the full GC before, garbage that scavenges mostly take
+    /// before it is promoted. On Node 24 two full GCs 1 s apart (V8 growing its heap) measured
+    /// 83 MiB/min over that second at 200 req/s, the 10-s cycles around them nothing; a fast
+    /// leak's floor, rising 83 MiB/min with no full GC for 100 s, then looked like garbage
+    /// until V8 ran one (156 s at 60 s, 80 s now). Not dropped: a 5-s cycle while a cache
+    /// filled measured 23 MiB/min, and without it a 60 s window fired on the garbage promoted
+    /// after the cache was full.
     pub(super) fn full_gc(&mut self, t_ms: u64, heap_used: f64, min_cycle_ms: u64) {
         if !heap_used.is_finite() {
             return;
