@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::{FLOOR_PAIRS, GARBAGE_CYCLES, SAME_RATE, SIZING_NEAR_MS};
+use super::{FLOOR_PAIRS, GARBAGE_CYCLES, MIN_GARBAGE_CYCLE_MS, SAME_RATE, SIZING_NEAR_MS};
 use crate::detect::trend;
 
 /// A full (mark-compact) GC: the heap figures right after it, and the lowest ones since the
@@ -41,7 +41,7 @@ impl GarbageRate {
     }
 
     /// A full GC at `t_ms` that left `heap_used`. The garbage of a cycle shorter than
-    /// `min_cycle_ms` counts as spread over that much time: its last figure holds what the
+    /// `MIN_GARBAGE_CYCLE_MS` counts as spread over that much time: its last figure holds what the
     /// young generation allocated since the full GC before, garbage that scavenges mostly take
     /// before it is promoted. On Node 24 two full GCs 1 s apart (V8 growing its heap) measured
     /// 83 MiB/min over that second at 200 req/s, the 10-s cycles around them nothing; a fast
@@ -49,7 +49,7 @@ impl GarbageRate {
     /// until V8 ran one (156 s at 60 s, 80 s now). Not dropped: a 5-s cycle while a cache
     /// filled measured 23 MiB/min, and without it a 60 s window fired on the garbage promoted
     /// after the cache was full.
-    pub(super) fn full_gc(&mut self, t_ms: u64, heap_used: f64, min_cycle_ms: u64) {
+    pub(super) fn full_gc(&mut self, t_ms: u64, heap_used: f64) {
         if !heap_used.is_finite() {
             return;
         }
@@ -63,7 +63,7 @@ impl GarbageRate {
                 // heap grows between that figure and the GC, and would hide the garbage.
                 let share = t_before.saturating_sub(t0) as f64 / (t_ms - t0) as f64;
                 let live = after0 + (heap_used - after0) * share.min(1.0);
-                let cycle_s = (t_ms - t0).max(min_cycle_ms) as f64 / 1000.0;
+                let cycle_s = (t_ms - t0).max(MIN_GARBAGE_CYCLE_MS) as f64 / 1000.0;
                 let rate = (before - live).max(0.0) / cycle_s;
                 self.rates.push_back(rate);
             }

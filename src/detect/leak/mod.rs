@@ -848,7 +848,7 @@ impl LeakDetector {
         }
         self.heap_sizing.observe(t_ms, heap_used, heap_total, full_gc);
         if full_gc {
-            self.garbage.full_gc(t_ms, heap_used, MIN_GARBAGE_CYCLE_MS);
+            self.garbage.full_gc(t_ms, heap_used);
             let merge_ms = self.sub_window_ms();
             self.heap_lives.full_gc(t_ms, heap_used, merge_ms);
             self.external_lives.full_gc(t_ms, external, merge_ms);

@@ -1033,10 +1033,10 @@ fn garbage_rate_is_measured_while_the_live_heap_grows() {
     for cycle in 0..4u64 {
         let t0 = cycle * 10_000;
         let live = |t_ms: u64| 12.0 * MB + t_ms as f64 / 1000.0 * MB;
-        g.full_gc(t0, live(t0), MIN_GARBAGE_CYCLE_MS);
+        g.full_gc(t0, live(t0));
         g.figure(t0 + 9_000, live(t0 + 9_000) + garbage * 9.0);
     }
-    g.full_gc(40_000, 12.0 * MB + 40.0 * MB, MIN_GARBAGE_CYCLE_MS);
+    g.full_gc(40_000, 12.0 * MB + 40.0 * MB);
     let rate = g.rate().unwrap();
     assert!(
         (rate - 0.9 * garbage).abs() < 0.01 * garbage,
@@ -1051,14 +1051,14 @@ fn garbage_rate_spreads_a_short_cycle_over_six_seconds() {
     // mostly take before it is promoted. Over 1 s it reads 83 MiB/min; over 6 s, a sixth of
     // it. Cycles 6 s long or more are measured as they are.
     let mut g = GarbageRate::default();
-    g.full_gc(19_000, 41.0 * MB, MIN_GARBAGE_CYCLE_MS);
+    g.full_gc(19_000, 41.0 * MB);
     g.figure(19_980, 41.5 * MB + 1.45 * MB);
-    g.full_gc(20_000, 41.5 * MB, MIN_GARBAGE_CYCLE_MS);
+    g.full_gc(20_000, 41.5 * MB);
     let rate = g.rate().unwrap();
     let over = MIN_GARBAGE_CYCLE_MS as f64 / 1000.0;
     assert!((rate - 1.45 * MB / over).abs() < 0.01 * MB, "{rate}");
     g.figure(29_990, 56.0 * MB + 3.0 * MB);
-    g.full_gc(30_000, 56.0 * MB, MIN_GARBAGE_CYCLE_MS);
+    g.full_gc(30_000, 56.0 * MB);
     let longer = 3.0 * MB / 10.0;
     assert!((g.rate().unwrap() - longer).abs() < 0.01 * MB, "{:?}", g.rates);
 }
