@@ -475,6 +475,14 @@ mod tests {
         for (interval, window) in [W30, W60, W300] {
             check("lru-slow-o.csv", false, interval, window, Expect::Quiet);
         }
+        // Node 26 (lru-slow#3 of 2026-12-06-node26): full GCs at 1, 48, 84 and 118 s left 12.3,
+        // 22.4, 25.4 and 28.3 MB, steps of 12.9, 5.0, then 5.1 MB/min, the last a little the
+        // faster, so not ever slower; it fired 30-120 s windows at 123-138 s. Quiet since the
+        // newer half of the last steps' time rising under half the older half's rate (5.1
+        // against 12.9) does not start an episode on the heap.
+        for (interval, window) in [W30, W60, (250, 75_000), (1000, 90_000), (5000, 120_000), W300] {
+            check("lru-slow-q.csv", false, interval, window, Expect::Quiet);
+        }
         // Node 26, eval26: at 180 s (full GCs a sub-window apart merged) only three full GCs by
         // 216 s, the newest leaving 28 MB with requests' garbage in flight against 20 and 18
         // before; with no noise from three figures, that fired at 216 s. Quiet since the noise

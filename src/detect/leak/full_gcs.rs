@@ -306,6 +306,37 @@ impl Lives {
         })
     }
 
+    /// Whether, over the last four steps between (merged) full GCs (three at least), the figures
+    /// rose in the newer half of that time at under `share` × the rate of the older half, split
+    /// at the figure nearest the middle: a cache or an LRU filling towards its cap, read on
+    /// three figures rather than on each step, which one full GC's in-flight data can make
+    /// faster than the one before. False with fewer than four figures or a fall in the older
+    /// half.
+    pub(super) fn halves_slowing(&self, share: f64) -> bool {
+        let n = self.lives.len();
+        if n < 4 {
+            return false;
+        }
+        let first = n.saturating_sub(5);
+        let (t0, v0) = self.lives[first];
+        let (tn, vn) = self.lives[n - 1];
+        let mid_t = 0.5 * (t0 + tn);
+        let Some((tm, vm)) = self
+            .lives
+            .range(first + 1..n - 1)
+            .copied()
+            .min_by(|a, b| (a.0 - mid_t).abs().total_cmp(&(b.0 - mid_t).abs()))
+        else {
+            return false;
+        };
+        if tm <= t0 || tn <= tm {
+            return false;
+        }
+        let old = (vm - v0) / (tm - t0);
+        let new = (vn - vm) / (tn - tm);
+        old > 0.0 && new < share * old
+    }
+
     /// Whether the newest (merged) full GC is recent at `now_s`: no older than a window or three
     /// times the median gap between the last ones, whichever is longer.
     pub(super) fn fresh(&self, now_s: f64, window_s: f64) -> bool {

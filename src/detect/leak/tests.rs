@@ -1045,6 +1045,51 @@ fn garbage_rate_is_measured_while_the_live_heap_grows() {
 }
 
 #[test]
+fn halves_slowing_reads_a_cap_through_one_high_figure() {
+    // Recorded on Node 26 (lru-slow-q): 12.9, 5.0, then 5.1 MB/min, the last a little faster
+    // than the one before, so not ever slower; the halves (1-48 s, 48-118 s) read 12.9 and 5.1.
+    let node26 = [(1.313, 12.3), (48.325, 22.4), (84.386, 25.4), (118.408, 28.3)];
+    assert!(!lives_at(&node26).decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE));
+    assert!(lives_at(&node26).halves_slowing(HALVES_SHARE));
+    assert!(
+        !lives_at(&node26[..3]).halves_slowing(HALVES_SHARE),
+        "two steps say nothing"
+    );
+    // The LRU of `decelerating_tells_a_cap_from_a_leak` one full GC on; at its first four
+    // figures the halves read 0.51 apart, which is `decelerating`'s to catch.
+    let cap = |t: f64| (t, 30.0 - 18.0 * (-t / 60.0).exp());
+    let lru: Vec<(f64, f64)> = [1.0, 15.0, 45.0, 82.0, 110.0].map(cap).to_vec();
+    assert!(lives_at(&lru).halves_slowing(HALVES_SHARE));
+    // A leak whose full GCs catch ±0.4 MB in flight, at every length.
+    let leak = jittered_leak();
+    for end in 4..=leak.len() {
+        assert!(
+            !lives_at(&leak[..end]).halves_slowing(HALVES_SHARE),
+            "leak up to {end}"
+        );
+    }
+    // Recorded on Node 26 (eval/recordings/2026-12-05-node26-rule9/slow-heap, ~2.7 MB/min),
+    // full GCs a 60 s window's sub-window apart merged: the first full GC came before the
+    // start-up's growth, so its first step read 3.6 MB/min, the next two 0.3 and 2.7. Over the
+    // five figures to 204.8 s the halves read 2.6 and 2.0; over the four before, 3.6 and 1.5.
+    let slow = [
+        (7.586, 12.78),
+        (81.639, 17.22),
+        (111.156, 17.35),
+        (144.286, 18.82),
+        (204.767, 20.5),
+    ];
+    assert!(!lives_at(&slow).halves_slowing(HALVES_SHARE));
+    assert!(lives_at(&slow[..4]).halves_slowing(HALVES_SHARE));
+    // Only the last four steps count: a start-up's fast fill leaves the test once four more
+    // full GCs came. 20 MB at start, then a leak of 3 MB/min every 20 s.
+    let mut after_fill = vec![(1.0, 12.0), (20.0, 32.0)];
+    after_fill.extend((1..=4).map(|i| (20.0 + 20.0 * i as f64, 32.0 + 1.0 * i as f64)));
+    assert!(lives_at(&after_fill[..5]).halves_slowing(HALVES_SHARE));
+    assert!(!lives_at(&after_fill).halves_slowing(HALVES_SHARE));
+}
+
+#[test]
 fn garbage_rate_spreads_a_short_cycle_over_six_seconds() {
     // Two full GCs 1 s apart while V8 grows its heap: the figure before the second holds what
     // the young generation allocated in that second (1.45 MB at 200 req/s), which scavenges
