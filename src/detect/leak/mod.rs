@@ -101,7 +101,13 @@
 //!    of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event moves at
 //!    any window), nor four ever slower steps, the newest under half the first (an LRU's 12.9,
 //!    8.4, 8.1, then 5.7 MiB/min fired 105 and 120 s windows; no other recorded event moves, at
-//!    250 ms to 5 s sampling). Nor out of a dip: the first of the rising full GCs under four fifths of the
+//!    250 ms to 5 s sampling), nor, over the last four steps (three at least), a rise in the newer
+//!    half of their time under half the older half's rate: what requests had in flight at one
+//!    full GC can make an LRU's step faster than the one before (12.9, 5.0, then 5.1 MB/min on
+//!    Node 26 fired at 132 s; its halves read 12.9 and 5.1), and the halves read past it (healthy
+//!    recordings firing at 30–60 s windows went from 34 to 27 of 862, at 120 s from 8 to 2; one
+//!    slow leak whose first full GC came before its start-up's growth comes later at 75 and 300
+//!    s). Nor out of a dip: the first of the rising full GCs under four fifths of the
 //!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
 //!    10.7, 19.8, then 38.9 MB, and fired at 280 s). Nor, for the heap, a newest step more than four
 //!    times as fast as the one before (the step judged: before a sized full GC, below, the one
