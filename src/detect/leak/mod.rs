@@ -361,19 +361,6 @@ const STEADY_BEYOND_GARBAGE: f64 = 4.0;
 /// at 0.6 two more LRU runs go quiet at 30–105 s windows, but three emitter runs come 18–47 s
 /// later at 75 and 90 s, two of them late.
 const DECELERATING_SHARE: f64 = 0.5;
-/// Nor where, over the last four steps between full GCs (three at least), what they left rose
-/// in the newer half of that time at under this share of the older half's rate
-/// ([`Lives::halves_slowing`]). An LRU on random keys fills along a decaying curve, and what
-/// requests had in flight at single full GCs breaks the ever slower order the rule above asks: a
-/// Node 26 LRU rose 12.9, 5.0, then 5.1 MB/min and fired a 60 s window at 132 s; its halves read
-/// 12.9 and 5.1. Replayed at every window from 30 to 600 s over the 1215 recordings kept (883
-/// healthy), healthy ones firing at 30-60 s go from 34 to 27, at 75 s from 18 to 10, at 90 s 14
-/// to 7, at 120 s 8 to 2 (about as many at 1 s and 5 s sampling). One leak moves: a Node 26
-/// slow leak whose first full GC came before the start-up's growth, so that its halves read 3.6
-/// and 1.6 MB/min until a fifth figure came: at 75 s, already late, 172 then 287 s; at 300 s,
-/// 280 s, then none by the end of its 379 s recording (due by 600 s). At 0.6 slow leaks come
-/// 48-84 s later at 360-600 s windows; at 0.7 emitter leaks come late at 75-120 s.
-const HALVES_SHARE: f64 = 0.5;
 /// Or each of the three steps under this share of the one before: an LRU's decay is geometric,
 /// a leak's steps do not shrink twice in a row by a fifth or more unless its load slows. A Node
 /// 26 LRU rose 15.4, 11.0, then 8.6 MB/min (0.71, then 0.78; 0.56 of the first) and fired at 86
@@ -389,6 +376,19 @@ const DECELERATING_STEP_SHARE: f64 = 0.8;
 /// that run goes quiet and no other event moves; at 0.05 an emitter leak on Node 26 (steps of
 /// 25.2, then 26.0 MB/min) comes 10–25 s later at 75 and 90 s windows, once too late.
 const SAME_RATE: f64 = 0.01;
+/// Not to start on the heap either where, over the last four steps between full GCs (three at
+/// least), what they left rose in the newer half of that time at under this share of the older
+/// half's rate ([`Lives::halves_slowing`]). An LRU on random keys fills along a decaying curve,
+/// and what requests had in flight at single full GCs breaks the ever slower order that
+/// `DECELERATING_SHARE` asks: a Node 26 LRU rose 12.9, 5.0, then 5.1 MB/min and fired a 60 s window at 132 s; its halves read
+/// 12.9 and 5.1. Replayed at every window from 30 to 600 s over the 1215 recordings kept (883
+/// healthy), healthy ones firing at 30-60 s go from 34 to 27, at 75 s from 18 to 10, at 90 s 14
+/// to 7, at 120 s 8 to 2 (about as many at 1 s and 5 s sampling). One leak moves: a Node 26
+/// slow leak whose first full GC came before the start-up's growth, so that its halves read 3.6
+/// and 1.6 MB/min until a fifth figure came: at 75 s, already late, 172 then 287 s; at 300 s,
+/// 280 s, then none by the end of its 379 s recording (due by 600 s). At 0.6 slow leaks come
+/// 48-84 s later at 360-600 s windows; at 0.7 emitter leaks come late at 75-120 s.
+const HALVES_SHARE: f64 = 0.5;
 /// Not to start on the heap: the newest step between full GCs rising more than this many times
 /// faster than the step before it ([`Lives::accelerating`]). A leak adds at one rate, so its
 /// steps scatter around it; what a full GC leaves jumps when the load does. On Node 22, full GCs
