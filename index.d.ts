@@ -288,6 +288,9 @@ export interface LeakEvent {
    * At the current slope, ms until the limit is reached; null without a limit. Against the
    * cgroup's limit (`limit: 'auto'`) it is the cgroup's working set that reaches it, as the kernel
    * counts (a page shared by a parent and its child once); against a given `limit`, the metric.
+   * For a 'heap' leak, the sooner of that and the live heap reaching V8's heap limit
+   * (`heap_size_limit`), where V8 ends the process: in a container Node sizes that limit from the
+   * cgroup's, so it comes first.
    */
   msToLimit: number | null
   /**
@@ -380,7 +383,7 @@ export interface LeakEpisode {
   /** The detector's latest estimate, bytes per second. */
   slopeBytesPerSec: number
   suspect: 'heap' | 'native' | 'child' | 'unknown'
-  /** At that slope, ms until the limit is reached (as in the 'leak' event); null without a limit. */
+  /** At that slope, ms until the limit is reached (as in the 'leak' event, V8's heap limit included for a 'heap' leak); null without a limit. */
   msToLimit: number | null
 }
 

@@ -545,14 +545,15 @@ describe('fixture trees', () => {
 
 describe('a memory cgroup with a hard limit, made here', () => {
   const APP = fileURLToPath(new URL('./fixtures/cgroup-limit/app.mjs', import.meta.url))
+  const HEAP_APP = fileURLToPath(new URL('./fixtures/cgroup-limit/heap-app.mjs', import.meta.url))
   const LIMIT = 320 * MiB
 
-  /** A child cgroup of this process's own with a LIMIT and no swap, or why there cannot be one. */
-  function makeLimitedCgroup() {
+  /** A child cgroup of this process's own with a `limit` and no swap, or why there cannot be one. */
+  function makeLimitedCgroup(limit = LIMIT) {
     if (process.getuid?.() !== 0) return { why: 'making a cgroup needs root' }
     const own = ownMemoryCgroup()
     if (!own) return { why: 'no memory cgroup found' }
-    const dir = path.join(own.dir, `memsentry-test-${process.pid}`)
+    const dir = path.join(own.dir, `memsentry-test-${process.pid}-${limit}`)
     try {
       fs.mkdirSync(dir)
     } catch (err) {
@@ -560,9 +561,9 @@ describe('a memory cgroup with a hard limit, made here', () => {
     }
     try {
       if (own.version === 1) {
-        fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(LIMIT))
+        fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limit))
       } else {
-        fs.writeFileSync(path.join(dir, 'memory.max'), String(LIMIT))
+        fs.writeFileSync(path.join(dir, 'memory.max'), String(limit))
       }
     } catch (err) {
       fs.rmdirSync(dir)
@@ -576,48 +577,67 @@ describe('a memory cgroup with a hard limit, made here', () => {
     return { dir }
   }
 
+  /**
+   * Starts `app` in the cgroup `dir`: it joins before Node starts, so everything it and its
+   * children map is charged there. Kills it and removes the cgroup after test `t`.
+   */
+  function startIn(t, dir, app) {
+    // `ulimit -c 0`: V8 aborts on a heap out of memory, and a core file is not wanted here.
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        'ulimit -c 0; echo $$ > "$1/cgroup.procs" && exec "$2" "$3"',
+        'sh',
+        dir,
+        process.execPath,
+        app,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    )
+    const lines = []
+    let buffered = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk
+      const parts = buffered.split('\n')
+      buffered = parts.pop()
+      for (const l of parts) lines.push(JSON.parse(l))
+    })
+    child.stderr.on('data', (chunk) => {
+      stderr = (stderr + chunk).slice(-4000)
+    })
+    const exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+    )
+    t.after(async () => {
+      child.kill('SIGKILL')
+      await exited
+      // The cgroup can go once its last process has.
+      await waitFor(
+        () => {
+          try {
+            fs.rmdirSync(dir)
+            return true
+          } catch {
+            return false
+          }
+        },
+        { timeoutMs: 10_000, intervalMs: 100 },
+      ).catch(() => {})
+    })
+    const find = (type, pred = () => true) => lines.find((l) => l.type === type && pred(l))
+    const shown = () => lines.map((l) => JSON.stringify(l)).join('\n') + `\nstderr: ${stderr}`
+    return { child, exited, find, shown }
+  }
+
   it(
     "a worker leaking into the limit: 'leak' names it with the time to the limit, then 'oom' when the kernel kills it",
     { timeout: 180_000 },
     async (t) => {
       const { dir, why } = makeLimitedCgroup()
       if (!dir) return t.skip(why)
-      // The app joins the cgroup before Node starts, so everything it and its worker map is
-      // charged there.
-      const app = spawn(
-        'sh',
-        ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$2" "$3"', 'sh', dir, process.execPath, APP],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
-      )
-      const lines = []
-      let buffered = ''
-      app.stdout.on('data', (chunk) => {
-        buffered += chunk
-        const parts = buffered.split('\n')
-        buffered = parts.pop()
-        for (const l of parts) lines.push(JSON.parse(l))
-      })
-      const exited = new Promise((resolve) =>
-        app.on('exit', (code, signal) => resolve({ code, signal })),
-      )
-      t.after(async () => {
-        app.kill('SIGKILL')
-        await exited
-        // The cgroup can go once its last process has.
-        await waitFor(
-          () => {
-            try {
-              fs.rmdirSync(dir)
-              return true
-            } catch {
-              return false
-            }
-          },
-          { timeoutMs: 10_000, intervalMs: 100 },
-        ).catch(() => {})
-      })
-      const find = (type, pred = () => true) => lines.find((l) => l.type === type && pred(l))
-      const shown = () => lines.map((l) => JSON.stringify(l)).join('\n')
+      const { child: app, exited, find, shown } = startIn(t, dir, APP)
       // The worker grows 6 MiB/s from about 100 MiB in all: the kill comes after ~40 s.
       await waitFor(() => find('oom'), { timeoutMs: 150_000, intervalMs: 200, message: shown })
       await waitFor(() => find('child', (l) => l.event === 'exit'), {
@@ -625,7 +645,8 @@ describe('a memory cgroup with a hard limit, made here', () => {
         message: shown,
       })
       app.stdin.end()
-      assert.deepEqual(await exited, { code: 0, signal: null }, 'the app outlives its worker')
+      const { code, signal } = await exited
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, 'the app outlives its worker')
 
       const start = find('start')
       const leak = find('leak')
@@ -656,6 +677,63 @@ describe('a memory cgroup with a hard limit, made here', () => {
       assert.ok(
         took >= 0.5 * leak.msToLimit && took <= 2 * leak.msToLimit,
         `msToLimit ${Math.round(leak.msToLimit)} ms, the kill came ${took} ms after the leak event`,
+      )
+    },
+  )
+
+  it(
+    "a JS heap leak under the limit: msToLimit is the time to V8's heap limit, which ends the process first",
+    { timeout: 180_000 },
+    async (t) => {
+      // 1 GiB: Node sizes V8's heap limit from it (560 MiB on Node 24), so the heap leak ends
+      // the process with a working set far below the cgroup's limit.
+      const limit = 1024 * MiB
+      const { dir, why } = makeLimitedCgroup(limit)
+      if (!dir) return t.skip(why)
+      const { exited, find, shown } = startIn(t, dir, HEAP_APP)
+      // ~20 MB/s of strings: V8 gives up after ~30 s.
+      const end = await Promise.race([exited, sleep(150_000).then(() => null)])
+      assert.ok(end, `still running after 150 s:\n${shown()}`)
+      const start = find('start')
+      const leak = find('leak')
+      assert.equal(start.limit, limit, 'sentry.limit is the cgroup limit')
+      assert.ok(
+        start.heapLimit < 0.8 * limit,
+        `V8's heap limit ${start.heapLimit} in a ${limit} cgroup`,
+      )
+      // V8 ends it (abort after "JavaScript heap out of memory"), not the kernel's OOM killer.
+      assert.equal(end.signal, 'SIGABRT', shown())
+      assert.equal(
+        readOwn({ version: ownMemoryCgroup().version, dir }).oomEvents ?? 0,
+        0,
+        'no OOM kill',
+      )
+      assert.ok(leak, `no 'leak' event:\n${shown()}`)
+      assert.equal(leak.suspect, 'heap')
+      // The time to the cgroup's limit (what msToLimit said before) is far longer than the
+      // process has; msToLimit counts to V8's heap limit instead, from the live heap.
+      const toCgroup = ((limit - leak.workingSet) / leak.slope) * 1000
+      const toHeap = ((start.heapLimit - leak.heapUsed) / leak.slope) * 1000
+      assert.ok(
+        leak.msToLimit < 0.8 * toCgroup,
+        `msToLimit ${leak.msToLimit}, to the cgroup's ${toCgroup}`,
+      )
+      assert.ok(
+        leak.msToLimit > 0.3 * toHeap && leak.msToLimit < 3 * toHeap,
+        `msToLimit ${leak.msToLimit}, to the heap limit at the event's slope ${toHeap}`,
+      )
+      assert.ok(leak.episodeMsToLimit > 0 && leak.episodeMsToLimit <= 1.1 * leak.msToLimit, shown())
+      // And it comes true, give or take the slope's error on a loaded machine (V8 gives up a
+      // little before its limit, once full GCs free next to nothing).
+      const took = end.at - leak.at
+      t.diagnostic(
+        `heap limit ${Math.round(start.heapLimit / MiB)} MiB; leak at ${leak.at - start.at} ms: ` +
+          `msToLimit ${Math.round(leak.msToLimit)} ms (to the cgroup's limit ${Math.round(toCgroup)}); ` +
+          `V8 ended the process ${took} ms later`,
+      )
+      assert.ok(
+        took >= 0.4 * leak.msToLimit && took <= 2 * leak.msToLimit,
+        `msToLimit ${Math.round(leak.msToLimit)} ms, V8 ended the process ${took} ms after the leak event\n${shown()}`,
       )
     },
   )

@@ -120,6 +120,7 @@ fn shared_with(children: ChildrenMode, leak: bool) -> Arc<Shared> {
             }),
             limit: None,
             heap_in_samples: false,
+            heap_limit: None,
         },
         Collector::new(CollectorConfig {
             children,

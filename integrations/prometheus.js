@@ -47,7 +47,8 @@
 //   memsentry_leak_episode_active     1 while a leak episode is in progress (between its 'leak' and
 //                                     'leak-end' events), else 0; only with leak detection on
 //   memsentry_leak_seconds_to_limit   at the episode's slope, seconds until the leak metric reaches
-//                                     the memory limit; only during an episode, with a known limit
+//                                     the memory limit (for a heap leak, or the heap V8's heap
+//                                     limit, if sooner); only during an episode, with a limit
 //   memsentry_threshold_active{name="..."}
 //                                     1 between a threshold's 'up' and 'down' events, else 0; one
 //                                     series per configured threshold, and for a 'child.rss' rule
@@ -226,7 +227,7 @@ function collect(sentry, collectOptions) {
     )
     gauge(
       'leak_seconds_to_limit',
-      'At the leak episode slope, seconds until the memory limit; absent without an episode or a limit.',
+      "At the leak episode slope, seconds until the memory limit (or, for a heap leak, V8's heap limit, if sooner); absent without an episode or a limit.",
       'min',
       () => {
         const ms = episode()?.msToLimit

@@ -2,6 +2,7 @@
 
 const { EventEmitter } = require('node:events')
 const { PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
+const v8 = require('node:v8')
 const { normalizeOptions, forNative } = require('./options')
 const { attach: attachRecorder } = require('./recorder')
 const { writeHeapSnapshot, writeLeakReport } = require('./leak-actions')
@@ -41,8 +42,10 @@ class MemorySentry extends EventEmitter {
     this.#options = opts
     const { NativeSentry } = require('./native')
     try {
+      // V8's heap limit: a heap leak's msToLimit counts to it too, since in a container V8
+      // sizes it from the cgroup's limit and ends the process there first.
       this.#native = new NativeSentry(
-        forNative(opts),
+        { ...forNative(opts), heapLimit: v8.getHeapStatistics().heap_size_limit },
         MemorySentry.#eventCallback(new WeakRef(this)),
       )
     } catch (err) {

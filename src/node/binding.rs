@@ -53,6 +53,8 @@ pub struct NativeOptions {
     pub heap: bool,
     pub cgroup: bool,
     pub limit: Option<f64>,
+    /// V8's `heap_size_limit`, for a heap leak's `msToLimit`.
+    pub heap_limit: Option<f64>,
     pub proc_root: String,
     pub cgroup_root: Option<String>,
 }
@@ -208,6 +210,10 @@ impl NativeSentry {
                 leak: options.leak.as_ref().map(leak_settings).transpose()?,
                 limit,
                 heap_in_samples: options.heap,
+                heap_limit: options
+                    .heap_limit
+                    .filter(|b| b.is_finite() && *b > 0.0)
+                    .map(|b| b as u64),
             },
             collector,
         );

@@ -22,7 +22,8 @@ use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::leak::{
-    ms_to_limit, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate, LeakTransition, Suspect,
+    ms_to_heap_limit, ms_to_limit, sooner, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate,
+    LeakTransition, Suspect,
 };
 use crate::detect::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
 use crate::procfs::read_error::ReadError;
@@ -50,7 +51,8 @@ pub enum Event {
         ended: bool,
         metric: &'static str,
         estimate: LeakEstimate,
-        /// At the current slope, until the metric reaches the limit; `None` without a limit.
+        /// At the current slope, until the metric reaches the limit or, for a heap leak, the
+        /// live heap V8's heap limit, whichever comes first; `None` without either.
         ms_to_limit: Option<f64>,
         /// The child that grows fastest (pid, comm, bytes/s), when the suspect is a child.
         child: Option<(u32, String, f64)>,
@@ -85,6 +87,9 @@ pub struct SamplerConfig {
     /// Whether heap figures from the JS side go into the samples (`heap: true`); the leak
     /// detector gets them either way.
     pub heap_in_samples: bool,
+    /// V8's heap limit (`heap_size_limit`, bytes), from the JS side: a heap leak ends the
+    /// process there, before any memory limit in a container ([`ms_to_heap_limit`]).
+    pub heap_limit: Option<u64>,
 }
 
 /// The memory limit in force, and what `msToLimit` measures against it.
@@ -145,6 +150,8 @@ struct Detectors {
     /// The newest figure that approaches the limit (see [`MemoryLimit::approaching`]), for the
     /// time to the limit at read time.
     leak_value: Option<f64>,
+    /// The newest `heapUsed` from the JS side, for the time to V8's heap limit.
+    heap_used: Option<f64>,
 }
 
 /// The leak episode in progress, as `sentry.leakEpisode` shows it.
@@ -243,6 +250,7 @@ impl Shared {
                 last_cgroup: None,
                 leak_since: None,
                 leak_value: None,
+                heap_used: None,
             }),
             origin: collector.origin(),
             collector: Mutex::new(Some(collector)),
@@ -275,7 +283,9 @@ impl Shared {
             *lock(&self.heap) = Some(heap);
         }
         let mono_ms = self.origin.elapsed().as_millis() as u64;
-        if let Some((det, _)) = lock(&self.detectors).leak.as_mut() {
+        let mut d = lock(&self.detectors);
+        d.heap_used = Some(heap.heap_used).filter(|h| h.is_finite());
+        if let Some((det, _)) = d.leak.as_mut() {
             det.observe_heap(
                 mono_ms,
                 heap.heap_used,
@@ -301,16 +311,28 @@ impl Shared {
         let d = lock(&self.detectors);
         let (det, metric) = d.leak.as_ref()?;
         let estimate = det.current()?.clone();
-        let limit = self.config.limit.map(|l| l.bytes() as f64);
         Some(LeakEpisode {
             // Set on the tick that saw the episode begin, under the same lock.
             since: d.leak_since?,
             metric: metric.name(),
-            ms_to_limit: d
-                .leak_value
-                .and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec)),
+            ms_to_limit: self.ms_to_limit(&estimate, d.leak_value, d.heap_used),
             estimate,
         })
+    }
+
+    /// `msToLimit`: from `value` (what approaches the memory limit) to that limit at the
+    /// estimate's slope or, for a heap leak, from `heap_used` to V8's heap limit, whichever
+    /// comes first.
+    fn ms_to_limit(
+        &self,
+        estimate: &LeakEstimate,
+        value: Option<f64>,
+        heap_used: Option<f64>,
+    ) -> Option<f64> {
+        let limit = self.config.limit.map(|l| l.bytes() as f64);
+        let memory = value.and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec));
+        let heap_limit = self.config.heap_limit.map(|b| b as f64);
+        sooner(memory, ms_to_heap_limit(estimate, heap_used, heap_limit))
     }
 
     /// Each threshold rule's state now (per child for a `child.rss` rule), with its rule.
@@ -469,6 +491,7 @@ impl Shared {
                 child_growth,
                 leak_since,
                 leak_value,
+                heap_used,
                 ..
             } = &mut *d;
             if let Some((det, metric)) = leak.as_mut() {
@@ -493,7 +516,6 @@ impl Shared {
                             LeakTransition::Started(e) => (false, e),
                             LeakTransition::Ended(e) => (true, e),
                         };
-                        let limit = self.config.limit.map(|l| l.bytes() as f64);
                         let child = (estimate.suspect == Suspect::Child)
                             .then(|| child_growth.fastest(sample.mono_ms, children_rss()))
                             .flatten()
@@ -505,7 +527,7 @@ impl Shared {
                         events.push(Event::Leak {
                             ended,
                             metric: metric.name(),
-                            ms_to_limit: ms_to_limit(approaching, limit, estimate.slope_bytes_per_sec),
+                            ms_to_limit: self.ms_to_limit(&estimate, Some(approaching), *heap_used),
                             child,
                             estimate,
                             sample: sample.clone(),
@@ -705,6 +727,7 @@ mod tests {
                 leak: None,
                 limit: None,
                 heap_in_samples: true,
+                heap_limit: None,
             },
             Collector::new(CollectorConfig::default()),
         )
@@ -791,6 +814,7 @@ mod tests {
                 }),
                 limit: Some(MemoryLimit::Given(1 << 40)),
                 heap_in_samples: true,
+                heap_limit: None,
             },
             Collector::new(CollectorConfig::default()),
         );
@@ -873,6 +897,7 @@ mod tests {
                 leak: None,
                 limit: None,
                 heap_in_samples: true,
+                heap_limit: None,
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
@@ -964,6 +989,7 @@ mod tests {
                 leak: None,
                 limit: None,
                 heap_in_samples: true,
+                heap_limit: None,
             },
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),

@@ -611,6 +611,11 @@ fn leak_stop_leak_again_starts_twice() {
 
 /// A 3 MiB/min RSS leak with post-GC heap figures every 5 s; returns the suspect at Started.
 fn suspect_with(heap: Option<(f64, f64)>) -> Suspect {
+    started_with(heap).suspect
+}
+
+/// The same; returns the estimate at Started.
+fn started_with(heap: Option<(f64, f64)>) -> LeakEstimate {
     let slope = per_min(3.0 * MIB);
     let mut saw = Sawtooth::standard(3);
     let mut rng = Lcg(99);
@@ -635,7 +640,7 @@ fn suspect_with(heap: Option<(f64, f64)>) -> Suspect {
         }
         if let Some(LeakTransition::Started(e)) = d.observe(t * 1000, saw.at(ts) + slope * ts) {
             assert_eq!(d.current(), Some(&e));
-            return e.suspect;
+            return e;
         }
     }
     panic!("no leak detected");
@@ -722,6 +727,60 @@ fn ms_to_limit_cases() {
     assert_eq!(ms_to_limit(200.0, Some(200.0), 1.0), Some(0.0));
     assert_eq!(ms_to_limit(300.0, Some(200.0), 1.0), Some(0.0));
     assert_eq!(ms_to_limit(-f64::MAX, Some(f64::MAX), f64::MIN_POSITIVE), None);
+}
+
+#[test]
+fn a_heap_leaks_estimate_carries_the_heaps_own_slope() {
+    // The RSS grows 3 MiB/min, the live heap 2: the heap's slope is what reaches V8's limit.
+    let heap = per_min(2.0 * MIB);
+    let e = started_with(Some((heap, 0.0)));
+    assert_eq!(e.suspect, Suspect::Heap);
+    let h = e.heap_slope_bytes_per_sec.expect("a heap slope");
+    assert!((h / heap - 1.0).abs() < 0.2, "{} MiB/min", h * 60.0 / MIB);
+    assert!(e.slope_bytes_per_sec > 1.3 * h, "the metric's slope is the RSS's");
+    // Not for any other suspect.
+    assert_eq!(started_with(Some((0.0, heap))).heap_slope_bytes_per_sec, None);
+}
+
+#[test]
+fn ms_to_heap_limit_cases() {
+    let estimate = |suspect, slope: f64, heap: Option<f64>| LeakEstimate {
+        slope_bytes_per_sec: slope,
+        growth_bytes: slope * 60.0,
+        window_ms: 60_000,
+        confidence: 0.99,
+        suspect,
+        heap_slope_bytes_per_sec: heap,
+    };
+    let mb_s = MB;
+    // Node 24 in a 512 MiB cgroup: V8's heap limit 259 MiB, 65 MiB live, 42 MiB/min.
+    let heap = estimate(Suspect::Heap, 3.0 * mb_s, Some(per_min(42.0 * MIB)));
+    let ms = ms_to_heap_limit(&heap, Some(65.0 * MIB), Some(259.0 * MIB)).unwrap();
+    assert!((ms / 1000.0 - 194.0 / 42.0 * 60.0).abs() < 0.1, "{ms}");
+    // Without the heap's own slope, the metric's.
+    let no_heap_slope = estimate(Suspect::Heap, 2.0 * mb_s, None);
+    assert_eq!(
+        ms_to_heap_limit(&no_heap_slope, Some(100.0 * MB), Some(300.0 * MB)),
+        Some(100_000.0)
+    );
+    // Only for the heap, and only with both figures.
+    for suspect in [Suspect::Native, Suspect::Child, Suspect::Unknown] {
+        assert_eq!(
+            ms_to_heap_limit(&estimate(suspect, mb_s, Some(mb_s)), Some(MB), Some(2.0 * MB)),
+            None
+        );
+    }
+    assert_eq!(ms_to_heap_limit(&heap, None, Some(259.0 * MIB)), None);
+    assert_eq!(ms_to_heap_limit(&heap, Some(65.0 * MIB), None), None);
+    assert_eq!(
+        ms_to_heap_limit(&heap, Some(300.0 * MIB), Some(259.0 * MIB)),
+        Some(0.0)
+    );
+    // The sooner of the two, either may be unknown.
+    assert_eq!(sooner(Some(5.0), Some(3.0)), Some(3.0));
+    assert_eq!(sooner(None, Some(3.0)), Some(3.0));
+    assert_eq!(sooner(Some(5.0), None), Some(5.0));
+    assert_eq!(sooner(None, None), None);
 }
 
 #[test]
