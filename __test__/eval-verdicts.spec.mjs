@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
 import options from '../lib/options.js'
-import { SCENARIOS, SETTINGS, deadlines, judge, sentryOptions } from '../eval/leak.mjs'
+import { SCENARIOS, SETTINGS, deadlines, diedVerdict, judge, sentryOptions } from '../eval/leak.mjs'
 
 const scenario = (name) => {
   const s = SCENARIOS.find((x) => x.name === name)
@@ -82,5 +82,31 @@ describe('eval verdicts', () => {
     // An end before the start does not call it off.
     assert.equal(judge(stops, 60_000, [at(79.9)], [at(50)]), 'NOT ENDED')
     assert.equal(judge(stops, 60_000, [at(79.9), at(500)], [at(417.9)]), 'FIRED AGAIN')
+  })
+})
+
+describe('eval verdicts under a memory limit (--memory-limit)', () => {
+  const died = (s, signal = 'SIGABRT') => ({ code: null, signal, latencyMs: s * 1000 })
+
+  test('a healthy process that ends on its own fails, whatever it reported', () => {
+    assert.equal(
+      diedVerdict(scenario('cache-plateau'), 60_000, [], died(200)),
+      'DIED (SIGABRT at 200 s)',
+    )
+    assert.equal(diedVerdict(scenario('cache-plateau'), 60_000, [], null), null)
+  })
+
+  test('a leak must be reported before the process ends, unless it ended before the leak was due', () => {
+    const fast = scenario('fast-heap')
+    // Reported before: judged as usual.
+    assert.equal(diedVerdict(fast, 60_000, [at(80)], died(337)), null)
+    // Not reported by then, though due at 90 s.
+    assert.equal(
+      diedVerdict(fast, 60_000, [], died(200, 'SIGKILL')),
+      'DIED FIRST (SIGKILL at 200 s)',
+    )
+    assert.equal(diedVerdict(fast, 60_000, [at(210)], died(200)), 'DIED FIRST (SIGABRT at 200 s)')
+    // A 300 s window's leak is due at 330 s: a process gone at 250 s owed nothing there.
+    assert.equal(diedVerdict(fast, 300_000, [], died(250)), 'ok (not due: ended, SIGABRT at 250 s)')
   })
 })

@@ -11,6 +11,8 @@
 //                                           # every phase twice as long (--scale 2) for it
 //   npm run eval:leak -- --traces dir       # also write each run's samples (CSV) for replay:
 //                                           # cargo run --release --no-default-features --features replay --example leak_replay -- dir/*.csv
+//   npm run eval:leak -- --memory-limit 1GiB  # each server in a memory cgroup of its own with
+//                                           # that hard limit, as in a container (needs root)
 //
 // Each run is a Koa server in a child process (__test__/fixtures/leak/server.mjs) under load from
 // autocannon in another child process, at fixed rates against 127.0.0.1. The server runs one
@@ -25,18 +27,24 @@
 // start (the slow leak within 2 × window) with the right suspect, and a leak that stops must be
 // called off within 1.5 × window of stopping and not reported again; a healthy run must report
 // nothing. The exit code is 1 when memsentry misses a verdict; memwatch's column is for comparison.
+// With --memory-limit, Node sizes V8's heap limit from the cgroup's (about half), and a leak must
+// also be reported before the process ends (V8's heap limit or the OOM killer), a healthy run
+// must not end; the table shows each first event's msToLimit and when the process ended.
 //
 // The package is copied to a temporary folder first, so that a rebuild of the addon in the
 // working tree during the run does not change (or corrupt) the binary under test.
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 import { runScenario, writeTrace } from '../__test__/fixtures/leak/scenario.mjs'
+import { makeContainerCgroup } from '../__test__/helpers/cgroup.mjs'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
+const { parseSize } = createRequire(import.meta.url)('../lib/options.js')
 const memwatchProbe = fileURLToPath(new URL('./memwatch-rule.mjs', import.meta.url))
 
 /**
@@ -207,6 +215,7 @@ function parse() {
       concurrency: { type: 'string' },
       full: { type: 'boolean', default: false },
       scale: { type: 'string' },
+      'memory-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -214,7 +223,8 @@ function parse() {
     console.log(
       'usage: node eval/leak.mjs [--quick] [--json <file>] [--traces <dir>] [--only name,name] ' +
         '[--settings w60,w300,d60,s300] [--repeats <healthy runs>] [--concurrency <runs at once>] ' +
-        '[--full (leak runs go to their end, for --traces)] [--scale <phase length factor>]',
+        '[--full (leak runs go to their end, for --traces)] [--scale <phase length factor>] ' +
+        '[--memory-limit <size, e.g. 1GiB: each server in a cgroup with that hard limit>]',
     )
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`)
     process.exit(0)
@@ -283,7 +293,34 @@ export function judge(scenario, windowMs, leaks, ends) {
   return 'ok'
 }
 
-async function runOne(scenario, repeat, { scale, memsentry, settings, traces, full }) {
+/**
+ * How the process ended on its own (V8's heap limit, the OOM killer) before the run was over, as
+ * a verdict at a window, or null to judge the run as usual. A healthy process must not end; a
+ * leak must be reported before, unless it ended before the leak was due there.
+ */
+export function diedVerdict(scenario, windowMs, leaks, died) {
+  if (!died) return null
+  const how = `${died.signal ?? `exit ${died.code}`} at ${seconds(died.latencyMs)} s`
+  if (scenario.expect === 'none') return `DIED (${how})`
+  if (leaks.length > 0 && leaks[0].latencyMs < died.latencyMs) return null
+  const due = deadlines(scenario, windowMs).start
+  return due == null || seconds(died.latencyMs) < due
+    ? `ok (not due: ended, ${how})`
+    : `DIED FIRST (${how})`
+}
+
+/** The oom_kill count of a memory cgroup (v1 memory.oom_control, v2 memory.events), or null. */
+function oomKills(cgroup) {
+  const file = cgroup.version === 1 ? 'memory.oom_control' : 'memory.events'
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(path.join(cgroup.dir, file), 'utf8'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+async function runOne(scenario, repeat, { scale, memsentry, settings, traces, full, memoryLimit }) {
   const sentries = Object.fromEntries(
     Object.entries(settings).map(([name, s]) => [name, sentryOptions(s, scenario.leak)]),
   )
@@ -314,12 +351,20 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
       const diagnosed = r.diagnoses.some((d) => d.sentry === n)
       return leak && Date.now() - leak.at > (diagnosed ? 5000 : 90_000)
     })
-  const result = await runScenario({
-    server,
-    phases,
-    stopWhen: full ? null : settled,
-    tailMs: 2000,
-  })
+  const cgroup = memoryLimit ? makeContainerCgroup(memoryLimit) : null
+  let result, kills
+  try {
+    result = await runScenario({
+      server,
+      phases,
+      stopWhen: full ? null : settled,
+      tailMs: 2000,
+      cgroup,
+    })
+    kills = cgroup ? oomKills(cgroup) : null
+  } finally {
+    await cgroup?.remove()
+  }
   const label = repeat > 0 ? `${scenario.name}#${repeat + 1}` : scenario.name
   if (traces && result.history) writeTrace(traces, label, result, Object.values(settings))
   const mwLeaks = result.probe.filter((l) => l.type === 'probe:memwatch-leak')
@@ -341,6 +386,7 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
           suspect: leaks[0]?.suspect ?? null,
           child: leaks[0]?.child ?? null,
           slopeMiBPerMin: leaks[0] ? (leaks[0].slopeBytesPerSec * 60) / 1048576 : null,
+          msToLimit: leaks[0]?.msToLimit ?? null,
           diagnosis: diagnosis
             ? {
                 at: seconds(diagnosis.latencyMs),
@@ -351,7 +397,9 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
                   : diagnosis.suspect,
               }
             : null,
-          verdict: judge(sc, settings[n].windowMs, leaks, ends),
+          verdict:
+            diedVerdict(sc, settings[n].windowMs, leaks, result.died) ??
+            judge(sc, settings[n].windowMs, leaks, ends),
           due: deadlines(sc, settings[n].windowMs),
         },
       ]
@@ -368,6 +416,9 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
     settings: perSetting,
     memwatch: { source: info?.source ?? null, first: mwFirst, events: mwLeaks.length },
     events: result.events.map(({ receivedAt, ...e }) => e),
+    memoryLimit: memoryLimit ?? null,
+    died: result.died ? { ...result.died, s: seconds(result.died.latencyMs) } : null,
+    oomKills: kills,
     errors: result.errors,
     serverExit: result.serverExit,
     serverStderr: result.serverStderr.slice(-2000),
@@ -380,8 +431,10 @@ function pad(cells, widths) {
 }
 
 export function table(results, settings) {
+  const limited = results.some((r) => r.memoryLimit != null)
   const head = ['scenario', 'setting', 'expected', 'first leak (s)', 'events', 'ended (s)']
   head.push('suspect', 'verdict', 'diagnosis (s): top site', 'memwatch first (s) / events')
+  if (limited) head.push('msToLimit at the first (s)', 'process ended (s)')
   const rows = []
   for (const r of results) {
     for (const [n, s] of Object.entries(r.settings)) {
@@ -403,6 +456,12 @@ export function table(results, settings) {
         s.verdict,
         s.diagnosis ? `${s.diagnosis.at}: ${s.diagnosis.top}` : '-',
         `${r.memwatch.first ?? '-'} / ${r.memwatch.events}`,
+        ...(limited
+          ? [
+              s.msToLimit == null ? '-' : seconds(s.msToLimit),
+              r.died ? `${r.died.s} (${r.died.signal ?? `exit ${r.died.code}`})` : '-',
+            ]
+          : []),
       ])
     }
   }
@@ -412,6 +471,12 @@ export function table(results, settings) {
       ' def: nothing set',
     "memwatch: memwatch-next's rule on the same process (eval/memwatch-rule.mjs)",
     'times: seconds after the load started; events: leak events in the run',
+    ...(limited
+      ? [
+          `memory limit: ${results.find((r) => r.memoryLimit != null).memoryLimit / 1048576} MiB, ` +
+            'each server in a memory cgroup of its own (msToLimit: V8 heap limit or cgroup, the sooner)',
+        ]
+      : []),
     '',
     pad(head, widths),
     `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
@@ -447,6 +512,8 @@ async function main() {
   const scale = Number(opts.scale ?? (opts.quick ? 0.5 : wanted.includes('def') ? 2 : 1))
   if (!(scale > 0)) throw new Error(`--scale wants a positive factor, not ${opts.scale}`)
   const concurrency = Number(opts.concurrency ?? 6)
+  const memoryLimit =
+    opts['memory-limit'] == null ? null : parseSize(opts['memory-limit'], '--memory-limit').bytes
   const memsentryDir = snapshotPackage()
   const memsentry = path.join(memsentryDir, 'index.mjs')
   const started = Date.now()
@@ -461,6 +528,7 @@ async function main() {
           settings,
           traces: opts.traces,
           full: opts.full,
+          memoryLimit,
         })
         const brief = Object.entries(r.settings)
           .map(([k, s]) => `${k} ${s.first ?? '-'} s x${s.events} ${s.suspect ?? ''} ${s.verdict}`)
@@ -487,7 +555,7 @@ async function main() {
       ` (memsentry verdicts; ${Math.round((Date.now() - started) / 1000)} s)`,
   )
   if (opts.json) {
-    const doc = { quick: opts.quick, scale, settings, node: process.version, results }
+    const doc = { quick: opts.quick, scale, settings, memoryLimit, node: process.version, results }
     writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`)
     console.log(`results written to ${opts.json}`)
   }
