@@ -285,7 +285,8 @@ export interface LeakEvent {
   /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
   confidence: number
   /**
-   * At the current slope, ms until the limit is reached; null without a limit. Against the
+   * At the current slope, ms until the limit is reached; null without a limit (a 'heap' leak
+   * always has V8's heap limit). Against the
    * cgroup's limit (`limit: 'auto'`) it is the cgroup's working set that reaches it, as the kernel
    * counts (a page shared by a parent and its child once); against a given `limit`, the metric.
    * For a 'heap' leak, the sooner of that and the live heap reaching V8's heap limit
@@ -383,7 +384,7 @@ export interface LeakEpisode {
   /** The detector's latest estimate, bytes per second. */
   slopeBytesPerSec: number
   suspect: 'heap' | 'native' | 'child' | 'unknown'
-  /** At that slope, ms until the limit is reached (as in the 'leak' event, V8's heap limit included for a 'heap' leak); null without a limit. */
+  /** At that slope, ms until the limit is reached (as in the 'leak' event, V8's heap limit included for an episode that started as 'heap'); null without a limit. */
   msToLimit: number | null
 }
 

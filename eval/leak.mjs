@@ -514,6 +514,11 @@ async function main() {
   const concurrency = Number(opts.concurrency ?? 6)
   const memoryLimit =
     opts['memory-limit'] == null ? null : parseSize(opts['memory-limit'], '--memory-limit').bytes
+  if (memoryLimit != null && !(memoryLimit > 0)) {
+    throw new RangeError(
+      `--memory-limit wants a size in bytes, such as 1GiB, not ${opts['memory-limit']}`,
+    )
+  }
   const memsentryDir = snapshotPackage()
   const memsentry = path.join(memsentryDir, 'index.mjs')
   const started = Date.now()

@@ -48,7 +48,8 @@
 //                                     'leak-end' events), else 0; only with leak detection on
 //   memsentry_leak_seconds_to_limit   at the episode's slope, seconds until the leak metric reaches
 //                                     the memory limit (for a heap leak, or the heap V8's heap
-//                                     limit, if sooner); only during an episode, with a limit
+//                                     limit, if sooner); only during an episode with a memory
+//                                     limit, or a heap leak
 //   memsentry_threshold_active{name="..."}
 //                                     1 between a threshold's 'up' and 'down' events, else 0; one
 //                                     series per configured threshold, and for a 'child.rss' rule
@@ -227,7 +228,7 @@ function collect(sentry, collectOptions) {
     )
     gauge(
       'leak_seconds_to_limit',
-      "At the leak episode slope, seconds until the memory limit (or, for a heap leak, V8's heap limit, if sooner); absent without an episode or a limit.",
+      "At the leak episode slope, seconds until the memory limit (or, for a heap leak, V8's heap limit, if sooner); absent without an episode, or without a memory limit unless the heap leaks.",
       'min',
       () => {
         const ms = episode()?.msToLimit

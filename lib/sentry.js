@@ -185,7 +185,7 @@ class MemorySentry extends EventEmitter {
   /**
    * The leak episode in progress, read from the core: `{ since, metric, slopeBytesPerSec,
    * suspect, msToLimit }` (since: when it was confirmed, epoch ms; msToLimit null without a
-   * limit), or null.
+   * limit; a heap leak's counts to V8's heap limit too), or null.
    */
   get leakEpisode() {
     if (this.#closed) return null

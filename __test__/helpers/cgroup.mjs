@@ -61,7 +61,15 @@ export function makeContainerCgroup(limitBytes) {
 export function spawnInCgroup(cgroup, command, args, options) {
   return spawn(
     'sh',
-    ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', 'sh', cgroup.dir, command, ...args],
+    // No core file if it aborts (V8 does at its heap limit).
+    [
+      '-c',
+      'ulimit -c 0; echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+      'sh',
+      cgroup.dir,
+      command,
+      ...args,
+    ],
     options,
   )
 }

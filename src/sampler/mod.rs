@@ -52,7 +52,7 @@ pub enum Event {
         metric: &'static str,
         estimate: LeakEstimate,
         /// At the current slope, until the metric reaches the limit or, for a heap leak, the
-        /// live heap V8's heap limit, whichever comes first; `None` without either.
+        /// heap V8's heap limit, whichever comes first; `None` without either.
         ms_to_limit: Option<f64>,
         /// The child that grows fastest (pid, comm, bytes/s), when the suspect is a child.
         child: Option<(u32, String, f64)>,
@@ -152,6 +152,9 @@ struct Detectors {
     leak_value: Option<f64>,
     /// The newest `heapUsed` from the JS side, for the time to V8's heap limit.
     heap_used: Option<f64>,
+    /// Whether the episode in progress started with the heap as its suspect: its time to the
+    /// limit counts V8's heap limit for as long as it lasts, whatever the cause read later.
+    leak_heap: bool,
 }
 
 /// The leak episode in progress, as `sentry.leakEpisode` shows it.
@@ -162,7 +165,8 @@ pub struct LeakEpisode {
     pub metric: &'static str,
     /// The detector's latest estimate.
     pub estimate: LeakEstimate,
-    /// At that slope, from the metric's newest value; `None` without a limit.
+    /// At that slope, from the metric's newest value (for a heap leak, V8's heap limit too, if
+    /// sooner); `None` without a limit.
     pub ms_to_limit: Option<f64>,
 }
 
@@ -251,6 +255,7 @@ impl Shared {
                 leak_since: None,
                 leak_value: None,
                 heap_used: None,
+                leak_heap: false,
             }),
             origin: collector.origin(),
             collector: Mutex::new(Some(collector)),
@@ -315,14 +320,14 @@ impl Shared {
             // Set on the tick that saw the episode begin, under the same lock.
             since: d.leak_since?,
             metric: metric.name(),
-            ms_to_limit: self.ms_to_limit(&estimate, d.leak_value, d.heap_used),
+            ms_to_limit: self.ms_to_limit(&estimate, d.leak_value, d.heap_used.filter(|_| d.leak_heap)),
             estimate,
         })
     }
 
     /// `msToLimit`: from `value` (what approaches the memory limit) to that limit at the
-    /// estimate's slope or, for a heap leak, from `heap_used` to V8's heap limit, whichever
-    /// comes first.
+    /// estimate's slope or, given `heap_used` (a heap leak's), from there to V8's heap limit,
+    /// whichever comes first.
     fn ms_to_limit(
         &self,
         estimate: &LeakEstimate,
@@ -492,6 +497,7 @@ impl Shared {
                 leak_since,
                 leak_value,
                 heap_used,
+                leak_heap,
                 ..
             } = &mut *d;
             if let Some((det, metric)) = leak.as_mut() {
@@ -516,6 +522,10 @@ impl Shared {
                             LeakTransition::Started(e) => (false, e),
                             LeakTransition::Ended(e) => (true, e),
                         };
+                        if !ended {
+                            *leak_heap = estimate.suspect == Suspect::Heap;
+                        }
+                        let heap = heap_used.filter(|_| *leak_heap);
                         let child = (estimate.suspect == Suspect::Child)
                             .then(|| child_growth.fastest(sample.mono_ms, children_rss()))
                             .flatten()
@@ -527,7 +537,7 @@ impl Shared {
                         events.push(Event::Leak {
                             ended,
                             metric: metric.name(),
-                            ms_to_limit: self.ms_to_limit(&estimate, Some(approaching), *heap_used),
+                            ms_to_limit: self.ms_to_limit(&estimate, Some(approaching), heap),
                             child,
                             estimate,
                             sample: sample.clone(),
@@ -794,6 +804,70 @@ mod tests {
         assert!(
             matches!(&events[0], Event::Threshold { name, direction: Direction::Up, .. } if name == "low")
         );
+    }
+
+    #[test]
+    fn a_heap_leak_counts_to_v8s_heap_limit_without_a_memory_limit() {
+        // As above, with no memory limit but V8's: a heap leak's msToLimit is the heap's way
+        // there, at the event and while the episode lasts.
+        let heap_limit = 4_000_000_000u64;
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(1000),
+                history_size: 10,
+                thresholds: vec![],
+                leak: Some(LeakSettings {
+                    config: LeakConfig {
+                        window_ms: 20,
+                        min_slope: Some(1.0),
+                        warmup_ms: Some(0),
+                    },
+                    metric: Metric::HeapUsed,
+                }),
+                limit: None,
+                heap_in_samples: true,
+                heap_limit: Some(heap_limit),
+            },
+            Collector::new(CollectorConfig::default()),
+        );
+        let rec = Recorder::default();
+        let mut used = 0.0;
+        for i in 0..400u64 {
+            used = (100 + i) as f64 * 1e6;
+            let heap = HeapFigures {
+                heap_used: used,
+                heap_total: used,
+                external: 0.0,
+                array_buffers: 0.0,
+            };
+            s.set_heap(heap, i % 20 == 0);
+            s.tick(&rec);
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        let events = rec.0.lock().unwrap();
+        let Some(Event::Leak {
+            ms_to_limit,
+            estimate,
+            sample,
+            ..
+        }) = events
+            .iter()
+            .find(|e| matches!(e, Event::Leak { ended: false, .. }))
+        else {
+            panic!("no leak event")
+        };
+        assert_eq!(estimate.suspect, Suspect::Heap);
+        let slope = estimate
+            .heap_slope_bytes_per_sec
+            .unwrap_or(estimate.slope_bytes_per_sec);
+        let at = sample.heap.as_ref().unwrap().heap_used;
+        let expected = (heap_limit as f64 - at) / slope * 1000.0;
+        let got = ms_to_limit.expect("a time to V8's heap limit");
+        assert!((got / expected - 1.0).abs() < 1e-9, "{got} vs {expected}");
+        if let Some(episode) = s.leak_episode() {
+            let now = (heap_limit as f64 - used) / episode.estimate.heap_slope_bytes_per_sec.unwrap();
+            assert!((episode.ms_to_limit.unwrap() / (now * 1000.0) - 1.0).abs() < 1e-9);
+        }
     }
 
     #[test]

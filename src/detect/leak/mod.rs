@@ -548,8 +548,8 @@ pub struct LeakEstimate {
     pub confidence: f64,
     /// Where the growth most likely is.
     pub suspect: Suspect,
-    /// For a `heap` suspect, the slope (bytes/s) of the heap's own floors over the same span,
-    /// when they have enough points: what brings the heap to V8's heap limit
+    /// The slope (bytes/s) of the heap's own floors over the same span, whatever the suspect,
+    /// when they have enough points: for a heap leak, what brings the heap to V8's heap limit
     /// ([`ms_to_heap_limit`]). The RSS of a heap leak can grow several times as fast while V8
     /// grows its heap.
     pub heap_slope_bytes_per_sec: Option<f64>,
@@ -1707,10 +1707,11 @@ impl LeakDetector {
             window_ms,
             confidence: a.confidence.clamp(0.0, 1.0),
             suspect: cause.suspect(),
-            heap_slope_bytes_per_sec: (cause.suspect() == Suspect::Heap)
-                .then(|| self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx))
-                .flatten()
-                .filter(|s| s.is_finite() && *s > 0.0),
+            // Whatever the cause now: an episode keeps the suspect it started with, and the
+            // cause read later may differ.
+            heap_slope_bytes_per_sec: self
+                .part_slope(Part::HeapUsed, a.first_idx, a.end_idx)
+                .filter(|s| s.is_finite()),
         }
     }
 
@@ -1777,23 +1778,21 @@ pub fn ms_to_limit(value: f64, limit: Option<f64>, slope_bytes_per_sec: f64) -> 
     Some((limit - value) / slope_bytes_per_sec * 1000.0).filter(|ms| ms.is_finite())
 }
 
-/// For a heap leak, the time in ms until the live heap (`heap_used`, bytes) reaches V8's heap
-/// limit (`heap_size_limit`) at the heap's own slope (the metric's if the heap's is unknown);
-/// `None` for any other suspect or without both figures. V8 then ends the process ("JavaScript
-/// heap out of memory"), and in a container that comes first: Node sizes the heap limit from the
-/// cgroup's (259 MiB in a 512 MiB cgroup, 560 MiB in 1 GiB, on Node 24), so a heap leak never
-/// reaches the container's limit. Measured in a real 512 MiB cgroup, a heap leak of ~42 MiB/min
+/// For a heap leak (the caller knows the episode's suspect), the time in ms until the heap (the
+/// newest `heapUsed`, bytes) reaches V8's heap limit (`heap_size_limit`) at the heap's own slope
+/// (the metric's if the heap's is unknown); `None` without both figures, or if the heap does not
+/// grow. V8 then ends the process ("JavaScript heap out of memory"), and in a container that
+/// comes first: Node sizes the heap limit from the cgroup's (259 MiB in a 512 MiB cgroup, 560 MiB
+/// in 1 GiB, on Node 24), so a heap leak never reaches the container's limit. The count runs a
+/// little long: V8 fails once its old generation is full, and `heap_size_limit` also counts the
+/// young generation's reserve. Measured in a real 512 MiB cgroup, a heap leak of ~42 MiB/min
 /// reported at 80 s: 10.0 minutes to the cgroup's limit, 4.9 to V8's; V8 aborted it 4.3 minutes
-/// later, with 229 MiB live (it gives up a little before its limit, once full GCs free next to
-/// nothing).
+/// later (0.87 of the time counted), at 240 MiB used.
 pub fn ms_to_heap_limit(
     estimate: &LeakEstimate,
     heap_used: Option<f64>,
     heap_limit: Option<f64>,
 ) -> Option<f64> {
-    if estimate.suspect != Suspect::Heap {
-        return None;
-    }
     let slope = estimate
         .heap_slope_bytes_per_sec
         .unwrap_or(estimate.slope_bytes_per_sec);
