@@ -4,7 +4,14 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
 import options from '../lib/options.js'
-import { SCENARIOS, SETTINGS, deadlines, diedVerdict, judge, sentryOptions } from '../eval/leak.mjs'
+import {
+  SCENARIOS,
+  SETTINGS,
+  deadlines,
+  judge,
+  judgeUnderLimit,
+  sentryOptions,
+} from '../eval/leak.mjs'
 
 const scenario = (name) => {
   const s = SCENARIOS.find((x) => x.name === name)
@@ -87,26 +94,39 @@ describe('eval verdicts', () => {
 
 describe('eval verdicts under a memory limit (--memory-limit)', () => {
   const died = (s, signal = 'SIGABRT') => ({ code: null, signal, latencyMs: s * 1000 })
+  const verdict = (name, windowS, leaks, ends, d) =>
+    judgeUnderLimit(scenario(name), windowS * 1000, leaks, ends, d)
 
   test('a healthy process that ends on its own fails, whatever it reported', () => {
-    assert.equal(
-      diedVerdict(scenario('cache-plateau'), 60_000, [], died(200)),
-      'DIED (SIGABRT at 200 s)',
-    )
-    assert.equal(diedVerdict(scenario('cache-plateau'), 60_000, [], null), null)
+    assert.equal(verdict('cache-plateau', 60, [], [], died(200)), 'DIED (SIGABRT at 200 s)')
+    assert.equal(verdict('cache-plateau', 60, [], [], null), 'ok')
+    assert.equal(verdict('cache-plateau', 60, [at(100)], [], null), 'FALSE ALARM')
   })
 
   test('a leak must be reported before the process ends, unless it ended before the leak was due', () => {
-    const fast = scenario('fast-heap')
     // Reported before: judged as usual.
-    assert.equal(diedVerdict(fast, 60_000, [at(80)], died(337)), null)
+    assert.equal(verdict('fast-heap', 60, [at(80)], [], died(337)), 'ok')
+    assert.equal(verdict('fast-heap', 60, [at(80, 'native')], [], died(337)), 'WRONG SUSPECT')
     // Not reported by then, though due at 90 s.
     assert.equal(
-      diedVerdict(fast, 60_000, [], died(200, 'SIGKILL')),
+      verdict('fast-heap', 60, [], [], died(200, 'SIGKILL')),
       'DIED FIRST (SIGKILL at 200 s)',
     )
-    assert.equal(diedVerdict(fast, 60_000, [at(210)], died(200)), 'DIED FIRST (SIGABRT at 200 s)')
+    assert.equal(
+      verdict('fast-heap', 60, [at(210)], [], died(200)),
+      'DIED FIRST (SIGABRT at 200 s)',
+    )
     // A 300 s window's leak is due at 330 s: a process gone at 250 s owed nothing there.
-    assert.equal(diedVerdict(fast, 300_000, [], died(250)), 'ok (not due: ended, SIGABRT at 250 s)')
+    assert.equal(
+      verdict('fast-heap', 300, [], [], died(250)),
+      'ok (not due: ended, SIGABRT at 250 s)',
+    )
+  })
+
+  test('a leak that stops, in a process that ended before it stopped, is judged as one that goes on', () => {
+    assert.equal(verdict('leak-stops', 60, [at(80)], [], died(300)), 'ok')
+    // Once it had stopped, its end is owed as before.
+    assert.equal(verdict('leak-stops', 60, [at(80)], [], died(500)), 'NOT ENDED')
+    assert.equal(verdict('leak-stops', 60, [at(80)], [at(420)], died(500)), 'ok')
   })
 })

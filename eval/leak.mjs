@@ -294,19 +294,24 @@ export function judge(scenario, windowMs, leaks, ends) {
 }
 
 /**
- * How the process ended on its own (V8's heap limit, the OOM killer) before the run was over, as
- * a verdict at a window, or null to judge the run as usual. A healthy process must not end; a
- * leak must be reported before, unless it ended before the leak was due there.
+ * `judge` for a run whose process may have ended on its own (`died`: V8's heap limit, the OOM
+ * killer) before the run was over. A healthy process must not end; a leak must be reported
+ * before, unless it ended before the leak was due there; a leak that stops but whose process
+ * ended first (a 512 MiB container does not hold its 360 s of growth) is judged as one that goes
+ * on.
  */
-export function diedVerdict(scenario, windowMs, leaks, died) {
-  if (!died) return null
+export function judgeUnderLimit(scenario, windowMs, leaks, ends, died) {
+  if (!died) return judge(scenario, windowMs, leaks, ends)
   const how = `${died.signal ?? `exit ${died.code}`} at ${seconds(died.latencyMs)} s`
   if (scenario.expect === 'none') return `DIED (${how})`
-  if (leaks.length > 0 && leaks[0].latencyMs < died.latencyMs) return null
-  const due = deadlines(scenario, windowMs).start
-  return due == null || seconds(died.latencyMs) < due
-    ? `ok (not due: ended, ${how})`
-    : `DIED FIRST (${how})`
+  if (leaks.length === 0 || leaks[0].latencyMs > died.latencyMs) {
+    const due = deadlines(scenario, windowMs).start
+    return due == null || seconds(died.latencyMs) < due
+      ? `ok (not due: ended, ${how})`
+      : `DIED FIRST (${how})`
+  }
+  const stopped = scenario.stopsAtS != null && died.latencyMs > scenario.stopsAtS * 1000
+  return judge(stopped ? scenario : { ...scenario, stopsAtS: null }, windowMs, leaks, ends)
 }
 
 /** The oom_kill count of a memory cgroup (v1 memory.oom_control, v2 memory.events), or null. */
@@ -397,9 +402,7 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
                   : diagnosis.suspect,
               }
             : null,
-          verdict:
-            diedVerdict(sc, settings[n].windowMs, leaks, result.died) ??
-            judge(sc, settings[n].windowMs, leaks, ends),
+          verdict: judgeUnderLimit(sc, settings[n].windowMs, leaks, ends, result.died),
           due: deadlines(sc, settings[n].windowMs),
         },
       ]
