@@ -806,11 +806,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_heap_leak_counts_to_v8s_heap_limit_without_a_memory_limit() {
-        // As above, with no memory limit but V8's: a heap leak's msToLimit is the heap's way
-        // there, at the event and while the episode lasts.
-        let heap_limit = 4_000_000_000u64;
+    /// A sentry whose leak metric is heapUsed, fed by set_heap so that the test controls the
+    /// series (+1 MB per tick, a full GC every 20), with these limits; 400 ticks run. Returns
+    /// it, what it sent, and the last heapUsed.
+    fn growing_heap(limit: Option<MemoryLimit>, heap_limit: Option<u64>) -> (Arc<Shared>, Recorder, f64) {
         let s = Shared::new(
             SamplerConfig {
                 interval: Duration::from_millis(1000),
@@ -824,9 +823,9 @@ mod tests {
                     },
                     metric: Metric::HeapUsed,
                 }),
-                limit: None,
+                limit,
                 heap_in_samples: true,
-                heap_limit: Some(heap_limit),
+                heap_limit,
             },
             Collector::new(CollectorConfig::default()),
         );
@@ -834,16 +833,28 @@ mod tests {
         let mut used = 0.0;
         for i in 0..400u64 {
             used = (100 + i) as f64 * 1e6;
-            let heap = HeapFigures {
-                heap_used: used,
-                heap_total: used,
-                external: 0.0,
-                array_buffers: 0.0,
-            };
-            s.set_heap(heap, i % 20 == 0);
+            s.set_heap(
+                HeapFigures {
+                    heap_used: used,
+                    heap_total: used,
+                    external: 0.0,
+                    array_buffers: 0.0,
+                },
+                // A full GC now and then, as in a real process: the detector waits for one.
+                i % 20 == 0,
+            );
             s.tick(&rec);
             std::thread::sleep(Duration::from_micros(300));
         }
+        (s, rec, used)
+    }
+
+    #[test]
+    fn a_heap_leak_counts_to_v8s_heap_limit_without_a_memory_limit() {
+        // No memory limit but V8's: a heap leak's msToLimit is the heap's way there, at the event
+        // and while the episode lasts.
+        let heap_limit = 4_000_000_000u64;
+        let (s, rec, used) = growing_heap(None, Some(heap_limit));
         let events = rec.0.lock().unwrap();
         let Some(Event::Leak {
             ms_to_limit,
@@ -872,42 +883,7 @@ mod tests {
 
     #[test]
     fn a_growing_heap_metric_reaches_the_leak_detector() {
-        // heapUsed is fed by set_heap, so the test controls the series: +1 MB per tick at 1 s.
-        let s = Shared::new(
-            SamplerConfig {
-                interval: Duration::from_millis(1000),
-                history_size: 10,
-                thresholds: vec![],
-                leak: Some(LeakSettings {
-                    config: LeakConfig {
-                        window_ms: 20,
-                        min_slope: Some(1.0),
-                        warmup_ms: Some(0),
-                    },
-                    metric: Metric::HeapUsed,
-                }),
-                limit: Some(MemoryLimit::Given(1 << 40)),
-                heap_in_samples: true,
-                heap_limit: None,
-            },
-            Collector::new(CollectorConfig::default()),
-        );
-        let rec = Recorder::default();
-        for i in 0..400u64 {
-            let used = (100 + i) as f64 * 1e6;
-            s.set_heap(
-                HeapFigures {
-                    heap_used: used,
-                    heap_total: used,
-                    external: 0.0,
-                    array_buffers: 0.0,
-                },
-                // A full GC now and then, as in a real process: the detector waits for one.
-                i % 20 == 0,
-            );
-            s.tick(&rec);
-            std::thread::sleep(Duration::from_micros(300));
-        }
+        let (s, rec, _) = growing_heap(Some(MemoryLimit::Given(1 << 40)), None);
         let events = rec.0.lock().unwrap();
         let leaks: Vec<_> = events
             .iter()
