@@ -285,13 +285,12 @@ export interface LeakEvent {
   /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
   confidence: number
   /**
-   * At the current slope, ms until the limit is reached; null without a limit (a 'heap' leak
-   * always has V8's heap limit). Against the
+   * At the current slope, ms until the limit is reached; null without a limit. Against the
    * cgroup's limit (`limit: 'auto'`) it is the cgroup's working set that reaches it, as the kernel
    * counts (a page shared by a parent and its child once); against a given `limit`, the metric.
-   * For a 'heap' leak, the sooner of that and the live heap reaching V8's heap limit
-   * (`heap_size_limit`), where V8 ends the process: in a container Node sizes that limit from the
-   * cgroup's, so it comes first.
+   * For a 'heap' leak, with or without those, the sooner of that and the heap (`heapUsed`)
+   * reaching V8's heap limit (`heap_size_limit`) at the heap's own slope, where V8 ends the
+   * process: in a container Node sizes that limit from the cgroup's, so it comes first.
    */
   msToLimit: number | null
   /**
