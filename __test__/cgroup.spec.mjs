@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { MemorySentry, snapshot } from '../index.mjs'
 import { waitFor, sleep } from './helpers/wait.mjs'
 import { MiB } from './helpers/proc.mjs'
+import { spawnInCgroup } from './helpers/cgroup.mjs'
 
 const RUST_FIXTURES = fileURLToPath(new URL('../tests/fixtures/cgroup/', import.meta.url))
 const NODE_FIXTURES = fileURLToPath(new URL('./fixtures/cgroup-node/', import.meta.url))
@@ -582,19 +583,10 @@ describe('a memory cgroup with a hard limit, made here', () => {
    * children map is charged there. Kills it and removes the cgroup after test `t`.
    */
   function startIn(t, dir, app) {
-    // `ulimit -c 0`: V8 aborts on a heap out of memory, and a core file is not wanted here.
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        'ulimit -c 0; echo $$ > "$1/cgroup.procs" && exec "$2" "$3"',
-        'sh',
-        dir,
-        process.execPath,
-        app,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    )
+    // The project's wrapper: joins before Node starts, no core file if V8 aborts.
+    const child = spawnInCgroup({ dir }, process.execPath, [app], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     const lines = []
     let buffered = ''
     let stderr = ''
