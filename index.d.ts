@@ -52,6 +52,9 @@ export interface LeakOptions {
    * margin: none of 516 healthy recordings fires from 150000 up at 1 s sampling, none from 300000
    * at 5 s); a shorter window answers fast leaks
    * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
+   * From 180000 up a one-minute look-out runs beside it: a leak that, at its one-minute slope,
+   * reaches the memory limit or V8's heap limit within `windowMs` is reported after about 3.5
+   * minutes (the event's `windowMs` is then ~60000), not after the window.
    */
   windowMs?: number
   /**
@@ -280,7 +283,10 @@ export interface LeakEvent {
   slopeBytesPerSec: number
   /** slope × windowMs: the growth the trend implies over the analysed span. */
   growthBytes: number
-  /** The span analysed, ms. */
+  /**
+   * The span analysed, ms: about the option's `windowMs`, or ~60000 when the one-minute look-out
+   * reported a leak that reaches a limit before that window could (see `LeakOptions.windowMs`).
+   */
   windowMs: number
   /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
   confidence: number

@@ -582,9 +582,9 @@ describe('a memory cgroup with a hard limit, made here', () => {
    * Starts `app` in the cgroup `dir`: it joins before Node starts, so everything it and its
    * children map is charged there. Kills it and removes the cgroup after test `t`.
    */
-  function startIn(t, dir, app) {
+  function startIn(t, dir, app, args = []) {
     // The project's wrapper: joins before Node starts, no core file if V8 aborts.
-    const child = spawnInCgroup({ dir }, process.execPath, [app], {
+    const child = spawnInCgroup({ dir }, process.execPath, [app, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     const lines = []
@@ -734,6 +734,50 @@ describe('a memory cgroup with a hard limit, made here', () => {
       assert.ok(
         took >= 0.4 * leak.msToLimit && took <= 2 * leak.msToLimit,
         `msToLimit ${Math.round(leak.msToLimit)} ms, V8 ended the process ${took} ms after the leak event\n${shown()}`,
+      )
+    },
+  )
+
+  it(
+    "with the defaults, a heap leak that fills V8's heap in minutes is reported minutes before, not after the 10-minute window",
+    { timeout: 420_000 },
+    async (t) => {
+      // 512 MiB: V8's heap limit is ~259 MiB (Node 22, 24), which ~36 MiB/min of strings fills
+      // in about 7 minutes. `new MemorySentry()`'s 10-minute window reports a leak 8-13 minutes
+      // after it starts: too late. Its one-minute look-out reports it after ~3.5 minutes.
+      const limit = 512 * MiB
+      const { dir, why } = makeLimitedCgroup(limit)
+      if (!dir) return t.skip(why)
+      const { exited, find, shown } = startIn(t, dir, HEAP_APP, ['--defaults'])
+      const ended = exited.then((end) => {
+        throw new Error(
+          `the process ended (${end.signal ?? end.code}) before a 'leak' event:\n${shown()}`,
+        )
+      })
+      await Promise.race([
+        waitFor(() => find('leak'), { timeoutMs: 400_000, intervalMs: 500, message: shown }),
+        ended,
+      ])
+      ended.catch(() => {})
+      const start = find('start')
+      const leak = find('leak')
+      assert.equal(start.limit, limit, 'sentry.limit is the cgroup limit')
+      assert.equal(leak.suspect, 'heap', shown())
+      // The look-out's minute, not the window's ten, and before that window could decide.
+      assert.ok(leak.windowMs <= 60_000, `windowMs ${leak.windowMs}`)
+      assert.ok(leak.at - start.at < 400_000, `leak at ${leak.at - start.at} ms`)
+      // Time to act: at the event's slope V8's limit is still more than a minute away, and that
+      // is what msToLimit says (not the cgroup's, five times further).
+      const toHeap = ((start.heapLimit - leak.heapUsed) / leak.slope) * 1000
+      t.diagnostic(
+        `heap limit ${Math.round(start.heapLimit / MiB)} MiB; leak at ${leak.at - start.at} ms, ` +
+          `heapUsed ${Math.round(leak.heapUsed / MiB)} MiB, slope ${((leak.slope * 60) / MiB).toFixed(1)} MiB/min, ` +
+          `msToLimit ${Math.round(leak.msToLimit)} ms (heap limit at the event's slope ${Math.round(toHeap)} ms)`,
+      )
+      assert.ok(toHeap > 60_000, `V8's limit is ${Math.round(toHeap)} ms away at the event`)
+      assert.ok(
+        leak.msToLimit > 0.3 * toHeap && leak.msToLimit < 3 * toHeap,
+        `msToLimit ${leak.msToLimit}, to the heap limit at the event's slope ${toHeap}`,
       )
     },
   )

@@ -4,6 +4,10 @@
 //!   cargo run --release --no-default-features --features replay --example leak_replay -- DIR/*.csv
 //!   ... -- --interval 1000 --window 300000 DIR/*.csv     (one setting; default: both of the eval)
 //!   ... -- --metric tree DIR/child-leak.csv               (treeRss instead of rss)
+//!   ... -- --limit 536870912 --heap-limit 271581184 DIR/*.csv
+//!                             (as if in a 512 MiB container: the look-out counts to the limits)
+//!   ... -- --limits-over-peak 1.25 DIR/*.csv
+//!                             (each run as if its limits were 1.25 x its own peak metric and heap)
 //!
 //! Each CSV is `t_ms,rss,heap_used,external,heap_total,tree_rss` at the run's fastest sampling
 //! (250 ms in the eval, 1 s with the defaults); a slower setting takes every n-th row, and a
@@ -14,13 +18,15 @@
 use std::fs;
 
 use memsentry::detect::leak::LeakTransition;
-use memsentry::detect::replay::Trace;
+use memsentry::detect::replay::{ReplayLimits, Trace};
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let mut settings = vec![(250u64, 60_000u64), (1000, 300_000)];
     let mut custom = None::<(u64, u64)>;
     let mut tree = false;
+    let mut limits = ReplayLimits::default();
+    let mut over_peak = None::<f64>;
     let mut files = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -33,6 +39,23 @@ fn main() {
                 custom = Some((custom.map_or(250, |c| c.0), v));
             }
             "--metric" => tree = args.next().as_deref() == Some("tree"),
+            "--limit" => {
+                limits.memory = Some(args.next().and_then(|v| v.parse().ok()).expect("--limit bytes"))
+            }
+            "--heap-limit" => {
+                limits.heap = Some(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--heap-limit bytes"),
+                )
+            }
+            "--limits-over-peak" => {
+                over_peak = Some(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--limits-over-peak factor"),
+                )
+            }
             _ => files.push(a),
         }
     }
@@ -44,6 +67,16 @@ fn main() {
         let trace = Trace::parse(&text);
         let name = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".csv");
         let tree_file = tree || name.starts_with("child");
+        let limits = match over_peak {
+            Some(f) => {
+                let (metric, heap) = trace.peaks(tree_file);
+                ReplayLimits {
+                    memory: Some(metric * f),
+                    heap: Some(heap * f),
+                }
+            }
+            None => limits,
+        };
         for &(interval, window) in &settings {
             if !trace.samples_at(interval) {
                 println!(
@@ -54,7 +87,7 @@ fn main() {
                 continue;
             }
             let out: Vec<String> = trace
-                .replay(interval, window, tree_file)
+                .replay_with_limits(interval, window, tree_file, limits)
                 .into_iter()
                 .map(|(t, tr)| match tr {
                     LeakTransition::Started(e) => format!(

@@ -11,6 +11,12 @@
 //   node eval/sweep.mjs -v                               # and every wrong verdict
 //   node eval/sweep.mjs --by-scenario                    # and the wrong ones counted by scenario
 //   node eval/sweep.mjs --interval 1000                  # one sampling period at every window
+//   node eval/sweep.mjs --limit 536870912 --heap-limit 271581184
+//                                                        # as if in a 512 MiB container (V8's heap
+//                                                        # limit 259 MiB): the look-out counts to them
+//   node eval/sweep.mjs --limits-over-peak 1.25          # each run as if both limits were 1.25 x
+//                                                        # its own peaks (with a limit flag, both
+//                                                        # binaries must know it)
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
@@ -137,6 +143,7 @@ function replay(bin, recs, windowS) {
       String(interval),
       '--window',
       String(windowS * 1000),
+      ...LIMIT_ARGS,
       ...recs.map((r) => r.file),
     ],
     { encoding: 'utf8', maxBuffer: 64 << 20 },
@@ -228,7 +235,17 @@ const { values, positionals } = parseArgs({
     interval: { type: 'string' },
     verbose: { type: 'boolean', short: 'v', default: false },
     'by-scenario': { type: 'boolean', default: false },
+    limit: { type: 'string' },
+    'heap-limit': { type: 'string' },
+    'limits-over-peak': { type: 'string' },
   },
+})
+// The limits the replay counts to, passed on as they are.
+const LIMIT_ARGS = ['limit', 'heap-limit', 'limits-over-peak'].flatMap((name) => {
+  const v = values[name]
+  if (v == null) return []
+  if (!(Number(v) > 0)) throw new RangeError(`--${name} must be a positive number, got '${v}'`)
+  return [`--${name}`, v]
 })
 const WINDOWS_USED = values.windows ? values.windows.split(',').map(Number) : WINDOWS
 if (WINDOWS_USED.some((w) => !Number.isInteger(w) || w < 1)) {

@@ -15,7 +15,18 @@
 //! A replay at that interval feeds those, as the live detector got them; older traces give the
 //! newest heap figures of each sample instead, which miss the readings between samples.
 
-use crate::detect::leak::{LeakConfig, LeakDetector, LeakTransition};
+use crate::detect::leak::{
+    ms_to_heap_limit, ms_to_limit, sooner, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect,
+};
+
+/// Limits to replay a trace against ([`Trace::replay_with_limits`]), bytes; none by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayLimits {
+    /// The memory limit the watched metric approaches.
+    pub memory: Option<f64>,
+    /// V8's heap limit (`heap_size_limit`).
+    pub heap: Option<f64>,
+}
 
 /// One recorded sample: the sentry's newest post-GC heap figures ride along with each.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +141,15 @@ impl Trace {
         interval_ms >= period && interval_ms.is_multiple_of(period)
     }
 
+    /// The highest value of the watched metric (RSS, or with `tree` the tree's RSS) and of
+    /// `heapUsed` over the run, bytes (0 when none is known).
+    pub fn peaks(&self, tree: bool) -> (f64, f64) {
+        let metric = self.rows.iter().map(|r| if tree { r.tree_rss } else { r.rss });
+        let heap = self.rows.iter().map(|r| r.heap_used);
+        let max = |v: &mut dyn Iterator<Item = f64>| v.filter(|x| x.is_finite()).fold(0.0, f64::max);
+        (max(&mut { metric }), max(&mut { heap }))
+    }
+
     /// Whether the trace holds the heap readings of a sentry sampling every `interval_ms`.
     pub fn has_heap_calls(&self, interval_ms: u64) -> bool {
         self.heap_calls.iter().any(|c| c.interval_ms == interval_ms)
@@ -139,25 +159,48 @@ impl Trace {
     /// `interval_ms` (a multiple of the rows' period takes every n-th row; see
     /// [`Trace::samples_at`]), on RSS or, with
     /// `tree`, on the tree's RSS with the process's own as a part. Returns each transition with
-    /// its time in seconds after the load started.
+    /// its time in seconds after the load started. No limit: the look-out
+    /// ([`LeakWatch`]) never reports; see [`Trace::replay_with_limits`].
     pub fn replay(&self, interval_ms: u64, window_ms: u64, tree: bool) -> Vec<(f64, LeakTransition)> {
+        self.replay_with_limits(interval_ms, window_ms, tree, ReplayLimits::default())
+    }
+
+    /// [`Trace::replay`] as if the process had `limits`: the look-out reports a leak that would
+    /// reach one within the window, counted as the sampler counts `msToLimit` (the metric to the
+    /// memory limit; a heap leak's newest `heapUsed` to V8's heap limit, if sooner).
+    pub fn replay_with_limits(
+        &self,
+        interval_ms: u64,
+        window_ms: u64,
+        tree: bool,
+        limits: ReplayLimits,
+    ) -> Vec<(f64, LeakTransition)> {
         let step = (interval_ms / self.row_period_ms()).max(1) as usize;
-        let mut d = LeakDetector::new(LeakConfig {
+        let mut d = LeakWatch::new(LeakConfig {
             window_ms,
             ..LeakConfig::default()
         });
+        let mut heap_used = None::<f64>;
         let mut out = Vec::new();
         let readings = self.heap_readings(interval_ms);
         let mut readings = readings.iter().peekable();
         for row in self.rows.iter().step_by(step) {
             while let Some(c) = readings.next_if(|c| c.t_ms <= row.t_ms) {
                 d.observe_heap(c.t_ms, c.heap_used, c.heap_total, c.external, c.full_gc);
+                heap_used = Some(c.heap_used).filter(|h| h.is_finite()).or(heap_used);
             }
             if tree {
                 d.observe_own(row.t_ms, row.rss);
             }
             let v = if tree { row.tree_rss } else { row.rss };
-            if let Some(tr) = d.observe(row.t_ms, v) {
+            let to_limit = |e: &LeakEstimate| {
+                let heap = heap_used.filter(|_| e.suspect == Suspect::Heap);
+                sooner(
+                    ms_to_limit(v, limits.memory, e.slope_bytes_per_sec),
+                    ms_to_heap_limit(e, heap, limits.heap),
+                )
+            };
+            if let Some(tr) = d.observe(row.t_ms, v, to_limit) {
                 out.push(((row.t_ms as f64 - self.load_start_ms as f64) / 1000.0, tr));
             }
         }

@@ -22,8 +22,8 @@ use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::leak::{
-    ms_to_heap_limit, ms_to_limit, sooner, ChildGrowth, LeakConfig, LeakDetector, LeakEstimate,
-    LeakTransition, Suspect,
+    ms_to_heap_limit, ms_to_limit, sooner, ChildGrowth, LeakConfig, LeakEstimate, LeakTransition, LeakWatch,
+    Suspect,
 };
 use crate::detect::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
 use crate::procfs::read_error::ReadError;
@@ -139,7 +139,7 @@ struct Detectors {
     /// Keys of the read failures seen on the previous tick: a failure is reported when it
     /// first appears, and again only after it has cleared and come back.
     failing: HashSet<String>,
-    leak: Option<(LeakDetector, Metric)>,
+    leak: Option<(LeakWatch, Metric)>,
     /// For a leak metric that covers the children: how fast each grows, to name the one.
     child_growth: ChildGrowth,
     /// The previous cgroup reading, to see the OOM counter rise.
@@ -249,7 +249,7 @@ impl Shared {
             detectors: Mutex::new(Detectors {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
                 failing: HashSet::new(),
-                leak: config.leak.map(|l| (LeakDetector::new(l.config), l.metric)),
+                leak: config.leak.map(|l| (LeakWatch::new(l.config), l.metric)),
                 child_growth: ChildGrowth::default(),
                 last_cgroup: None,
                 leak_since: None,
@@ -517,7 +517,13 @@ impl Shared {
                         .limit
                         .map_or(value as f64, |l| l.approaching(&sample, value as f64));
                     *leak_value = Some(approaching);
-                    if let Some(t) = det.observe(sample.mono_ms, value as f64) {
+                    // The look-out's horizon (see LeakWatch): the same count as the event's.
+                    let heap_now = *heap_used;
+                    let to_limit = |e: &LeakEstimate| {
+                        let heap = heap_now.filter(|_| e.suspect == Suspect::Heap);
+                        self.ms_to_limit(e, Some(approaching), heap)
+                    };
+                    if let Some(t) = det.observe(sample.mono_ms, value as f64, to_limit) {
                         let (ended, estimate) = match t {
                             LeakTransition::Started(e) => (false, e),
                             LeakTransition::Ended(e) => (true, e),

@@ -891,6 +891,15 @@ fn default_config() {
     assert_eq!(c.min_slope, None);
 }
 
+/// Heap figures as the JS side records them after a GC.
+#[derive(Clone, Copy)]
+struct HeapReading {
+    used: f64,
+    total: f64,
+    external: f64,
+    full_gc: bool,
+}
+
 /// A Node process as the detector sees it with the defaults: a live heap (growing by
 /// `heap_leak` bytes/s), old-generation garbage that accumulates at `garbage` bytes/s until a
 /// full GC takes it away (see `gc_step`), V8's heap keeping 40% free space (plus `sizing`
@@ -928,6 +937,8 @@ struct Process {
     /// The RSS follows the highest heapTotal so far, not the newest (V8 on Node 22 under
     /// heavy garbage).
     keeps_pages: bool,
+    /// When (s) the heap and external leaks stop growing.
+    leak_stops_at: Option<f64>,
 }
 
 impl Process {
@@ -948,7 +959,18 @@ impl Process {
             overgrow: 0.0,
             burst_highs: 0.0,
             keeps_pages: false,
+            leak_stops_at: None,
         }
+    }
+
+    /// How long (s) the heap and external leaks have grown by `t` s.
+    fn leaked_for(&self, t: f64) -> f64 {
+        self.leak_stops_at.map_or(t, |stop| t.min(stop))
+    }
+
+    /// External memory at `t` s.
+    fn external(&self, t: f64) -> f64 {
+        3.0 * MB + self.external_leak * self.leaked_for(t)
     }
 
     /// The live heap at `t` s.
@@ -957,7 +979,7 @@ impl Process {
             Some(tau) => 1.0 - (-t / tau).exp(),
             None => (t / self.cache_fill_s).min(1.0),
         };
-        12.0 * MB + self.heap_leak * t + self.cache * filled
+        12.0 * MB + self.heap_leak * self.leaked_for(t) + self.cache * filled
     }
 
     /// Native memory at `t` s, beyond the start.
@@ -997,11 +1019,59 @@ impl Process {
         interval_ms: u64,
         duration_s: u64,
     ) -> Vec<(f64, LeakTransition)> {
-        let mut rng = Lcg(seed);
         let mut d = LeakDetector::new(LeakConfig {
             window_ms,
             ..LeakConfig::default()
         });
+        self.simulate(seed, interval_ms, duration_s, |t_ms, heap, rss| {
+            if let Some(h) = heap {
+                d.observe_heap(t_ms, h.used, h.total, h.external, h.full_gc);
+            }
+            d.observe(t_ms, rss)
+        })
+    }
+
+    /// [`Process::run`] through a [`LeakWatch`], as the sampler runs it, the process having
+    /// a memory limit (on its RSS) and V8's heap limit (on heapUsed), bytes, when given.
+    fn run_watched(
+        &self,
+        seed: u64,
+        window_ms: u64,
+        interval_ms: u64,
+        duration_s: u64,
+        (memory_limit, heap_limit): (Option<f64>, Option<f64>),
+    ) -> Vec<(f64, LeakTransition)> {
+        let mut w = LeakWatch::new(LeakConfig {
+            window_ms,
+            ..LeakConfig::default()
+        });
+        let mut heap_used = None;
+        self.simulate(seed, interval_ms, duration_s, |t_ms, heap, rss| {
+            if let Some(h) = heap {
+                w.observe_heap(t_ms, h.used, h.total, h.external, h.full_gc);
+                heap_used = Some(h.used);
+            }
+            w.observe(t_ms, rss, |e| {
+                let heap = heap_used.filter(|_| e.suspect == Suspect::Heap);
+                sooner(
+                    ms_to_limit(rss, memory_limit, e.slope_bytes_per_sec),
+                    ms_to_heap_limit(e, heap, heap_limit),
+                )
+            })
+        })
+    }
+
+    /// Runs the model every `interval_ms` for `duration_s`, handing `feed` each sample's time,
+    /// the heap figures when the JS side would record them (every second and after each full
+    /// GC) and the RSS; returns (t in s, transition) for what `feed` returns.
+    fn simulate(
+        &self,
+        seed: u64,
+        interval_ms: u64,
+        duration_s: u64,
+        mut feed: impl FnMut(u64, Option<HeapReading>, f64) -> Option<LeakTransition>,
+    ) -> Vec<(f64, LeakTransition)> {
+        let mut rng = Lcg(seed);
         let mut out = Vec::new();
         let mut last_gc = 0.0;
         let mut live_at_gc = 12.0 * MB;
@@ -1017,12 +1087,12 @@ impl Process {
             // a step since the last one: a leak makes them come more often.
             let grown = self.garbage * (t - last_gc)
                 + (self.live(t) - live_at_gc)
-                + (3.0 * MB + self.external_leak * t - external_at_gc);
+                + (self.external(t) - external_at_gc);
             let full_gc = live_at_gc + grown >= limit;
             if full_gc {
                 last_gc = t;
                 live_at_gc = self.live(t);
-                external_at_gc = 3.0 * MB + self.external_leak * t;
+                external_at_gc = self.external(t);
                 limit = live_at_gc + self.gc_step(&mut rng, live_at_gc);
             }
             let live = self.live(t);
@@ -1045,13 +1115,18 @@ impl Process {
             let total = 1.4 * used + sizing + self.overgrow * (live - 12.0 * MB) + burst;
             peak_total = peak_total.max(total);
             let resident = if self.keeps_pages { peak_total } else { total };
-            let external = 3.0 * MB + self.external_leak * t;
-            if full_gc || t - last_heap_s >= 1.0 {
-                d.observe_heap(t_ms, used, total, external, full_gc);
+            let external = self.external(t);
+            let heap = (full_gc || t - last_heap_s >= 1.0).then(|| {
                 last_heap_s = t;
-            }
+                HeapReading {
+                    used,
+                    total,
+                    external,
+                    full_gc,
+                }
+            });
             let rss = 60.0 * MB + resident + external + self.native(t) + rng.range(-0.5, 0.5) * MIB;
-            if let Some(tr) = d.observe(t_ms, rss) {
+            if let Some(tr) = feed(t_ms, heap, rss) {
                 out.push((t, tr));
             }
             t_ms += interval_ms;
@@ -1524,4 +1599,159 @@ fn child_growth_names_the_fastest_child() {
     // Exited children are forgotten.
     g.observe(61_000, 60_000, [(10, 5.0 * MB)].into_iter());
     assert_eq!(g.fastest(61_000, [(11, 70.0 * MB)].into_iter()), None);
+}
+
+/// The settings the look-out is tried at: the default window at the default 1 s sampling and at
+/// 250 ms, and the eval's 300 s window.
+const WATCHED: [(u64, u64); 3] = [(600_000, 1000), (600_000, 250), (300_000, 1000)];
+
+/// (t in s, suspect) of each Started, and the times of each Ended.
+fn starts_and_ends(events: &[(f64, LeakTransition)]) -> (Vec<(f64, Suspect)>, Vec<f64>) {
+    let starts = events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            LeakTransition::Started(e) => Some((*t, e.suspect)),
+            LeakTransition::Ended(_) => None,
+        })
+        .collect();
+    let ends = events
+        .iter()
+        .filter_map(|(t, e)| matches!(e, LeakTransition::Ended(_)).then_some(*t))
+        .collect();
+    (starts, ends)
+}
+
+#[test]
+fn a_leak_that_reaches_a_limit_within_the_window_is_reported_before_it() {
+    // A heap leak of 40 MiB/min under V8's 256 MiB heap limit (heapUsed reaches it at ~367 s),
+    // and Buffers of 60 MiB/min under a 512 MiB memory limit (the RSS reaches it at ~430 s):
+    // the detector alone reports them at ~530 s with a 600 s window, after both.
+    let cases = [
+        (
+            Process {
+                heap_leak: per_min(40.0 * MIB),
+                ..Process::healthy()
+            },
+            (None, Some(256.0 * MIB)),
+            Suspect::Heap,
+            367.0,
+        ),
+        (
+            Process {
+                external_leak: per_min(60.0 * MIB),
+                ..Process::healthy()
+            },
+            (Some(512.0 * MIB), Some(256.0 * MIB)),
+            Suspect::Native,
+            430.0,
+        ),
+    ];
+    for (process, limits, suspect, limit_at) in cases {
+        for (window_ms, interval_ms) in WATCHED {
+            for seed in 1..=5 {
+                let events = process.run_watched(seed, window_ms, interval_ms, 1200, limits);
+                let (starts, _) = starts_and_ends(&events);
+                let what = format!("{suspect:?}, window {window_ms} at {interval_ms} ms, seed {seed}");
+                // Once: the detector's own confirmation later is the same episode.
+                assert_eq!(starts.len(), 1, "{what}: {:?}", kinds(&events));
+                assert_eq!(starts[0].1, suspect, "{what}");
+                // A minute's look-out, two more of it lasting, a warning a minute or more ahead.
+                assert!(
+                    starts[0].0 <= limit_at - 60.0,
+                    "{what}: started at {} s",
+                    starts[0].0
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_limit_in_reach_the_watch_reports_what_the_detector_does() {
+    let heap = Process {
+        heap_leak: per_min(40.0 * MIB),
+        ..Process::healthy()
+    };
+    let far = (Some(64.0 * 1024.0 * MIB), Some(4288.0 * MIB));
+    // 120 s windows have no look-out at all; the others' look-out never finds a limit in reach.
+    for (window_ms, interval_ms) in [(120_000, 250), (300_000, 1000), (600_000, 1000)] {
+        for seed in 1..=3 {
+            let alone = kinds(&heap.run(seed, window_ms, interval_ms, 900));
+            assert!(!alone.is_empty(), "window {window_ms}: no event");
+            for limits in [(None, None), far] {
+                let watched = heap.run_watched(seed, window_ms, interval_ms, 900, limits);
+                assert_eq!(kinds(&watched), alone, "window {window_ms}, {limits:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_leak_reported_early_that_stops_ends_once_and_is_not_reported_again() {
+    // A heap leak of 40 MiB/min under V8's 384 MiB heap limit, stopping at 400 or 450 s: the
+    // look-out reports it at ~200 s; when the look-out calls it off before the detector
+    // confirmed it, the detector's window still holds the growth and confirms it (at ~530 s),
+    // which must reach the user neither as a second leak nor as a second end.
+    for stop in [400.0, 450.0] {
+        let stops = Process {
+            heap_leak: per_min(40.0 * MIB),
+            leak_stops_at: Some(stop),
+            ..Process::healthy()
+        };
+        for (window_ms, interval_ms) in [(600_000, 1000), (600_000, 250)] {
+            for seed in 1..=5 {
+                let events = stops.run_watched(seed, window_ms, interval_ms, 1800, (None, Some(384.0 * MIB)));
+                let (starts, ends) = starts_and_ends(&events);
+                let what = format!(
+                    "stop {stop}, window {window_ms} at {interval_ms} ms, seed {seed}: {:?}",
+                    kinds(&events)
+                );
+                assert_eq!(starts.len(), 1, "{what}");
+                assert!(starts[0].0 < stop, "{what}");
+                assert_eq!(ends.len(), 1, "{what}");
+                assert!(
+                    ends[0] > stop && ends[0] <= stop + 1.5 * window_ms as f64 / 1000.0,
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn caches_filling_under_a_tight_limit_are_not_reported_early() {
+    // 60 MB filled in 40 s (90 MB/min: a fast leak for 40 s), and an LRU of 60 MB filling as
+    // 1 − e^(−t/60 s), V8 growing its heap twice as fast, with both limits close: at their
+    // one-minute slopes the process reaches them within the window, but not for long.
+    let cache = Process {
+        cache: 60.0 * MB,
+        cache_fill_s: 40.0,
+        overgrow: 2.0,
+        ..Process::healthy()
+    };
+    let lru = Process {
+        cache: 60.0 * MB,
+        cache_fill_s: 1.0,
+        cache_tau_s: Some(60.0),
+        overgrow: 2.0,
+        ..Process::healthy()
+    };
+    for process in [cache, lru] {
+        for (window_ms, interval_ms) in WATCHED {
+            for seed in 1..=10 {
+                let events = process.run_watched(
+                    seed,
+                    window_ms,
+                    interval_ms,
+                    1200,
+                    (Some(256.0 * MIB), Some(128.0 * MIB)),
+                );
+                assert!(
+                    events.is_empty(),
+                    "window {window_ms}, seed {seed}: {:?}",
+                    kinds(&events)
+                );
+            }
+        }
+    }
 }
