@@ -152,8 +152,9 @@ struct Detectors {
     leak_value: Option<f64>,
     /// The newest `heapUsed` from the JS side, for the time to V8's heap limit.
     heap_used: Option<f64>,
-    /// Whether the episode in progress started with the heap as its suspect: its time to the
-    /// limit counts V8's heap limit for as long as it lasts, whatever the cause read later.
+    /// Whether the episode in progress has had the heap as its suspect (at its start or since):
+    /// its time to the limit counts V8's heap limit for as long as it lasts, whatever the cause
+    /// read later.
     leak_heap: bool,
 }
 
@@ -549,6 +550,12 @@ impl Shared {
                             sample: sample.clone(),
                         });
                     }
+                }
+                // An episode whose suspect reads 'heap' at any point counts V8's heap limit from
+                // then on: the look-out's early suspect can differ from the window's, which takes
+                // the episode over without a transition.
+                if det.current().is_some_and(|e| e.suspect == Suspect::Heap) {
+                    *leak_heap = true;
                 }
                 // Read off the detector rather than its transitions: whatever way an episode
                 // begins, its start is the first tick that sees it.

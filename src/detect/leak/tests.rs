@@ -937,8 +937,8 @@ struct Process {
     /// The RSS follows the highest heapTotal so far, not the newest (V8 on Node 22 under
     /// heavy garbage).
     keeps_pages: bool,
-    /// When (s) the heap and external leaks stop growing.
-    leak_stops_at: Option<f64>,
+    /// A span (s) in which the heap and external leaks do not grow (to infinity: they stop).
+    leak_pause: Option<(f64, f64)>,
 }
 
 impl Process {
@@ -959,13 +959,16 @@ impl Process {
             overgrow: 0.0,
             burst_highs: 0.0,
             keeps_pages: false,
-            leak_stops_at: None,
+            leak_pause: None,
         }
     }
 
     /// How long (s) the heap and external leaks have grown by `t` s.
     fn leaked_for(&self, t: f64) -> f64 {
-        self.leak_stops_at.map_or(t, |stop| t.min(stop))
+        let paused = self
+            .leak_pause
+            .map_or(0.0, |(from, to)| (t.min(to) - from).max(0.0));
+        t - paused
     }
 
     /// External memory at `t` s.
@@ -1695,7 +1698,7 @@ fn a_leak_reported_early_that_stops_ends_once_and_is_not_reported_again() {
     for stop in [400.0, 450.0] {
         let stops = Process {
             heap_leak: per_min(40.0 * MIB),
-            leak_stops_at: Some(stop),
+            leak_pause: Some((stop, f64::INFINITY)),
             ..Process::healthy()
         };
         for (window_ms, interval_ms) in [(600_000, 1000), (600_000, 250)] {
@@ -1751,6 +1754,70 @@ fn caches_filling_under_a_tight_limit_are_not_reported_early() {
                     "window {window_ms}, seed {seed}: {:?}",
                     kinds(&events)
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_leak_that_comes_back_after_an_early_end_is_reported_again() {
+    // 40 MiB/min of heap under V8's 512 MiB limit, paused for two minutes from 280 or 300 s:
+    // the look-out reports it and calls it off in the pause; the detector confirms the growth
+    // at ~610 s within a window of that end, which alone is not news, but the leak is back and
+    // reaches the limit at ~870 s: it must be reported again before that.
+    for from in [280.0, 300.0] {
+        let process = Process {
+            heap_leak: per_min(40.0 * MIB),
+            leak_pause: Some((from, from + 120.0)),
+            ..Process::healthy()
+        };
+        for seed in 1..=5 {
+            let events = process.run_watched(seed, 600_000, 1000, 900, (None, Some(512.0 * MIB)));
+            let what = format!("pause from {from}, seed {seed}: {:?}", kinds(&events));
+            let (starts, ends) = starts_and_ends(&events);
+            assert!(!starts.is_empty() && starts[0].0 < from, "{what}");
+            // Paired, in order, and a leak on at 800 s, before the limit.
+            for (i, (_, e)) in events.iter().enumerate() {
+                let expect_start = i % 2 == 0;
+                assert_eq!(matches!(e, LeakTransition::Started(_)), expect_start, "{what}");
+            }
+            if let Some(&end) = ends.first() {
+                assert!(
+                    starts.iter().any(|&(t, _)| t > end && t < 800.0),
+                    "{what}: not reported again after the end at {end}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_leak_the_window_called_off_does_not_flap_back_from_the_look_out() {
+    // 40 MiB/min of heap stopping at 500 s, when the RSS has passed a 512 MiB limit (every
+    // growth is then "in reach"): the window's detector calls the episode off at ~600 s while
+    // the look-out's own episode, begun at ~80 s, still reads the garbage between full GCs as
+    // growth. It must last anew before it reports again, not on the next sample.
+    let stops = Process {
+        heap_leak: per_min(40.0 * MIB),
+        leak_pause: Some((500.0, f64::INFINITY)),
+        ..Process::healthy()
+    };
+    for (window_ms, interval_ms) in [(180_000, 1000), (300_000, 1000), (180_000, 250), (600_000, 1000)] {
+        for seed in 1..=5 {
+            let limits = (Some(512.0 * MIB), Some(512.0 * MIB));
+            let events = stops.run_watched(seed, window_ms, interval_ms, 1500, limits);
+            let what = format!(
+                "window {window_ms} at {interval_ms} ms, seed {seed}: {:?}",
+                kinds(&events)
+            );
+            assert!(
+                matches!(events.first(), Some((_, LeakTransition::Started(_)))),
+                "{what}"
+            );
+            for pair in events.windows(2) {
+                if let [(end, LeakTransition::Ended(_)), (start, LeakTransition::Started(_))] = pair {
+                    assert!(start - end >= LOOKOUT_WINDOW_MS as f64 / 1000.0, "{what}");
+                }
             }
         }
     }

@@ -11,13 +11,15 @@
 //! and its episode is reported only while, at its slope, the process reaches a limit (the
 //! memory limit, or V8's heap limit for a heap leak: the caller's count) **within the configured
 //! window**. A one-minute window alone raises false alarms on healthy services (an LRU nearing
-//! its cap, a cache that filled before a full GC: 28 of 904 healthy recordings replayed); their
+//! its cap, a cache that filled before a full GC: 29 of 969 healthy recordings replayed); their
 //! growth of a few MB a minute takes hours to reach a limit, so the horizon keeps them quiet,
 //! unless the process already sits just under its limit, where a warning is due anyway.
 //!
 //! One episode for both: the look-out's episode becomes the detector's when that one confirms it
 //! (no second `Started`), and ends with the look-out's own end if the detector never confirmed
-//! it. Windows under `3 ×` [`LOOKOUT_WINDOW_MS`] run no look-out: they report about as soon.
+//! it; an episode the detector then starts within a window is that same growth, and is reported
+//! (with its end) only if the look-out reports growth again while it lasts. Windows under `3 ×`
+//! [`LOOKOUT_WINDOW_MS`] run no look-out: they report about as soon.
 
 use super::{LeakConfig, LeakDetector, LeakEstimate, LeakTransition, Suspect};
 
@@ -42,7 +44,8 @@ pub struct LeakWatch {
     /// Until when (`t_ms`) an episode the detector starts is the one the look-out reported and
     /// called off already: its window still holds that growth.
     quiet_until: u64,
-    /// The detector's episode in progress started before `quiet_until`: not reported, nor its end.
+    /// The detector's episode in progress started before `quiet_until`: not reported, nor its
+    /// end, unless the look-out reports growth again while it lasts.
     silenced: bool,
 }
 
@@ -91,8 +94,16 @@ impl LeakWatch {
                 self.silenced = !reported && t_ms < self.quiet_until;
                 return (!reported && !self.silenced).then_some(LeakTransition::Started(e));
             }
-            Some(ended) => return (!std::mem::replace(&mut self.silenced, false)).then_some(ended),
-            None if self.detector.in_episode() => return None,
+            Some(ended) => {
+                // A look-out episode running since before this end must last anew before it
+                // reports the same growth again (else a leak that stopped flaps back at once).
+                if self.lookout_since.is_some() {
+                    self.lookout_since = Some(t_ms);
+                }
+                return (!std::mem::replace(&mut self.silenced, false)).then_some(ended);
+            }
+            // A silenced episode still lets the look-out speak: the growth may have come back.
+            None if self.detector.in_episode() && !self.silenced => return None,
             None => {}
         }
         let window = self.detector.config().window_ms;
@@ -113,7 +124,9 @@ impl LeakWatch {
             && estimate.suspect != Suspect::Unknown
             && ms_to_limit(estimate).is_some_and(|ms| ms <= window as f64)
         {
-            self.early = true;
+            // A silenced episode of the detector's becomes the one reported (its end will be);
+            // else the look-out holds it until the detector confirms.
+            self.early = !std::mem::replace(&mut self.silenced, false);
             return Some(LeakTransition::Started(estimate.clone()));
         }
         None
