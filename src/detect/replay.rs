@@ -15,9 +15,7 @@
 //! A replay at that interval feeds those, as the live detector got them; older traces give the
 //! newest heap figures of each sample instead, which miss the readings between samples.
 
-use crate::detect::leak::{
-    ms_to_heap_limit, ms_to_limit, sooner, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect,
-};
+use crate::detect::leak::{ms_to_any_limit, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect};
 
 /// Limits to replay a trace against ([`Trace::replay_with_limits`]), bytes; none by default.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,10 +142,15 @@ impl Trace {
     /// The highest value of the watched metric (RSS, or with `tree` the tree's RSS) and of
     /// `heapUsed` over the run, bytes (0 when none is known).
     pub fn peaks(&self, tree: bool) -> (f64, f64) {
-        let metric = self.rows.iter().map(|r| if tree { r.tree_rss } else { r.rss });
-        let heap = self.rows.iter().map(|r| r.heap_used);
-        let max = |v: &mut dyn Iterator<Item = f64>| v.filter(|x| x.is_finite()).fold(0.0, f64::max);
-        (max(&mut { metric }), max(&mut { heap }))
+        let peak = |of: fn(&Row) -> f64| {
+            self.rows
+                .iter()
+                .map(of)
+                .filter(|x| x.is_finite())
+                .fold(0.0, f64::max)
+        };
+        let metric: fn(&Row) -> f64 = if tree { |r| r.tree_rss } else { |r| r.rss };
+        (peak(metric), peak(|r| r.heap_used))
     }
 
     /// Whether the trace holds the heap readings of a sentry sampling every `interval_ms`.
@@ -195,10 +198,7 @@ impl Trace {
             let v = if tree { row.tree_rss } else { row.rss };
             let to_limit = |e: &LeakEstimate| {
                 let heap = heap_used.filter(|_| e.suspect == Suspect::Heap);
-                sooner(
-                    ms_to_limit(v, limits.memory, e.slope_bytes_per_sec),
-                    ms_to_heap_limit(e, heap, limits.heap),
-                )
+                ms_to_any_limit(e, (Some(v), limits.memory), (heap, limits.heap))
             };
             if let Some(tr) = d.observe(row.t_ms, v, to_limit) {
                 out.push(((row.t_ms as f64 - self.load_start_ms as f64) / 1000.0, tr));

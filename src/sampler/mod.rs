@@ -22,8 +22,7 @@ use tokio::sync::Notify;
 use tokio::time::MissedTickBehavior;
 
 use crate::detect::leak::{
-    ms_to_heap_limit, ms_to_limit, sooner, ChildGrowth, LeakConfig, LeakEstimate, LeakTransition, LeakWatch,
-    Suspect,
+    ms_to_any_limit, ChildGrowth, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect,
 };
 use crate::detect::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
 use crate::procfs::read_error::ReadError;
@@ -88,7 +87,8 @@ pub struct SamplerConfig {
     /// detector gets them either way.
     pub heap_in_samples: bool,
     /// V8's heap limit (`heap_size_limit`, bytes), from the JS side: a heap leak ends the
-    /// process there, before any memory limit in a container ([`ms_to_heap_limit`]).
+    /// process there, before any memory limit in a container
+    /// ([`crate::detect::leak::ms_to_heap_limit`]).
     pub heap_limit: Option<u64>,
 }
 
@@ -336,9 +336,8 @@ impl Shared {
         heap_used: Option<f64>,
     ) -> Option<f64> {
         let limit = self.config.limit.map(|l| l.bytes() as f64);
-        let memory = value.and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec));
         let heap_limit = self.config.heap_limit.map(|b| b as f64);
-        sooner(memory, ms_to_heap_limit(estimate, heap_used, heap_limit))
+        ms_to_any_limit(estimate, (value, limit), (heap_used, heap_limit))
     }
 
     /// Each threshold rule's state now (per child for a `child.rss` rule), with its rule.

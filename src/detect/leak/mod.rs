@@ -1817,5 +1817,17 @@ pub fn sooner(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// `msToLimit` for an estimate: from `value` (what approaches the memory limit) to `limit` at the
+/// estimate's slope, or, for a heap leak (`heap_used` given, the caller knowing the episode's
+/// suspect), from there to V8's `heap_limit` ([`ms_to_heap_limit`]), whichever comes first.
+pub fn ms_to_any_limit(
+    estimate: &LeakEstimate,
+    (value, limit): (Option<f64>, Option<f64>),
+    (heap_used, heap_limit): (Option<f64>, Option<f64>),
+) -> Option<f64> {
+    let memory = value.and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec));
+    sooner(memory, ms_to_heap_limit(estimate, heap_used, heap_limit))
+}
+
 #[cfg(test)]
 mod tests;

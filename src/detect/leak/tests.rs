@@ -1056,10 +1056,7 @@ impl Process {
             }
             w.observe(t_ms, rss, |e| {
                 let heap = heap_used.filter(|_| e.suspect == Suspect::Heap);
-                sooner(
-                    ms_to_limit(rss, memory_limit, e.slope_bytes_per_sec),
-                    ms_to_heap_limit(e, heap, heap_limit),
-                )
+                ms_to_any_limit(e, (Some(rss), memory_limit), (heap, heap_limit))
             })
         })
     }
