@@ -10,10 +10,12 @@
 //! So beside the detector at the window asked for, a second one runs at [`LOOKOUT_WINDOW_MS`],
 //! and its episode is reported only while, at its slope, the process reaches a limit (the
 //! memory limit, or V8's heap limit for a heap leak: the caller's count) **within the configured
-//! window**. A one-minute window alone raises false alarms on healthy services (an LRU nearing
-//! its cap, a cache that filled before a full GC: 29 of 969 healthy recordings replayed); their
-//! growth of a few MB a minute takes hours to reach a limit, so the horizon keeps them quiet,
-//! unless the process already sits just under its limit, where a warning is due anyway.
+//! window**, its suspect has held for [`LOOKOUT_SUSPECT_HOLDS_MS`], and the episode has lasted
+//! [`LOOKOUT_PERSISTS_MS`]. A one-minute window alone raises false alarms on healthy
+//! services (an LRU nearing its cap, a cache that filled before a full GC: 29 of 969 healthy
+//! recordings replayed); their growth of a few MB a minute takes hours to reach a limit, so the
+//! horizon keeps them quiet, unless the process already sits just under its limit, where a
+//! warning is due anyway.
 //!
 //! One episode for both: the look-out's episode becomes the detector's when that one confirms it
 //! (no second `Started`), and ends with the look-out's own end if the detector never confirmed
@@ -31,6 +33,15 @@ pub const LOOKOUT_WINDOW_MS: u64 = 60_000;
 /// V8 growing its heap after a load step looks like a fast leak for a minute or two.
 const LOOKOUT_PERSISTS_MS: u64 = 120_000;
 
+/// How long the look-out's suspect must have held (no other known suspect read; `'unknown'`
+/// readings do not count) before it is reported. Over a minute, V8 growing its heap can read as
+/// native growth on one evaluation: replayed as in a 512 MiB container, an emitter leak recorded
+/// with nothing set read heap, native and unknown by turns, and an evaluation that read native
+/// at 57 MiB/min was reported, at 224 s, where the window's detector said heap at 280 s. Real
+/// leaks' suspects held for a minute before their report. Only the suspect must hold: a heap
+/// leak's RSS can fall for a while as V8 hands pages back, and its limit then reads out of reach.
+const LOOKOUT_SUSPECT_HOLDS_MS: u64 = 30_000;
+
 /// A [`LeakDetector`] at the configured window, with a look-out for leaks that outrun it.
 #[derive(Debug, Clone)]
 pub struct LeakWatch {
@@ -47,6 +58,9 @@ pub struct LeakWatch {
     /// The detector's episode in progress started before `quiet_until`: not reported, nor its
     /// end, unless the look-out reports growth again while it lasts.
     silenced: bool,
+    /// The look-out's known suspect in its episode in progress, and since when (`t_ms`) it has
+    /// held: see [`LOOKOUT_SUSPECT_HOLDS_MS`].
+    suspect_since: Option<(u64, Suspect)>,
 }
 
 impl LeakWatch {
@@ -64,6 +78,7 @@ impl LeakWatch {
             lookout_since: None,
             quiet_until: 0,
             silenced: false,
+            suspect_since: None,
         }
     }
 
@@ -85,6 +100,12 @@ impl LeakWatch {
             (false, _) => None,
             (true, None) => Some(t_ms),
             (true, since) => since,
+        };
+        self.suspect_since = match (lookout.current().map(|e| e.suspect), self.suspect_since) {
+            (None, _) => None,
+            (Some(Suspect::Unknown), held) => held,
+            (Some(now), Some((since, held))) if held == now => Some((since, held)),
+            (Some(now), _) => Some((t_ms, now)),
         };
         match main {
             // Confirmed: the episode is the detector's from now on, reported once already if the
@@ -119,9 +140,13 @@ impl LeakWatch {
         let estimate = lookout.current()?;
         let lasted = t_ms.saturating_sub(self.lookout_since?);
         // A suspect the look-out cannot tell yet is often one it tells a few evaluations on
-        // (at 1 s sampling a minute holds few heap readings): it waits for one.
+        // (at 1 s sampling a minute holds few heap readings): it waits for one, and for it to
+        // hold (`suspect_since` never holds `Unknown`).
+        let held = self.suspect_since.is_some_and(|(since, suspect)| {
+            suspect == estimate.suspect && t_ms - since >= LOOKOUT_SUSPECT_HOLDS_MS
+        });
         if lasted >= LOOKOUT_PERSISTS_MS
-            && estimate.suspect != Suspect::Unknown
+            && held
             && ms_to_limit(estimate).is_some_and(|ms| ms <= window as f64)
         {
             // A silenced episode of the detector's becomes the one reported (its end will be);
