@@ -8,6 +8,7 @@ import {
   SCENARIOS,
   SETTINGS,
   deadlines,
+  heapRateScenarios,
   judge,
   judgeUnderLimit,
   sentryOptions,
@@ -48,6 +49,22 @@ describe('eval deadlines', () => {
     assert.deepEqual(deadlines(scenario('slower-heap'), 300_000), { start: 600, end: null })
     assert.deepEqual(deadlines(scenario('leak-stops'), 300_000), { start: 330, end: 810 })
     assert.equal(deadlines(scenario('leak-stops'), 360_000).start, null)
+  })
+})
+
+describe('eval heap rates', () => {
+  test('the slow leak at other rates, judged as it is, bad input named', () => {
+    const [two] = heapRateScenarios('2000')
+    assert.equal(two.name, 'heap-2000B')
+    assert.equal(two.server.bytesPerRequest, 2000)
+    assert.equal(two.server.retain, 'heap')
+    assert.match(two.what, /~6\.9 MiB\/min/)
+    assert.deepEqual(deadlines(two, 60_000), deadlines(scenario('slow-heap'), 60_000))
+    assert.equal(scenario('slow-heap').server.bytesPerRequest, 1000)
+    assert.throws(() => heapRateScenarios('2000,2k'), {
+      name: 'RangeError',
+      message: /--heap-rates .* not 2k/,
+    })
   })
 })
 

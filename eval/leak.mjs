@@ -11,6 +11,10 @@
 //                                           # every phase twice as long (--scale 2) for it
 //   npm run eval:leak -- --traces dir       # also write each run's samples (CSV) for replay:
 //                                           # cargo run --release --no-default-features --features replay --example leak_replay -- dir/*.csv
+//   npm run eval:leak -- --settings w60 --heap-rates 2000,4000 --repeats 3
+//                                           # a heap leak of that many bytes per request at
+//                                           # 60 req/s each (the slow leak is 1000): the smallest
+//                                           # rate a window reports within 2 x window, measured
 //   npm run eval:leak -- --memory-limit 1GiB  # each server in a memory cgroup of its own with
 //                                           # that hard limit, as in a container (needs root)
 //
@@ -216,6 +220,7 @@ function parse() {
       full: { type: 'boolean', default: false },
       scale: { type: 'string' },
       'memory-limit': { type: 'string' },
+      'heap-rates': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -224,12 +229,36 @@ function parse() {
       'usage: node eval/leak.mjs [--quick] [--json <file>] [--traces <dir>] [--only name,name] ' +
         '[--settings w60,w300,d60,s300] [--repeats <healthy runs>] [--concurrency <runs at once>] ' +
         '[--full (leak runs go to their end, for --traces)] [--scale <phase length factor>] ' +
-        '[--memory-limit <size, e.g. 1GiB: each server in a cgroup with that hard limit>]',
+        '[--memory-limit <size, e.g. 1GiB: each server in a cgroup with that hard limit>] ' +
+        '[--heap-rates <bytes per request, e.g. 2000,4000: heap leaks at 60 req/s, run --repeats times>]',
     )
     console.log(`scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`)
     process.exit(0)
   }
   return values
+}
+
+/**
+ * The slow heap leak at other rates, `bytes` per request at its 60 req/s, each run as often as a
+ * healthy scenario: where between the slow leak and the fast one a window starts to report in
+ * time. Judged as the slow leak is (within 2 × window).
+ */
+export function heapRateScenarios(list) {
+  const slow = SCENARIOS.find((s) => s.name === 'slow-heap')
+  return list.split(',').map((text) => {
+    const bytes = Number(text)
+    if (!Number.isInteger(bytes) || bytes <= 0) {
+      throw new RangeError(`--heap-rates wants bytes per request such as 2000,4000, not ${text}`)
+    }
+    const mibPerMin = (bytes * slow.phases[0][0] * 60) / 1048576
+    return {
+      ...slow,
+      name: `heap-${bytes}B`,
+      what: `keeps a ${bytes} B JS string per request, 60 req/s (~${mibPerMin.toFixed(1)} MiB/min)`,
+      server: { ...slow.server, bytesPerRequest: bytes },
+      repeated: true,
+    }
+  })
 }
 
 /** Copies the package's runtime files (JS, loader, addon) to a temporary folder. */
@@ -506,6 +535,11 @@ async function main() {
   const opts = parse()
   const only = opts.only ? new Set(opts.only.split(',')) : null
   const scenarios = SCENARIOS.filter((s) => !only || only.has(s.name))
+  if (opts['heap-rates'] != null) {
+    // Alone unless --only names others too.
+    if (!only) scenarios.length = 0
+    scenarios.push(...heapRateScenarios(opts['heap-rates']))
+  }
   if (scenarios.length === 0) throw new Error(`no scenario matches --only ${opts.only}`)
   const wanted = opts.settings?.split(',') ?? (opts.quick ? ['w60'] : DEFAULT_SETTINGS)
   const settings = Object.fromEntries(wanted.map((n) => [n, SETTINGS[n]]))
@@ -527,7 +561,7 @@ async function main() {
   const started = Date.now()
   const jobs = []
   for (const scenario of scenarios) {
-    const n = scenario.expect === 'none' ? repeats : 1
+    const n = scenario.expect === 'none' || scenario.repeated ? repeats : 1
     for (let i = 0; i < n; i++) {
       jobs.push(async () => {
         const r = await runOne(scenario, n > 1 ? i : 0, {
