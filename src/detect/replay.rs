@@ -977,6 +977,36 @@ mod tests {
             assert_eq!(got[0].1, Suspect::Heap, "at {window} ms: {got:?}");
             assert!(got[0].0 <= by, "at {window} ms: {got:?}");
         }
+        // The same run with one sample 1 ms back in time just after the look-out read native
+        // (a replayed file, a clock that steps): the detectors ignore it, and it must not count
+        // as time the suspect held (it did, unsigned, and native came out at 224.4 s).
+        let path = format!(
+            "{}/tests/fixtures/leak-traces/emitter-closure-def.csv",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("225008,"))
+            .expect("the row at 225008 ms");
+        let stepped = text.replacen(row, &format!("{row}\n{}", row.replacen("225008", "225007", 1)), 1);
+        let got = starts(&Trace::parse(&stepped).replay_with_limits(1000, W300.1, false, IN_512_MIB));
+        assert_eq!(got.len(), 1, "stepped back: {got:?}");
+        assert_eq!(got[0].1, Suspect::Heap, "stepped back: {got:?}");
+        // Under 256 MiB (V8's heap ~134 MiB) the look-out read these slow heap leaks (~3.4 MiB/min)
+        // as native for 30 s and more, V8 growing the RSS 12-17 MiB/min: V8 sizing its heap, which
+        // is no leak's reading, and reported as native at 361-412 s at 10 minutes.
+        let in_256_mib = ReplayLimits {
+            memory: Some(268_435_456.0),
+            heap: Some(140_000_000.0),
+        };
+        for file in ["slow-heap-b.csv", "slow-heap-c.csv", "slow-heap-f.csv"] {
+            let got = starts(&fixture(file).replay_with_limits(1000, 600_000, false, in_256_mib));
+            assert!(
+                !got.is_empty() && got.iter().all(|s| s.1 == Suspect::Heap),
+                "{file}: {got:?}"
+            );
+        }
         // Node 26, recorded with nothing set: a cache filling twice, RSS 77 to 206 MiB in 100 s,
         // was reported at 199 s at the default 10 minutes (native for one evaluation, ended at
         // 209 s). Healthy runs stay quiet under the limits as without.

@@ -766,6 +766,9 @@ pub struct LeakDetector {
     /// Whether the streak's evaluations flipped on the heap's trend alone (rule 9): a streak
     /// counts one kind of evidence, so a rule-9 flip does not confirm a flip of another kind.
     streak_heap_alone: bool,
+    /// The newest evaluation read V8 sizing its heap as the cause ([`Cause::HeapSizing`], whose
+    /// suspect reads native): not a leak's reading, to the look-out ([`LeakWatch`]).
+    reads_heap_sizing: bool,
     /// When growth nothing explains was first and last seen to flip the verdict (ms since the
     /// origin); a gap of more than a window starts it again.
     unexplained_seen: Option<(u64, u64)>,
@@ -809,6 +812,7 @@ impl LeakDetector {
             episode_min_slope: f64::INFINITY,
             streak: 0,
             streak_heap_alone: false,
+            reads_heap_sizing: false,
             unexplained_seen: None,
             scratch: Vec::new(),
         }
@@ -990,6 +994,12 @@ impl LeakDetector {
         self.episode.is_some()
     }
 
+    /// Whether the newest evaluation found V8 growing its heap, not what it keeps alive, to be
+    /// the cause: [`LeakDetector::current`]'s suspect then reads native, but it is no leak's.
+    pub fn reads_heap_sizing(&self) -> bool {
+        self.reads_heap_sizing
+    }
+
     pub fn config(&self) -> &LeakConfig {
         &self.config
     }
@@ -1050,6 +1060,7 @@ impl LeakDetector {
             cause = Cause::Explained(Suspect::Heap);
         }
         self.count_flip(flips, heap_alone.is_some());
+        self.reads_heap_sizing = cause == Cause::HeapSizing;
         let now_ms = cur * self.width_ms;
         let unexplained = self.episode_cause.is_none() && matches!(cause, Cause::Unexplained(_));
         if flips && unexplained {

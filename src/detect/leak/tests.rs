@@ -828,6 +828,7 @@ fn garbage_input_does_not_panic() {
         config(u64::MAX, -1.0, 0),
         config(WINDOW, f64::INFINITY, 0),
         config(3_000, 0.0, 0),
+        config(300_000, 0.0, 0),
     ];
     let values = [
         0.0,
@@ -843,6 +844,8 @@ fn garbage_input_does_not_panic() {
     ];
     for cfg in configs {
         let mut d = LeakDetector::new(cfg);
+        // The watch too (its look-out runs from 180 s windows), with every limit in reach.
+        let mut w = LeakWatch::new(cfg);
         let mut rng = Lcg(1);
         let mut t = 0u64;
         for i in 0..20_000u64 {
@@ -856,6 +859,9 @@ fn garbage_input_does_not_panic() {
             let _ = d.observe(t, v);
             d.observe_heap(t, v, v, -v, i % 7 == 0);
             d.observe_own(t, -v);
+            let _ = w.observe(t, v, |_| Some(0.0));
+            w.observe_heap(t, v, v, -v, i % 7 == 0);
+            w.observe_own(t, -v);
             if let Some(e) = d.current() {
                 assert!((0.0..=1.0).contains(&e.confidence));
             }

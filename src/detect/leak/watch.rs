@@ -33,14 +33,54 @@ pub const LOOKOUT_WINDOW_MS: u64 = 60_000;
 /// V8 growing its heap after a load step looks like a fast leak for a minute or two.
 const LOOKOUT_PERSISTS_MS: u64 = 120_000;
 
-/// How long the look-out's suspect must have held (no other known suspect read; `'unknown'`
-/// readings do not count) before it is reported. Over a minute, V8 growing its heap can read as
-/// native growth on one evaluation: replayed as in a 512 MiB container, an emitter leak recorded
-/// with nothing set read heap, native and unknown by turns, and an evaluation that read native
-/// at 57 MiB/min was reported, at 224 s, where the window's detector said heap at 280 s. Real
-/// leaks' suspects held for a minute before their report. Only the suspect must hold: a heap
-/// leak's RSS can fall for a while as V8 hands pages back, and its limit then reads out of reach.
+/// How long the look-out's suspect must have been read, with no other known suspect since, before
+/// it is reported (time it reads `'unknown'` does not count, nor break the hold). Over a minute,
+/// V8 growing its heap can read as native growth on one evaluation: replayed as in a 512 MiB
+/// container, an emitter leak recorded with nothing set read heap, native and unknown by turns,
+/// and an evaluation that read native at 57 MiB/min was reported, at 224 s, where the window's
+/// detector said heap at 280 s. Real leaks' suspects held for a minute before their report. Only
+/// the suspect must hold: a heap leak's RSS can fall for a while as V8 hands pages back, and its
+/// limit then reads out of reach.
 const LOOKOUT_SUSPECT_HOLDS_MS: u64 = 30_000;
+
+/// The look-out's suspect and how long it has held.
+#[derive(Debug, Clone, Copy)]
+struct SuspectHeld {
+    suspect: Suspect,
+    /// Time it was read, ms, since another known suspect was.
+    ms: u64,
+    /// The newest sample's time, ms.
+    last_ms: u64,
+}
+
+impl SuspectHeld {
+    /// The hold after a sample at `t_ms` whose look-out read `now` (None: no episode).
+    fn after(held: Option<Self>, now: Option<Suspect>, t_ms: u64) -> Option<Self> {
+        let now = now?;
+        match held {
+            Some(h) if now == h.suspect || now == Suspect::Unknown => {
+                // Saturating: a sample whose time goes backwards (the detectors ignore it) adds
+                // nothing.
+                let gained = if now == h.suspect {
+                    t_ms.saturating_sub(h.last_ms)
+                } else {
+                    0
+                };
+                Some(SuspectHeld {
+                    ms: h.ms + gained,
+                    last_ms: t_ms.max(h.last_ms),
+                    ..h
+                })
+            }
+            _ if now == Suspect::Unknown => None,
+            _ => Some(SuspectHeld {
+                suspect: now,
+                ms: 0,
+                last_ms: t_ms,
+            }),
+        }
+    }
+}
 
 /// A [`LeakDetector`] at the configured window, with a look-out for leaks that outrun it.
 #[derive(Debug, Clone)]
@@ -58,9 +98,9 @@ pub struct LeakWatch {
     /// The detector's episode in progress started before `quiet_until`: not reported, nor its
     /// end, unless the look-out reports growth again while it lasts.
     silenced: bool,
-    /// The look-out's known suspect in its episode in progress, and since when (`t_ms`) it has
-    /// held: see [`LOOKOUT_SUSPECT_HOLDS_MS`].
-    suspect_since: Option<(u64, Suspect)>,
+    /// The look-out's known suspect in its episode in progress, how long (ms) it has been read
+    /// with no other since, and the sample last read: see [`LOOKOUT_SUSPECT_HOLDS_MS`].
+    suspect_held: Option<SuspectHeld>,
 }
 
 impl LeakWatch {
@@ -78,7 +118,7 @@ impl LeakWatch {
             lookout_since: None,
             quiet_until: 0,
             silenced: false,
-            suspect_since: None,
+            suspect_held: None,
         }
     }
 
@@ -101,11 +141,10 @@ impl LeakWatch {
             (true, None) => Some(t_ms),
             (true, since) => since,
         };
-        self.suspect_since = match (lookout.current().map(|e| e.suspect), self.suspect_since) {
-            (None, _) => None,
-            (Some(Suspect::Unknown), held) => held,
-            (Some(now), Some((since, held))) if held == now => Some((since, held)),
-            (Some(now), _) => Some((t_ms, now)),
+        // V8 sizing its heap (read as native) breaks the hold, and is not one to report.
+        self.suspect_held = match lookout.reads_heap_sizing() {
+            true => None,
+            false => SuspectHeld::after(self.suspect_held, lookout.current().map(|e| e.suspect), t_ms),
         };
         match main {
             // Confirmed: the episode is the detector's from now on, reported once already if the
@@ -141,10 +180,10 @@ impl LeakWatch {
         let lasted = t_ms.saturating_sub(self.lookout_since?);
         // A suspect the look-out cannot tell yet is often one it tells a few evaluations on
         // (at 1 s sampling a minute holds few heap readings): it waits for one, and for it to
-        // hold (`suspect_since` never holds `Unknown`).
-        let held = self.suspect_since.is_some_and(|(since, suspect)| {
-            suspect == estimate.suspect && t_ms - since >= LOOKOUT_SUSPECT_HOLDS_MS
-        });
+        // hold (`suspect_held` never holds `Unknown`).
+        let held = self
+            .suspect_held
+            .is_some_and(|h| h.suspect == estimate.suspect && h.ms >= LOOKOUT_SUSPECT_HOLDS_MS);
         if lasted >= LOOKOUT_PERSISTS_MS
             && held
             && ms_to_limit(estimate).is_some_and(|ms| ms <= window as f64)
