@@ -10,12 +10,12 @@
 //! So beside the detector at the window asked for, a second one runs at [`LOOKOUT_WINDOW_MS`],
 //! and its episode is reported only while, at its slope, the process reaches a limit (the
 //! memory limit, or V8's heap limit for a heap leak: the caller's count) **within the configured
-//! window**, its suspect has held for [`LOOKOUT_SUSPECT_HOLDS_MS`], and the episode has lasted
-//! [`LOOKOUT_PERSISTS_MS`]. A one-minute window alone raises false alarms on healthy
-//! services (an LRU nearing its cap, a cache that filled before a full GC: 29 of 969 healthy
-//! recordings replayed); their growth of a few MB a minute takes hours to reach a limit, so the
-//! horizon keeps them quiet, unless the process already sits just under its limit, where a
-//! warning is due anyway.
+//! window**, its suspect has held for [`LOOKOUT_SUSPECT_HOLDS_MS`] (a reading of V8 sizing its
+//! heap breaks that), and the episode has lasted [`LOOKOUT_PERSISTS_MS`]. A one-minute window
+//! alone raises false alarms on healthy services (an LRU nearing its cap, a cache that filled
+//! before a full GC: 29 of 969 healthy recordings replayed); their growth of a few MB a minute
+//! takes hours to reach a limit, so the horizon keeps them quiet, unless the process already sits
+//! just under its limit, where a warning is due anyway.
 //!
 //! One episode for both: the look-out's episode becomes the detector's when that one confirms it
 //! (no second `Started`), and ends with the look-out's own end if the detector never confirmed
