@@ -309,11 +309,15 @@ mod tests {
             .collect()
     }
 
+    /// The text of a recorded run kept in `tests/fixtures/leak-traces`.
+    fn fixture_text(file: &str) -> String {
+        let path = format!("{}/tests/fixtures/leak-traces/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
     /// A recorded run kept in `tests/fixtures/leak-traces`.
     fn fixture(file: &str) -> Trace {
-        let path = format!("{}/tests/fixtures/leak-traces/{file}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        Trace::parse(&text)
+        Trace::parse(&fixture_text(file))
     }
 
     fn check(file: &str, tree: bool, interval_ms: u64, window_ms: u64, expect: Expect) {
@@ -980,11 +984,7 @@ mod tests {
         // The same run with one sample 1 ms back in time just after the look-out read native
         // (a replayed file, a clock that steps): the detectors ignore it, and it must not count
         // as time the suspect held (it did, unsigned, and native came out at 224.4 s).
-        let path = format!(
-            "{}/tests/fixtures/leak-traces/emitter-closure-def.csv",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = fixture_text("emitter-closure-def.csv");
         let row = text
             .lines()
             .find(|l| l.starts_with("225008,"))
