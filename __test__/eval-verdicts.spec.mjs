@@ -11,6 +11,7 @@ import {
   heapRateScenarios,
   judge,
   judgeUnderLimit,
+  recordedScenario,
   sentryOptions,
 } from '../eval/leak.mjs'
 
@@ -65,6 +66,20 @@ describe('eval heap rates', () => {
       name: 'RangeError',
       message: /--heap-rates .* not 2k/,
     })
+  })
+})
+
+describe('recorded scenarios', () => {
+  test("a recording's header names its scenario, a repeat's too, a heap rate and a soak", () => {
+    assert.equal(recordedScenario('lru-slow#3'), scenario('lru-slow'))
+    assert.equal(recordedScenario('fast-heap'), scenario('fast-heap'))
+    const rate = recordedScenario('heap-5000B#2')
+    assert.equal(rate.name, 'heap-5000B')
+    assert.equal(rate.server.bytesPerRequest, 5000)
+    assert.deepEqual(deadlines(rate, 60_000), { start: 120, end: null })
+    assert.deepEqual(recordedScenario('soak-lru'), { name: 'soak-lru', expect: 'none' })
+    assert.equal(recordedScenario('heap-0B'), null)
+    assert.equal(recordedScenario('nothing-known'), null)
   })
 })
 

@@ -261,6 +261,20 @@ export function heapRateScenarios(list) {
   })
 }
 
+/**
+ * The scenario a recording ran, from the name in its header (`# <name> load_start_ms=...`,
+ * `#2` and on for repeats): a scenario of the eval, a heap leak at another rate
+ * (`heap-<bytes>B`), or a soak (`soak-...`, a healthy service throughout); null for none.
+ */
+export function recordedScenario(header) {
+  const name = header.replace(/#\d+$/, '')
+  const scenario = SCENARIOS.find((s) => s.name === name)
+  if (scenario) return scenario
+  if (name.startsWith('soak-')) return { name, expect: 'none' }
+  const bytes = name.match(/^heap-([1-9]\d*)B$/)?.[1]
+  return bytes ? heapRateScenarios(bytes)[0] : null
+}
+
 /** Copies the package's runtime files (JS, loader, addon) to a temporary folder. */
 export function snapshotPackage() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'memsentry-eval-'))

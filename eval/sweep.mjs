@@ -20,7 +20,8 @@
 //
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
-// eval/recordings, a recording kept in both counted once. Verdicts and deadlines are the eval's own
+// eval/recordings, a recording kept in both counted once; each judged as the scenario its header
+// names (`recordedScenario` in eval/leak.mjs: heap leaks run with --heap-rates and soaks too). Verdicts and deadlines are the eval's own
 // (`judge` and `deadlines` in eval/leak.mjs): a leak by 1.0 x window + 30 s (2 x window for the
 // slow ones) and not called off while it goes on, a leak that stops ends by 360 s + 1.5 x window,
 // judged up to 300 s windows (to a longer window it is no leak); a window under a minute counts as
@@ -39,7 +40,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 
-import { SCENARIOS, deadlines, judge } from './leak.mjs'
+import { deadlines, judge, recordedScenario } from './leak.mjs'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const WINDOWS = [30, 45, 60, 75, 90, 105, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 600]
@@ -95,7 +96,6 @@ function listRecordings(p) {
  * unpacked into `dir`, each content once: [{ file, name, scenario, endS }].
  */
 function recordings(sources, dir, strict) {
-  const byName = new Map(SCENARIOS.map((s) => [s.name, s]))
   const seen = new Set()
   const contents = new Set()
   return sources
@@ -111,11 +111,7 @@ function recordings(sources, dir, strict) {
       if (contents.has(hash)) return []
       contents.add(hash)
       const head = text.match(/^# (\S+) load_start_ms=(\d+)/m)
-      // A soak (`npm run soak:leak -- --traces DIR`) is a healthy service throughout.
-      const scenario =
-        head &&
-        (byName.get(head[1].replace(/#\d+$/, '')) ??
-          (head[1].startsWith('soak-') ? { name: head[1], expect: 'none' } : null))
+      const scenario = head && recordedScenario(head[1])
       if (!scenario) {
         console.error(`skipped (no known scenario in its header): ${file}`)
         return []
