@@ -1,6 +1,11 @@
 //! Leak detector: reports steady growth of a memory metric (RSS, working set, a tree's RSS) and
 //! when it stops, quiet on what a healthy Node service does, with its defaults, at any window.
 //!
+//! This page states each rule and, in a clause, why it is there. The recorded runs behind each
+//! (what fired before it, what it moved in replay, what was tried and left out) are in
+//! `docs/leak-detection.md`, section "The rules with their evidence"; `npm run eval:sweep`
+//! replays every recording through a change to them.
+//!
 //! # What it looks at
 //!
 //! Samples go into **fine buckets** of `window/30` (20 s for the default 10-minute window). A
@@ -17,10 +22,10 @@
 //! flagged, and the highest `heapTotal` so far; the children's part when the metric covers them
 //! (the metric less the process's own RSS); and the metric less V8's heap and external memory.
 //!
-//! # Why a healthy service looked like a leak, and what the rule does about it
+//! # What a healthy service does that looks like a leak
 //!
 //! Measured on real Koa services under real load (`npm run eval:leak`, traces replayed with
-//! `eval/leak_replay.rs`), what raised false alarms with the old fixed 512 KiB/min:
+//! `eval/leak_replay.rs`):
 //! - **Old-generation garbage.** Between full GCs (every 20 s under load, every ~100 s on a lightly
 //!   loaded service) promoted garbage raises every floor, RSS and heapUsed alike, by 1.5–3 MiB/min;
 //!   a full GC takes it back. In a 60 s window that is a perfect line.
@@ -29,196 +34,124 @@
 //!   when it shrinks `heapTotal` again, so the RSS follows the highest `heapTotal` so far.
 //! - **Data in flight at a full GC.** A full GC that runs while a batch job's 150 MB or a burst of
 //!   requests is alive leaves a high "live" heap; the next one does not.
-//! - **Caches filling** and start-up.
+//! - **Caches filling**, an LRU nearing its cap, and start-up.
 //!
-//! So a leak episode **starts** when, on two consecutive evaluations (thirty, a whole window, for
-//! growth nothing measured explains, which must also reach twice the minimum slope), all of these
-//! hold:
-//! 1. the Theil–Sen slope of the envelope is at least the **minimum slope**: by default growth per
-//!    window of max(1.5 MiB × √(window / 60 s), 2% of the metric's median floor). Why √: the
-//!    drift of a healthy heap's floors over a window grows about like a random walk, slower than
-//!    a leak's growth, which is linear; why a share of the level: a big heap's floors move by
-//!    more. `minSlope` overrides it. At 60 s that is 1.5 MiB/min on a small service; at 300 s,
-//!    0.67 MiB/min; at 10 min, 0.47 MiB/min;
-//! 2. its one-sided 95% lower confidence bound (Sen 1968) is at least 0.75 × the minimum, and the
-//!    Mann–Kendall test rejects "no trend" at p ≤ 0.05. This and 3–4 hold on the metric's
-//!    envelope **or** on that of the heap (external memory, the children) when that explains the
-//!    growth: V8 growing its heap, or handing pages back, bends the RSS around a heap leak's
-//!    straight line, and the parent's around a child's (a tree metric at 180 s waited till
-//!    233–251 s for the parent's 15 MB drop to leave the window);
-//! 3. growth goes on now, and is not slowing down: the lowest floor of the last third is above the
-//!    middle third's by at least 0.5 × the minimum slope and 0.5 × the slope itself (over the
-//!    time between the thirds' centers). For a heap or external cause, once a fifth of the window
-//!    has passed since the last full GC, that part's floors since then must also grow at least
-//!    half as fast as the last two full GCs said the kept part did: a cache that filled just
-//!    before a full GC shows a steep rise there, then only garbage until the next full GC,
-//!    minutes later;
-//! 4. a line fits no worse than 1.3 × the better of a hinge (growth, then flat for the last third)
-//!    and a step;
-//! 5. **what grows is known**: the slope of each part's envelope over the same span, as a share of
-//!    the metric's. The heap (less the measured garbage rate when no full GC is in the span) at
-//!    half or more: `heap`; external memory at half or more: `native`; the children at half or
-//!    more: `child`; heap and external together at half or more: the larger. The heap at a fifth to
-//!    a half, with V8's `heapTotal` (and external memory) making up half or more, is `heap` too,
-//!    but only while the newest full GC is in the last third of the window: on Node 24 V8 grew its
-//!    heap, and the RSS, three times faster than a heap leak (118 against 40 MiB/min), and only the
-//!    full GCs (rule 6) tell the leak from promoted garbage, which raised the heap floor 45 MiB/min
-//!    for a minute after a cache had filled. V8's `heapTotal`, or the highest `heapTotal` so far
-//!    (V8 mostly keeps the pages of a heap it shrinks), at half or more while the heap grows by
-//!    less than a fifth: V8 sizing itself, **never a leak**. But when the full GCs alone show a
-//!    steady heap leak (rule 6 without the floors, the last rise at three quarters of the one
-//!    before or more, the heap's floors at the minimum slope), or its floor since the newest full
-//!    GC rises four times faster than the garbage measured (an LRU filling at start-up: 2.3
-//!    times), the heap is the cause whatever else grows: a fast leak rose at every full GC 20 s
-//!    apart while V8 grew the RSS three times as fast and "unexplained" held it to 101 s (79 s
-//!    now); an emitter leak's floor rose 24 MiB/min against 1.3 of garbage (131 s, now 91 s).
-//!    Anything else (growth outside V8,
-//!    with no part to explain it) needs the same evidence at twice the minimum slope, first seen
-//!    five minutes before or more (a window, if longer; gaps under a window allowed): on Node 24
-//!    with no leak, the RSS outside V8's heap (the allocator's high-water mark, pages V8 keeps)
-//!    grew 2.4–12 MiB/min for minutes after a cache filled or an LRU neared its cap (three
-//!    minutes after a cache filled: windows of 75 and 90 s called it native in 13 recorded runs
-//!    before the five minutes);
-//! 6. for a heap or external cause, **it outlived the full GCs**: every full GC in the span left
-//!    more than the lowest figure since the full GC before it, by half the minimum slope times the
-//!    time between plus twice the measured noise of what full GCs leave (the median absolute
-//!    deviation of successive post-GC figures over the last eight; before four merged ones, of
-//!    every full GC's: with none from three, heavy garbage in flight at one full GC fired at
-//!    180 s); full GCs within a sub-window of each other count as one, against the floor before
-//!    the first and without the noise (two 4 s apart in a fast leak left 0.8 MB more, two 0.7 s
-//!    apart on Node 26 0.8 MB less, and each held a 300 s window back by two minutes or more).
-//!    And the last **three** full GCs (those closer than a sub-window merged into their lowest),
-//!    the newest in the span, each left more than the one before by the same margin, the newest
-//!    more than any of the last eight, and the last rise came at least at half the rate of the
-//!    one before: a job's data, or
-//!    many requests', alive at one full GC is gone at the next, heavy garbage makes what full GCs
-//!    leave wander, and an LRU nearing its cap rises ever slower (9, 9, then 3 MB/min in a recorded
-//!    run). Why three: with two, eight healthy recorded runs (batch jobs, heavy garbage, load
-//!    spikes) raised a false alarm at 60 s. For the heap, not three ever slower steps between the
-//!    last four (a step within 1% of the one before counts as slower), the newest under half the
-//!    first or each under 0.8 of the one before: an LRU's rose
-//!    17, 12, then 7 MiB/min and fired at 86 s, another's 15, 11, then 9 MB/min on Node 26 (three
-//!    of the ten recorded LRU alarms at 60 s are quiet for it; no recorded leak's event moves at
-//!    any window), nor four ever slower steps, the newest under half the first (an LRU's 12.9,
-//!    8.4, 8.1, then 5.7 MiB/min fired 105 and 120 s windows; no other recorded event moves, at
-//!    250 ms to 5 s sampling), nor, over the last four steps (three at least), a rise in the newer
-//!    half of their time under half the older half's rate: what requests had in flight at one
-//!    full GC can make an LRU's step faster than the one before (12.9, 5.0, then 5.1 MB/min on
-//!    Node 26 fired at 132 s; its halves read 12.9 and 5.1), and the halves read past it (healthy
-//!    recordings firing at 30–60 s windows went from 34 to 27 of 862, at 120 s from 8 to 2; one
-//!    slow leak whose first full GC came before its start-up's growth comes later at 75 and 300
-//!    s). Nor out of a dip: the first of the rising full GCs under four fifths of the
-//!    median of the four before it (on Node 26, heavy garbage in flight at each full GC left 21.2,
-//!    10.7, 19.8, then 38.9 MB, and fired at 280 s). Nor, for the heap, a newest step more than four
-//!    times as fast as the one before (the step judged: before a sized full GC, below, the one
-//!    up to it): on Node 22 a full GC 45 s after a load step from 50 to 300 req/s left 3.6 MB
-//!    more, twelve times the rate of the step before, and fired 150 and 180 s windows; the next
-//!    full GC took it back. This holds of the full GCs' evidence; the heap floor's evidence
-//!    below is judged on its own. For the heap, a rise into a full GC that came
-//!    within 2 s of V8 growing heapTotal by more than the live heap counts only beyond a fifth of
-//!    what it left: on Node 24 V8 grows its young generation under load (100 to 170 MB with 28 MB
-//!    live) and runs a full GC right then, which left 2–3 MB (6–11%) more than the next in LRU
-//!    runs; a 60 s window took that rise for a leak at 105–110 s in 8 of 27 recorded Node 24 LRU
-//!    runs. Replayed over 245 healthy recordings, those firing at 30–60 s windows went from 11 to
-//!    4, at 75, 90 and 105 s from 13, 9 and 10 to 3, 3 and 2, at 120 s from 4 to 3; nothing moved
-//!    at 150–600 s. Such a rise is left out, not held against the leak: the full GCs before it are
-//!    judged, and it need only keep half the rate of the step before it (two emitter leaks, whose
-//!    steps into such a full GC were 12–15% at 0.74–0.88 of the step before, came at 137 s instead
-//!    of 79 s at 30–75 s windows while it counted against them; an LRU's came at 0.36). (Node 26
-//!    LRUs show such a figure without heapTotal growing: two recorded runs still fire at 30–120 s.)
-//!    For the heap, the newest of them must also be in the last third of the window: three recorded
-//!    LRU runs fired at 60 s on full GCs 20–40 s old, what had been kept until then, while only
-//!    promoted garbage raised the floors since. The floor before a full GC is its whole cycle's,
-//!    warm-up included. Kept across windows, so a window shorter than the full-GC period still
-//!    sees them.
-//!    Before any full GC in the span, only a heap floor growing at least 1.5 times the measured
-//!    garbage rate (what the last full GCs took away, per second since the one before, 6 s at
-//!    least: the last figure before each less the live heap then, interpolated between what the
-//!    two full GCs left; over one second that figure is the young generation's)
-//!    plus half the minimum slope will do, if the last full GC also left more than the one before,
-//!    at half the floor's rate or more (promoted garbage raised an LRU's floor at 18 MiB/min where
-//!    its full GCs had kept 6), and at three quarters of the floor's rate beyond that garbage (a
-//!    cycle across a load step measured no garbage at all, and the promoted garbage after it
-//!    fired a 60 s window), plus twice their noise; or the last two steps between full GCs each
-//!    rose at those rates and together by twice the noise more (a fast leak's last 10 s step,
-//!    with V8 running no full GC after it, fell 0.5-0.6 MiB short of its rate plus the noise in 2
-//!    of 32 recorded runs).
-//!    When the full GCs above do not show it, the same holds from the newest
-//!    full GC on, given half a window since it (a third, if that floor rises four times the
-//!    garbage): V8 spaces full GCs out as a leaking heap grows (3, 8, 38, then 115 s in a recorded
-//!    fast leak), and a full GC 40 s back must not hide a floor rising far faster than garbage
-//!    since (an emitter leak: 139 s, now 79 s; no recorded healthy run fires more for it at any
-//!    window; with half a window for any floor, two other emitters came at 91 and 93 s, due 90).
-//!    And while fewer than three full GCs are on record, too few for the rising steps above, and
-//!    they came more than a window apart (the third would come after a slow leak is due), the same
-//!    holds of the heap floor over the whole span when the metric's own floors show the trend
-//!    (rules 1–4): a slow leak's second full GC came 70–110 s after the first, and by half a window
-//!    after it V8 growing its heap often made the RSS's growth look like V8 sizing itself (of 14
-//!    recorded slow leaks at 60 s, 4 come in time at 116–120 s without this, 10 at 82–113 s with
-//!    it; no healthy recording moves at any window; the heap's floors alone fired a load step's
-//!    second full GC at a 90 s window, and without the limit on the gap a model cache filling
-//!    evenly for two minutes fired 90 and 120 s windows). With so few, so far apart, the floor
-//!    since the newest full GC counts only with the metric's trend as well: a load step's full
-//!    GCs, at 50 and then at 300 req/s 106 s later, left 3 MB more, and the promoted garbage of
-//!    300 req/s then raised the heap's floor five times the garbage measured before; the RSS
-//!    showed no trend, and it fired at 207.6 s at 60 s (so did an LRU at 144 s; of the recorded
-//!    leaks, only the slow ones already late at 30–60 s come later). Why 1.5: the slow leak (~3.4 MiB/min,
-//!    full GCs 70–104 s apart, 1 MiB/min of garbage) grew its heap floor at 3.0 MiB/min, under the
-//!    3.3 that twice asked; it came at 188 s and 189 s in two runs, 142 s and 145 s with 1.5, and
-//!    no recorded healthy run fired at any window (with 1.0 neither, but a slow leak was called off
-//!    while it went on). For a part the process's GC does not touch (a child), this does not apply.
-//!    Over a window that the eight full GCs on record span, their **lower envelope** will do
-//!    as well (what is in flight at a full GC only adds to what it leaves): in pairs from the
-//!    newest back, each pair's lower figure above the one before at the minimum slope, the three
-//!    rates within a factor of two of each other and not each under 0.8 of the one before, the
-//!    rise over all three beyond twice the noise, the
-//!    newest figure above them all and the newest full GC in the last third. A ~1 MiB/min leak
-//!    with nothing set (full GCs 86–339 s apart, steps of 0.4 MB in 106 s, a fall of 0.4 MB)
-//!    passed no window of 360 s or more in 21 minutes; now 1030 s at 600 s (due 1200). Replayed
-//!    at every window from 30 to 600 s at 250 ms, 1 s and 5 s over 861 recordings (614
-//!    healthy), no healthy one fires more; without the factor, heavy garbage whose pairs rose
-//!    1.8, 3.4, then 4.1 MB/min fired 150 and 180 s windows. Without the noise, heavy garbage
-//!    on Node 22 whose full GCs left 10-31 MB (noise 3.7 MB) and whose pairs' lower figures
-//!    rose 11.0, 14.9, 19.2, 21.9 MB fired 30-75 s windows at 542-553 s; replayed over 1128
-//!    recordings at every window and at 250 ms, 1 s and 5 s, only it moves (the ~1 MiB/min leak
-//!    with nothing set keeps every report up to six times the noise);
-//! 7. no decision is made in the warm-up: min(window / 2, 30 s) after the first sample, by default;
-//! 8. with the default minimum slope, a window shorter than a minute is analysed over a minute:
-//!    a cache filling for 40 s, a burst, V8 sizing its heap are a leak to a 30 s window
-//!    otherwise (all three cache runs, heavy garbage and two LRUs, replayed at 30 s).
+//! Only a full GC tells memory kept from garbage not yet collected, so most of the rules below
+//! are about what full GCs left.
 //!
-//! Or, 9. **the heap alone**, when the metric does not grow at the minimum slope (nor is V8
-//! sizing its heap, nor a child, the cause): the full GCs on record span the window and their
-//! lower envelope rises steadily (rule 6's pairs, the newest in the last third), and the heap's
-//! own envelope passes rules 1, 2 and 4 and the first half of 3 (not its test of the floor
-//! since the newest full GC). Then the episode is `heap`, with the heap's slope, and goes on
-//! as a heap episode does. V8 shrinking its heap hands pages back, and the RSS can fall while
-//! a slow heap leak goes on: a recorded one (2.7 MB/min) at a 300 s window came at 620 s, due
-//! 600, after V8 cut `heapTotal` from 62 to 34 MB at one full GC; 500 s with this. Replayed at
-//! every window from 30 to 600 s at 250 ms, 1 s and 5 s over 958 recordings (690 healthy): no
-//! healthy one fires more; that leak comes 42–120 s sooner at 210–300 s windows, a ~1 MiB/min
-//! leak with nothing set is now reported at 360 and 420 s windows (1134–1154 s, due 720 and
-//! 840: late, where it was not reported at all), an emitter 20 s sooner at 120 s at 5 s.
+//! # When an episode starts
 //!
-//! It **ends** when, on two consecutive evaluations, what explained it has stopped: for the heap
-//! and external memory, the last full GC left no more than the floor before it (0.25 × the minimum
-//! slope or × half the leak's own rate, whichever is larger; two full GCs seconds apart count as
+//! On two consecutive evaluations, all of these hold (for growth that the heap's figures leave
+//! unexplained, see rule 5: over a longer time, at twice the minimum slope):
+//!
+//! 1. **Slope.** The Theil–Sen slope of the envelope is at least the **minimum slope**: by default
+//!    growth per window of max(1.5 MiB × √(window / 60 s), 2% of the metric's median floor);
+//!    `minSlope` overrides it. √ because a healthy heap's floors drift over a window about like a
+//!    random walk, slower than a leak's linear growth; a share of the level because a big heap's
+//!    floors move by more. At 60 s that is 1.5 MiB/min on a small service; at 300 s, 0.67 MiB/min;
+//!    at 10 min, 0.47 MiB/min.
+//! 2. **Confidence.** Its one-sided 95% lower confidence bound (Sen 1968) is at least 0.75 × the
+//!    minimum, and the Mann–Kendall test rejects "no trend" at p ≤ 0.05. The metric's slope must
+//!    pass rule 1; rules 1–4 together hold on the metric's envelope **or** on that of the part
+//!    that explains the growth: V8 growing its heap, or handing pages back, bends the RSS around
+//!    a heap leak's straight line, and the parent's RSS around a child's. A heap or external part
+//!    must in any case itself grow from the middle to the last third by 0.5 × the minimum slope.
+//! 3. **Growing now.** The lowest floor of the last third is above the middle third's by at least
+//!    0.5 × the minimum slope and 0.5 × the slope itself (over the time between the thirds'
+//!    centers): growth that slows down is a heap resizing or a cache nearing its cap. For a heap
+//!    or external cause, once a fifth of the window has passed since the last full GC, that part's
+//!    floors since then must grow at least half as fast as the last two full GCs said the kept part
+//!    did: a cache that filled just before a full GC shows a steep rise there, then only garbage.
+//! 4. **Shape.** A line fits no worse than 1.3 × the better of a hinge (growth, then flat for the
+//!    last third) and a step.
+//! 5. **What grows is known** (the suspect): each part's envelope slope over the same span, as a
+//!    share of the metric's, in this order. The children at half or more: `child`; the heap (less
+//!    the measured garbage rate when no full GC is in the span) at half or more: `heap`; external
+//!    memory at half or more: `native`; heap and external together at half or more: the larger;
+//!    no heap figures at all: `unknown`, on rules 1–4 alone (no full GCs to read). The heap at a
+//!    fifth to a half, with `heapTotal` (and external memory) making up half or more, is `heap`
+//!    too, but only while the newest full GC is in the last third of the window. `heapTotal`, or
+//!    the highest `heapTotal` so far, at half or more while the heap grows by less than a fifth:
+//!    V8 sizing itself, **never a leak**, unless the full GCs show a steady heap leak: with the
+//!    heap's floors at the minimum slope and the last rise between full GCs at 0.75 of the one
+//!    before or more, either rule 6's steps or pairs hold with the last two rises each that
+//!    steady, or rule 6's floor since the newest full GC rises four times the garbage plus half
+//!    the minimum slope. Then the heap is the cause whatever else grows (V8 can grow the RSS three
+//!    times as fast as a heap leak). Growth the heap's figures leave unexplained (`native`
+//!    outside V8, or `unknown`) must reach twice the minimum slope in rule 1 and have been first
+//!    seen max(5 minutes, a window) before (gaps under a window allowed): the RSS outside V8's
+//!    heap grows for minutes after a cache fills or an LRU nears its cap.
+//! 6. **It outlived the full GCs** (a heap or external cause), in one of these ways:
+//!    - **Steps.** Every full GC in the span left more than the lowest figure since the full GC
+//!      before it, by half the minimum slope times the time between plus twice the **noise** of
+//!      what full GCs leave (the median absolute deviation of the last eight post-GC figures around
+//!      their trend line; before four merged ones, of every full GC's). Full GCs within a
+//!      sub-window of each other count as one, against the floor before the first and without the
+//!      noise (two seconds apart, in-flight data decides which leaves more). And the last **three**
+//!      (merged) full GCs each left more than the one before by the same margin, the newest in the
+//!      span (for the heap, in the last third of the window) and above any of the last eight, the
+//!      last rise at least half the rate of the one before: a job's data alive at one full GC is
+//!      gone at the next, and with two, batch jobs, heavy garbage and load spikes fired 60 s
+//!      windows. For the heap, not when the steps slow like an LRU nearing its cap (three ever
+//!      slower, the newest under half the first or each under 0.8 of the one before; four ever
+//!      slower, the newest under half the first; over the last four steps, the newer half of their
+//!      time under half the older half's rate), nor out of a dip (the first rising figure under 0.8
+//!      of the median of the four before), nor with a newest step over four times the one before (a
+//!      load step's in-flight data). A rise into a full GC that V8 ran within 2 s of growing
+//!      `heapTotal` by more than the live heap, by under a fifth of its figure, is left out: the
+//!      steps before it are judged, and it need only keep half the rate of the one before (such a
+//!      full GC leaves part of a young generation grown for the load).
+//!    - **The heap's floor beyond garbage.** The **garbage rate** is the highest of what the last
+//!      four full GCs took away per second of their cycle (6 s at least): the last figure before
+//!      each, less the live heap then. Before any full GC in the span, a heap floor rising at 1.5
+//!      times that rate plus half the minimum slope will do, if the last full GC also left more
+//!      than the one before at half the floor's rate and three quarters of its rate beyond
+//!      garbage, plus twice the noise (or the last two steps each kept those rates and together
+//!      beat twice the noise). The same from the newest full GC on, given half a window since it
+//!      (a third, if that floor rises four times the garbage): V8 spaces full GCs out as a leaking
+//!      heap grows.
+//!    - **Few full GCs.** With fewer than three on record, more than a window apart (the third
+//!      would come after a slow leak is due), the heap's floor over the whole span beyond garbage
+//!      as above, if the metric's own floors show the trend (rules 1–4) too, as they must then
+//!      for the floor since the newest full GC: a load step's second full GC, with requests in
+//!      flight, leaves more while the RSS shows no trend.
+//!    - **Pairs** (the heap). Over a window that the eight full GCs on record span, their lower
+//!      envelope: in pairs from the newest back, each pair's lower figure above the one before at
+//!      the minimum slope, the three rates within a factor of two of each other and not each under
+//!      0.8 of the one before, the rise over all three beyond twice the noise, the newest figure
+//!      above them all and the newest full GC in the last third. What is in flight at a full GC
+//!      only adds to what it leaves, so the lower figures show a slow leak that steps between
+//!      single full GCs hide. Full GCs are kept across windows, so a window shorter than their
+//!      period still sees them.
+//! 7. **Warm-up.** No decision in the first min(window / 2, 30 s), by default.
+//! 8. **A minute at least.** With the default minimum slope, a window shorter than a minute is
+//!    analysed over a minute: a cache filling for 40 s, a burst, V8 sizing its heap are a leak to
+//!    a 30 s window otherwise.
+//!
+//! Or, 9. **the heap alone**, when the metric does not grow at the minimum slope (nor is V8 sizing
+//! its heap, nor a child, the cause): the pairs of rule 6 hold, and the heap's own envelope passes
+//! rules 1, 2 and 4 and the first half of 3. Then the episode is `heap`, with the heap's slope,
+//! and goes on as a heap episode does: V8 shrinking its heap hands pages back, and the RSS can fall
+//! while a slow heap leak goes on.
+//!
+//! # When it ends
+//!
+//! On two consecutive evaluations, what explained it has stopped. For the heap and external memory:
+//! the last full GC of the span left no more than the floor before the span's first one (by 0.25 ×
+//! the minimum slope, or × half the leak's own rate if larger; two full GCs seconds apart count as
 //! one) or, for the heap, its floor since the newest full GC, half a window old or more, rises
-//! slower than that (the full GC after a leak stops still shows its last seconds, and V8 may run
-//! the next minutes later: a recorded Node 26 leak that stopped at 360 s ended at 524–537 s at
-//! 90–120 s windows, due 495–540, and at 413–421 s with this; replayed over 1072 recordings at
-//! every window and at 250 ms, 1 s and 5 s, only leaks that stop move, each ending sooner), or,
-//! with no full GC in the span, the metric's floors below fail and either the last full
-//! GC left no more than the one before (wherever they are; for the heap, or it is older than a
-//! window and three times the usual gap between full GCs: Node 26 ran none for 500 s after a leak
-//! stopped) or the floors grow at less than 0.25 × the minimum slope, for the heap the heap's
-//! floors as well as the metric's (a slow heap leak grows in pages V8 has committed while the RSS
-//! stands still for minutes); for a child, the children's floors; for native growth, the floors
-//! outside V8's heap; otherwise the metric's floors: slope below 0.5 × the minimum slope in force
-//! at the start, last third growing at less than 0.25 × it, or a line misfitting 3 × the hinge or
-//! step. An episode keeps the minimum it started with, so a leak that raises the level does not end
-//! its own episode. Wherever what full GCs left is read, one within 30 s of the one before is also
-//! judged against the one before that pair: in-flight data decides what two close ones leave.
+//! slower than that: the full GC after a leak stops still shows its last seconds, and V8 may run
+//! the next minutes later. With no full GC in the span: the metric's floors below fail and either
+//! the last full GC left no more than the one before (wherever they are; for the heap, or it is
+//! older than a window and three times the usual gap between full GCs) or the floors grow at less
+//! than 0.25 × the minimum slope, for the heap the heap's floors as well as the metric's (a slow
+//! heap leak grows in pages V8 has committed while the RSS stands still for minutes). For a child,
+//! the children's floors; for growth outside V8 (unexplained native), the floors outside V8's heap;
+//! otherwise the metric's floors: slope below 0.5 × the minimum slope in force at the start, last
+//! third growing at less than 0.25 × it, or a line misfitting 3 × the hinge or step. An episode
+//! keeps the minimum it started with, so a leak that raises the level does not end its own episode.
+//! Wherever what full GCs left is read, one within 30 s of the one before is also judged against
+//! the one before that pair: in-flight data decides what two close ones leave.
 //!
 //! # How fast, and how often wrong
 //!
@@ -230,15 +163,15 @@
 //! | 2 and 20 MiB/min, 400 MB sawtooth, window 600 s, `minSlope` 1 MiB/min | 500                |
 //! | 512 KiB/min, same, `minSlope` 256 KiB/min                           | 500–620              |
 //! | 2 MiB/min after 600 s flat, `minSlope` 1 MiB/min                    | 360–400              |
-//! | process model, heap leak 6 MiB/min, 60 s @ 250 ms (full GCs when the old generation grew by 3–5 MB + a quarter of the live heap) | 120–132 (126–138 when the floor since the newest full GC needed half a window, 154–170 before it counted) |
+//! | process model, heap leak 6 MiB/min, 60 s @ 250 ms (full GCs when the old generation grew by 3–5 MB + a quarter of the live heap) | 120–132 |
 //! | the same at 300 s @ 1 s                                             | 280–360              |
-//! | heap leak 40 MiB/min with V8 growing its heap 3.4 times as fast, 60 s / 300 s (136 s, suspect unknown, before the heap could count at a fifth) | 80–82 / 280 |
+//! | heap leak 40 MiB/min with V8 growing its heap 3.4 times as fast, 60 s / 300 s | 80–82 / 280 |
 //! | external (Buffers) 6 MiB/min, 60 s / 300 s                          | 136–150 / 280        |
-//! | native (outside V8) 6 MiB/min, 60 s / 300 s (136–240 / 560 before it had to be seen for five minutes) | 378–392 / 570 |
+//! | native (outside V8) 6 MiB/min, 60 s / 300 s                         | 378–392 / 570        |
 //! | the same under 30 MiB/min of garbage, beside heapTotal highs rising 2.4 MiB/min, the RSS keeping the pages, 300 s (at 60 s it starts at 378, then ends early) | 570 |
 //! | a child growing 6 MiB/min under a parent whose RSS drops at GCs, 60 s | ≤ 90, suspect child |
-//! | a child growing 15 MiB/min, the parent's RSS dropping 15 MB once, 180 s / 240 s | ≤ 210 / ≤ 270 (246 at 180 s before the children's floors counted) |
-//! | heap leak 2.7 MiB/min under 10 MiB/min of garbage, V8 giving 36 MB of heap back over 60–540 s, the RSS falling, 300 s | 410–460, the heap's slope (650–680 with 0.27–0.66 of it before rule 9) |
+//! | a child growing 15 MiB/min, the parent's RSS dropping 15 MB once, 180 s / 240 s | ≤ 210 / ≤ 270 |
+//! | heap leak 2.7 MiB/min under 10 MiB/min of garbage, V8 giving 36 MB of heap back over 60–540 s, the RSS falling, 300 s | 410–460, the heap's slope |
 //!
 //! A leak present from the first sample cannot be reported before the warm-up plus 8 sub-windows,
 //! 0.83 × window + 30 s; a heap leak on a lightly loaded service waits for the next full GC, and
@@ -252,18 +185,18 @@
 //! heap twice as fast, at 90, 120 and 300 s (at 60 s, growth of 4 MiB/min for two windows, it
 //! fires in 11 of 40 seeds at 116-128 s, 3 of 40 without V8's growth); under 30 MiB/min of
 //! garbage, bursts taking heapTotal to highs rising 3 MiB/min with the RSS keeping the pages (15
-//! minutes, at 60 s, 240 s at 5 s sampling and 300 s; 240 s fired as native at 530 s before the
-//! highest heapTotal counted); and (with an explicit `minSlope`) the flat sawtooth, warm-up
-//! ramps, steps of 80 MB, caches filled in a fifth of the window. What the real runs show:
-//! the README and docs/leak-detection.md.
+//! minutes, at 60 s, 240 s at 5 s sampling and 300 s); and (with an explicit `minSlope`) the flat
+//! sawtooth, warm-up ramps, steps of 80 MB, caches filled in a fifth of the window. What the real
+//! runs show: the README and docs/leak-detection.md.
 //!
 //! A leak that reaches a limit sooner than that, in a container, is the one-minute look-out's
 //! ([`LeakWatch`], which the sampler runs in place of a bare detector): reported once a 60 s
-//! window's episode has lasted two minutes, has a suspect, and reaches the memory limit or V8's
-//! heap limit within the window. Synthetic (5 seeds, 600 s at 1 s and 250 ms, 300 s): a heap
-//! leak of 40 MiB/min under a 256 MiB heap limit and Buffers of 60 MiB/min under 512 MiB, both
-//! at 200 s (the detector alone: 530 s, after the limit); caches of 60 MB filled in 40 s or as
-//! 1 − e^(−t/60 s) under 256 MiB: never (10 seeds).
+//! window's episode has lasted two minutes, its suspect has held for 30 s, and it reaches the
+//! memory limit or V8's heap limit within the configured window (of 3 minutes or more; shorter
+//! ones have no look-out). Synthetic (5 seeds, 600 s at 1 s and 250 ms,
+//! 300 s): a heap leak of 40 MiB/min under a 256 MiB heap limit and Buffers of 60 MiB/min under
+//! 512 MiB, both at 200 s (the detector alone: 530 s, after the limit); caches of 60 MB filled in
+//! 40 s or as 1 − e^(−t/60 s) under 256 MiB: never (10 seeds).
 //!
 //! # The estimate
 //!
@@ -271,7 +204,6 @@
 //! heap's while it grows faster than the metric); `window_ms` the span of the analysed
 //! sub-windows; `growth_bytes` = slope × that span; `confidence` = 1 − p of the one-sided
 //! Mann–Kendall test; `suspect` the cause above.
-
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::detect::trend;
