@@ -204,14 +204,19 @@
 //! heap's while it grows faster than the metric); `window_ms` the span of the analysed
 //! sub-windows; `growth_bytes` = slope × that span; `confidence` = 1 − p of the one-sided
 //! Mann–Kendall test; `suspect` the cause above.
-use std::collections::{HashMap, HashSet, VecDeque};
+
+use std::collections::VecDeque;
 
 use crate::detect::trend;
 
+mod child_growth;
 mod full_gcs;
+mod limits;
 mod watch;
 
+pub use child_growth::ChildGrowth;
 use full_gcs::{FullGc, GarbageRate, HeapSizing, Lives};
+pub use limits::{ms_to_any_limit, ms_to_heap_limit, ms_to_limit, sooner};
 pub use watch::{LeakWatch, LOOKOUT_WINDOW_MS};
 
 /// Fine buckets per analysis window.
@@ -1673,103 +1678,6 @@ impl LeakDetector {
     fn buckets_held(&self) -> usize {
         self.buckets.len() + self.parts.len()
     }
-}
-
-/// Which child grows fastest, for a leak whose suspect is a child: each child's RSS now against
-/// what it was between half a window and a window ago (two baselines, rotated every half window,
-/// so a child's start-up is soon out of the comparison).
-#[derive(Debug, Clone, Default)]
-pub struct ChildGrowth {
-    rotated_at: u64,
-    old: HashMap<u32, (u64, f64)>,
-    new: HashMap<u32, (u64, f64)>,
-}
-
-impl ChildGrowth {
-    /// The children's RSS at `t_ms`: (pid, rss bytes).
-    pub fn observe(&mut self, t_ms: u64, window_ms: u64, children: impl Iterator<Item = (u32, f64)>) {
-        let mut seen = HashSet::new();
-        for (pid, rss) in children {
-            seen.insert(pid);
-            self.new.entry(pid).or_insert((t_ms, rss));
-        }
-        // Exited children leave; pids are reused.
-        self.new.retain(|pid, _| seen.contains(pid));
-        self.old.retain(|pid, _| seen.contains(pid));
-        if t_ms.saturating_sub(self.rotated_at) >= window_ms / 2 {
-            self.old = std::mem::take(&mut self.new);
-            self.rotated_at = t_ms;
-        }
-    }
-
-    /// The child that grew fastest up to `t_ms`, given each child's RSS now: (pid, bytes/s).
-    pub fn fastest(&self, t_ms: u64, children: impl Iterator<Item = (u32, f64)>) -> Option<(u32, f64)> {
-        children
-            .filter_map(|(pid, rss)| {
-                let &(t0, rss0) = self.old.get(&pid).or_else(|| self.new.get(&pid))?;
-                let dt = t_ms.checked_sub(t0).filter(|&dt| dt > 0)? as f64 / 1000.0;
-                Some((pid, (rss - rss0) / dt))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-    }
-}
-
-/// Time in ms until `value` reaches `limit` growing at `slope_bytes_per_sec`; None if no limit,
-/// the slope is <= 0, or any input or the result is not finite; Some(0.0) if already at/over the
-/// limit.
-pub fn ms_to_limit(value: f64, limit: Option<f64>, slope_bytes_per_sec: f64) -> Option<f64> {
-    let limit = limit?;
-    if !value.is_finite() || !limit.is_finite() || !slope_bytes_per_sec.is_finite() {
-        return None;
-    }
-    if slope_bytes_per_sec <= 0.0 {
-        return None;
-    }
-    if value >= limit {
-        return Some(0.0);
-    }
-    Some((limit - value) / slope_bytes_per_sec * 1000.0).filter(|ms| ms.is_finite())
-}
-
-/// For a heap leak (the caller knows the episode's suspect), the time in ms until the heap (the
-/// newest `heapUsed`, bytes) reaches V8's heap limit (`heap_size_limit`) at the heap's own slope
-/// (the metric's if the heap's is unknown); `None` without both figures, or if the heap does not
-/// grow. V8 then ends the process ("JavaScript heap out of memory"), and in a container that
-/// comes first: Node sizes the heap limit from the cgroup's (259 MiB in a 512 MiB cgroup, 560 MiB
-/// in 1 GiB, on Node 24), so a heap leak never reaches the container's limit. The count runs a
-/// little long: V8 fails once its old generation is full, and `heap_size_limit` also counts the
-/// young generation's reserve. Measured in a real 512 MiB cgroup, a heap leak of ~42 MiB/min
-/// reported at 80 s: 10.0 minutes to the cgroup's limit, 4.9 to V8's; V8 aborted it 4.3 minutes
-/// later (0.87 of the time counted), at 240 MiB used.
-pub fn ms_to_heap_limit(
-    estimate: &LeakEstimate,
-    heap_used: Option<f64>,
-    heap_limit: Option<f64>,
-) -> Option<f64> {
-    let slope = estimate
-        .heap_slope_bytes_per_sec
-        .unwrap_or(estimate.slope_bytes_per_sec);
-    ms_to_limit(heap_used?, heap_limit, slope)
-}
-
-/// The sooner of two times to a limit, either of which may be unknown.
-pub fn sooner(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// `msToLimit` for an estimate: from `value` (what approaches the memory limit) to `limit` at the
-/// estimate's slope, or, for a heap leak (`heap_used` given, the caller knowing the episode's
-/// suspect), from there to V8's `heap_limit` ([`ms_to_heap_limit`]), whichever comes first.
-pub fn ms_to_any_limit(
-    estimate: &LeakEstimate,
-    (value, limit): (Option<f64>, Option<f64>),
-    (heap_used, heap_limit): (Option<f64>, Option<f64>),
-) -> Option<f64> {
-    let memory = value.and_then(|v| ms_to_limit(v, limit, estimate.slope_bytes_per_sec));
-    sooner(memory, ms_to_heap_limit(estimate, heap_used, heap_limit))
 }
 
 #[cfg(test)]

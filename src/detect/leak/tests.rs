@@ -712,24 +712,6 @@ fn current_and_in_episode_follow_the_episode() {
 }
 
 #[test]
-fn ms_to_limit_cases() {
-    assert_eq!(ms_to_limit(100.0, Some(200.0), 10.0), Some(10_000.0));
-    assert_eq!(ms_to_limit(400.0 * MB, Some(800.0 * MB), 2.1 * MB / 60.0), {
-        Some(400.0 * MB / (2.1 * MB / 60.0) * 1000.0)
-    });
-    assert_eq!(ms_to_limit(100.0, None, 10.0), None);
-    assert_eq!(ms_to_limit(100.0, Some(200.0), 0.0), None);
-    assert_eq!(ms_to_limit(100.0, Some(200.0), -5.0), None);
-    assert_eq!(ms_to_limit(100.0, Some(200.0), f64::NAN), None);
-    assert_eq!(ms_to_limit(100.0, Some(200.0), f64::INFINITY), None);
-    assert_eq!(ms_to_limit(f64::NAN, Some(200.0), 1.0), None);
-    assert_eq!(ms_to_limit(100.0, Some(f64::INFINITY), 1.0), None);
-    assert_eq!(ms_to_limit(200.0, Some(200.0), 1.0), Some(0.0));
-    assert_eq!(ms_to_limit(300.0, Some(200.0), 1.0), Some(0.0));
-    assert_eq!(ms_to_limit(-f64::MAX, Some(f64::MAX), f64::MIN_POSITIVE), None);
-}
-
-#[test]
 fn a_heap_leaks_estimate_carries_the_heaps_own_slope() {
     // The RSS grows 3 MiB/min, the live heap 2: the heap's slope is what reaches V8's limit.
     let heap = per_min(2.0 * MIB);
@@ -742,46 +724,6 @@ fn a_heap_leaks_estimate_carries_the_heaps_own_slope() {
     let native = started_with(Some((0.0, heap)));
     assert_eq!(native.suspect, Suspect::Native);
     assert!(native.heap_slope_bytes_per_sec.unwrap().abs() < 0.2 * heap);
-}
-
-#[test]
-fn ms_to_heap_limit_cases() {
-    let estimate = |suspect, slope: f64, heap: Option<f64>| LeakEstimate {
-        slope_bytes_per_sec: slope,
-        growth_bytes: slope * 60.0,
-        window_ms: 60_000,
-        confidence: 0.99,
-        suspect,
-        heap_slope_bytes_per_sec: heap,
-    };
-    let mb_s = MB;
-    // Node 24 in a 512 MiB cgroup: V8's heap limit 259 MiB, 65 MiB live, 42 MiB/min.
-    let heap = estimate(Suspect::Heap, 3.0 * mb_s, Some(per_min(42.0 * MIB)));
-    let ms = ms_to_heap_limit(&heap, Some(65.0 * MIB), Some(259.0 * MIB)).unwrap();
-    assert!((ms / 1000.0 - 194.0 / 42.0 * 60.0).abs() < 0.1, "{ms}");
-    // Without the heap's own slope, the metric's.
-    let no_heap_slope = estimate(Suspect::Heap, 2.0 * mb_s, None);
-    assert_eq!(
-        ms_to_heap_limit(&no_heap_slope, Some(100.0 * MB), Some(300.0 * MB)),
-        Some(100_000.0)
-    );
-    // A heap that does not grow never gets there, whatever the metric does.
-    for flat in [0.0, -mb_s] {
-        let e = estimate(Suspect::Heap, mb_s, Some(flat));
-        assert_eq!(ms_to_heap_limit(&e, Some(MB), Some(2.0 * MB)), None);
-    }
-    // Only with both figures.
-    assert_eq!(ms_to_heap_limit(&heap, None, Some(259.0 * MIB)), None);
-    assert_eq!(ms_to_heap_limit(&heap, Some(65.0 * MIB), None), None);
-    assert_eq!(
-        ms_to_heap_limit(&heap, Some(300.0 * MIB), Some(259.0 * MIB)),
-        Some(0.0)
-    );
-    // The sooner of the two, either may be unknown.
-    assert_eq!(sooner(Some(5.0), Some(3.0)), Some(3.0));
-    assert_eq!(sooner(None, Some(3.0)), Some(3.0));
-    assert_eq!(sooner(Some(5.0), None), Some(5.0));
-    assert_eq!(sooner(None, None), None);
 }
 
 #[test]
@@ -1579,32 +1521,6 @@ fn a_child_leak_is_on_time_when_the_parent_gives_pages_back() {
             _ => panic!("window {window_ms}: {:?}", kinds(&events)),
         }
     }
-}
-
-#[test]
-fn child_growth_names_the_fastest_child() {
-    let mut g = ChildGrowth::default();
-    for i in 0..=60u64 {
-        let t = i * 1000;
-        let f = i as f64;
-        g.observe(
-            t,
-            60_000,
-            [
-                (10, 5.0 * MB),
-                (11, 5.0 * MB + f * MB),
-                (12, 9.0 * MB + f * 0.1 * MB),
-            ]
-            .into_iter(),
-        );
-    }
-    let now = [(10, 5.0 * MB), (11, 65.0 * MB), (12, 15.0 * MB)];
-    let (pid, rate) = g.fastest(60_000, now.into_iter()).unwrap();
-    assert_eq!(pid, 11);
-    assert!((rate - MB).abs() < 0.1 * MB, "{rate}");
-    // Exited children are forgotten.
-    g.observe(61_000, 60_000, [(10, 5.0 * MB)].into_iter());
-    assert_eq!(g.fastest(61_000, [(11, 70.0 * MB)].into_iter()), None);
 }
 
 /// The settings the look-out is tried at: the default window at the default 1 s sampling and at
