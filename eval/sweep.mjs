@@ -21,7 +21,8 @@
 // Recordings: `npm run eval:leak -- --traces DIR` writes them as CSV (eval/recordings keeps them
 // gzipped; both are read); by default the fixtures in tests/fixtures/leak-traces and
 // eval/recordings, a recording kept in both counted once; each judged as the scenario its header
-// names (`recordedScenario` in eval/leak.mjs: heap leaks run with --heap-rates and soaks too). Verdicts and deadlines are the eval's own
+// names (`recordedScenario` in eval/leak.mjs: the eval's scenarios, heap-rate runs
+// (`heap-<bytes>B`) as well as soaks). Verdicts and deadlines are the eval's own
 // (`judge` and `deadlines` in eval/leak.mjs): a leak by 1.0 x window + 30 s (2 x window for the
 // slow ones) and not called off while it goes on, a leak that stops ends by 360 s + 1.5 x window,
 // judged up to 300 s windows (to a longer window it is no leak); a window under a minute counts as
