@@ -125,6 +125,43 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.ok(threshold.value > threshold.threshold)
   })
 
+  test('a leak diagnosis is one line: where the leak allocates, or what grew (text and JSON)', async () => {
+    const text = await run(['-r', registerCjs, app('diagnosis-app.js')], {
+      REGISTER_MODULE: registerCjs,
+      MEMSENTRY_INTERVAL_MS: '3600000',
+    })
+    assertClean(text)
+    assert.equal(text.code, 0, describe(text))
+    assert.deepEqual(lines(text.stderr), [
+      'memsentry: leak allocated in cacheOrder (src/orders.js:12) 95%, render (src/orders.js:40) 5% ' +
+        '(20.0 MiB sampled over 30 s)',
+      'memsentry: leak outside the JS heap: over 60 s rssAnon +12.0 MiB, heap +0 B, external +12.0 MiB, ' +
+        'arrayBuffers +12.0 MiB, outside the heap +12.0 MiB',
+    ])
+
+    const { child, done } = startNode(['-r', registerCjs, app('diagnosis-app.js')], {
+      timeoutMs: TIMEOUT_MS,
+      env: envFor({
+        REGISTER_MODULE: registerCjs,
+        MEMSENTRY_INTERVAL_MS: '3600000',
+        MEMSENTRY_LOG: 'json',
+      }),
+    })
+    const json = await done
+    assertClean(json)
+    const events = lines(json.stderr)
+      .map((l) => JSON.parse(l))
+      .filter((o) => o.event === 'leak-diagnosis')
+    assert.deepEqual(
+      events.map((e) => [e.pid, e.suspect, e.sites.length, e.sites[0]?.functionName ?? null]),
+      [
+        [child.pid, 'heap', 2, 'cacheOrder'],
+        [child.pid, 'native', 0, null],
+      ],
+    )
+    assert.equal(events[1].native.outsideHeap.bytes, 12 * 1048576)
+  })
+
   test('a bad MEMSENTRY_INTERVAL_MS: one line naming it and the value; the app runs', async () => {
     const args = [app('http-app.js'), '3', '100']
     const [result, without] = await Promise.all([

@@ -19,8 +19,8 @@
 //                               the `heapSnapshot: { dir }` option where this version has it)
 //
 // Everything goes to stderr, one line per write, so the app's stdout is untouched. Threshold,
-// leak, leak-end, OOM and read-error events are one line each (JSON objects with an "event" key
-// in json mode) unless MEMSENTRY_LOG=off. Writes never block the app: on a pipe or terminal that
+// leak, leak-end, leak-diagnosis, OOM and read-error events are one line each (JSON objects with
+// an "event" key in json mode) unless MEMSENTRY_LOG=off. Writes never block the app: on a pipe or terminal that
 // nobody drains a line is dropped and counted (`require('memsentry/register').droppedLines()`). A bad value is one line naming the variable and the
 // value, and that variable falls back to its default; this is printed even with
 // MEMSENTRY_LOG=off, since a setting silently ignored is worse than a line on stderr.
@@ -292,6 +292,10 @@ function textLines(format) {
     'leak-end'(e) {
       return `memsentry: leak ended: ${e.metric} no longer growing (${perMin(e.slopeBytesPerSec ?? 0)})`
     },
+    // Where the leak allocates (heap) or what grew (native, child): empty when nothing was seen.
+    'leak-diagnosis'(d) {
+      return format.formatDiagnosis(d, { cwd: process.cwd() }) || null
+    },
     oom(e) {
       const rss = e.sample?.rss != null ? ` (rss ${formatBytes(e.sample.rss)})` : ''
       return `memsentry: oom: the cgroup's OOM kill count rose to ${e.oomEvents}${rss}`
@@ -319,6 +323,7 @@ function jsonLines() {
     threshold: (e) => line('threshold', e),
     leak: (e) => line('leak', e),
     'leak-end': (e) => line('leak-end', e),
+    'leak-diagnosis': (d) => line('leak-diagnosis', d),
     oom: (e) => line('oom', e),
     error: (err) =>
       JSON.stringify({
@@ -335,10 +340,11 @@ function jsonLines() {
 function attachLog(sentry, mode, format, say) {
   if (mode === 'off') return
   const lines = mode === 'json' ? jsonLines() : textLines(format)
-  for (const event of ['threshold', 'leak', 'leak-end', 'oom', 'error']) {
+  for (const event of ['threshold', 'leak', 'leak-end', 'leak-diagnosis', 'oom', 'error']) {
     sentry.on(event, (e) => {
       try {
-        say(lines[event](e))
+        const text = lines[event](e)
+        if (text) say(text)
       } catch {
         // A listener throwing would surface in the app as an uncaught exception.
       }
