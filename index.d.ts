@@ -49,12 +49,12 @@ export interface LeakOptions {
   /**
    * The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs.
    * 150000 or more spans V8's full-GC period under load (300000 or more in production, for a
-   * margin: none of 516 healthy recordings fires from 150000 up at 1 s sampling, none from 300000
+   * margin: of 1087 healthy recordings replayed, none fires from 270000 up at 1 s sampling, one
    * at 5 s); a shorter window answers fast leaks
    * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
    * From 180000 up a one-minute look-out runs beside it: a leak that, at its one-minute slope,
-   * reaches the memory limit or V8's heap limit within `windowMs` is reported after about 3.5
-   * minutes (the event's `windowMs` is then ~60000), not after the window.
+   * reaches the memory limit or V8's heap limit within `windowMs` is reported after about 200 s
+   * (the event's `windowMs` is then ~60000), not after the window.
    */
   windowMs?: number
   /**
@@ -369,6 +369,46 @@ export interface LeakDiagnosis {
   native?: NativeGrowth | null
 }
 
+/**
+ * `sentry.options`: the constructor's options normalized, sizes in bytes, slopes in bytes per
+ * second, durations in ms. null where a default is worked out later (`minSlope` and `warmupMs`
+ * from the window, `limit` from the cgroup: `sentry.limit` has the one in force).
+ */
+export interface SentryOptions {
+  intervalMs: number
+  historySize: number
+  children: 'none' | 'direct' | 'tree'
+  thresholds: {
+    name: string
+    metric: ByteMetric | 'child.rss'
+    /** Bytes, or null for a percent of the limit (`abovePercent`). */
+    above: number | null
+    abovePercent: number | null
+    hysteresis: number
+    hysteresisPercent: number | null
+  }[]
+  /** null with `leak: false`. */
+  leak: {
+    windowMs: number
+    minSlope: number | null
+    warmupMs: number | null
+    metric: ByteMetric
+    /** Absent: the default diagnosis; null: `diagnose: false`. */
+    diagnose?: { durationMs: number | null; samplingInterval: number | null } | null
+    /** The report folder, when `report` is set. */
+    report?: string
+  } | null
+  /** Read smaps_rollup every that many ticks; 0 for never. */
+  smapsEveryN: number
+  heap: boolean
+  cgroup: boolean
+  limit: number | null
+  procRoot: string
+  /** null: found from /proc/self/cgroup. */
+  cgroupRoot: string | null
+  heapSnapshot: { dir: string; maxCount: number } | null
+}
+
 /** One threshold rule's state now (`sentry.thresholdStates()`). */
 export interface ThresholdState {
   name: string
@@ -450,6 +490,8 @@ export declare class MemorySentry extends EventEmitter {
   readonly limit: number | null
   readonly running: boolean
   readonly closed: boolean
+  /** The options as the sentry took them, checked and with defaults filled in; a copy. */
+  readonly options: SentryOptions
   /**
    * Writes a self-contained HTML report of the history (and of the events recorded since the first
    * report or `attach`) to `file`, mode 0600; returns its absolute path. See `memsentry/report`.

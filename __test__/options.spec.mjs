@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 
 import options from '../lib/options.js'
 
@@ -400,6 +401,24 @@ describe('normalizeOptions defaults', () => {
       leak: { windowMs: 60000, minSlope: '1MiB/min', warmupMs: 30000, metric: 'pss' },
     })
     assert.deepEqual(leak, { windowMs: 60000, minSlope: MiB / 60, warmupMs: 30000, metric: 'pss' })
+  })
+
+  it("sentry.options has the fields index.d.ts's SentryOptions declares, no more", () => {
+    const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')
+    const body = /export interface SentryOptions \{\n([\s\S]*?)\n\}/.exec(dts)?.[1]
+    assert.ok(body, 'no SentryOptions in index.d.ts')
+    // Its own fields: the lines indented by two spaces exactly.
+    const declared = [...body.matchAll(/^ {2}(\w+):/gm)].map((m) => m[1]).sort()
+    const taken = normalizeOptions({ heapSnapshot: { dir: '/tmp' }, thresholds: [{ above: 1 }] })
+    assert.deepEqual(Object.keys(taken).sort(), declared)
+    assert.deepEqual(Object.keys(taken.thresholds[0]).sort(), [
+      'above',
+      'abovePercent',
+      'hysteresis',
+      'hysteresisPercent',
+      'metric',
+      'name',
+    ])
   })
 
   it('leak minSlope and warmupMs null are the defaults, as index.d.ts says', () => {

@@ -52,7 +52,10 @@ const recent: Sample[] = sentry.history({ sinceMs: Date.now() - 60_000 })
 const bytes: number = rss()
 const once: Sample = snapshot({ smaps: true })
 const dropped: number = sentry.stats().droppedEvents
-void [latest, fresh, recent, bytes, once, dropped]
+const taken = sentry.options
+const windowMs: number | undefined = taken.leak?.windowMs
+const every: number = taken.smapsEveryN
+void [latest, fresh, recent, bytes, once, dropped, windowMs, every, taken.thresholds[0]?.above]
 
 sentry.stop().start().unref()
 const closed: Promise<void> = sentry.close()
