@@ -1,79 +1,34 @@
 //! The sampler: a thread per sentry that reads a `Sample` every period, keeps the history, runs
 //! the detectors and hands events to a sink. Knows nothing of napi: the binding supplies the sink.
 //!
-//! The thread runs a current-thread tokio runtime: `interval` with `MissedTickBehavior::Skip`
-//! skips a late tick instead of bunching catch-up ticks, and a `Notify` wakes it at once on stop.
+//! [`Shared`] is what a sentry's threads share: the collector, the history, the detectors;
+//! [`thread`] runs its tick on a period; [`event`] is what it hands the sink.
 
 pub mod collector;
+pub mod event;
 pub mod history;
 pub mod outbox;
 pub mod reader_thread;
+pub mod thread;
 pub mod undelivered;
 
-use std::collections::HashSet;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+pub use event::{Event, EventSink};
+pub use thread::{SamplerThread, JOIN_LIMIT};
 
-use tokio::sync::Notify;
-use tokio::time::MissedTickBehavior;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use crate::detect::leak::{
     ms_to_any_limit, ChildGrowth, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect,
 };
-use crate::detect::thresholds::{Direction, RuleState, ThresholdDetector, ThresholdRule};
+use crate::detect::thresholds::{RuleState, ThresholdDetector, ThresholdRule};
 use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
 use crate::sampler::collector::Collector;
 use crate::sampler::history::History;
 use crate::sampler::reader_thread::{ReaderThread, READ_LIMIT};
-
-/// What the sampler tells the outside world.
-#[derive(Debug, Clone)]
-pub enum Event {
-    Sample(Arc<Sample>),
-    Threshold {
-        name: String,
-        metric: &'static str,
-        /// For a `child.rss` rule: the child's pid and command name.
-        child: Option<(u32, String)>,
-        threshold: u64,
-        value: u64,
-        direction: Direction,
-        sample: Arc<Sample>,
-    },
-    /// Steady growth began (`ended: false`) or stopped (`ended: true`).
-    Leak {
-        ended: bool,
-        metric: &'static str,
-        estimate: LeakEstimate,
-        /// At the current slope, until the metric reaches the limit or, for a heap leak, the
-        /// heap V8's heap limit, whichever comes first; `None` without either.
-        ms_to_limit: Option<f64>,
-        /// The child that grows fastest (pid, comm, bytes/s), when the suspect is a child.
-        child: Option<(u32, String, f64)>,
-        sample: Arc<Sample>,
-    },
-    /// A child process appeared or exited.
-    Child(crate::children::ChildChange),
-    /// The cgroup's OOM counter rose (v2 oom_kill; v1 oom_kill or failcnt).
-    Oom {
-        sample: Arc<Sample>,
-    },
-    /// A read failed (reported once per failure episode), or the sampler itself failed.
-    Error {
-        code: &'static str,
-        message: String,
-        path: Option<String>,
-    },
-}
-
-pub trait EventSink: Send + Sync + 'static {
-    fn emit(&self, event: Event);
-}
 
 #[derive(Debug, Clone)]
 pub struct SamplerConfig {
@@ -589,10 +544,6 @@ impl Shared {
     }
 }
 
-/// How long stopping waits for the thread, at most: a tick blocked in a read (a child in D
-/// state, a hung mount) must not hang the JS thread, a worker's termination or process exit.
-pub const JOIN_LIMIT: Duration = Duration::from_millis(300);
-
 /// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
 fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
     let deadline = Instant::now() + wait;
@@ -606,110 +557,17 @@ fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
     }
 }
 
-/// A running sampler thread. Dropping it stops it, waiting at most [`JOIN_LIMIT`].
-pub struct SamplerThread {
-    stop: Arc<Notify>,
-    /// Disconnected when the thread's closure ends (its sender is dropped then, even on unwind).
-    done: mpsc::Receiver<()>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl SamplerThread {
-    pub fn spawn(shared: Arc<Shared>, sink: Arc<dyn EventSink>) -> std::io::Result<SamplerThread> {
-        let stop = Arc::new(Notify::new());
-        let stop_rx = stop.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        let (done_tx, done) = mpsc::channel::<()>();
-        let handle = std::thread::Builder::new()
-            .name("memsentry-sampler".into())
-            .spawn(move || {
-                let _done = done_tx;
-                runtime.block_on(run(shared, sink, stop_rx));
-            })?;
-        Ok(SamplerThread {
-            stop,
-            done,
-            handle: Some(handle),
-        })
-    }
-
-    /// Stops the thread. It wakes at once, so this waits for a tick in progress, but at most
-    /// `limit`: a thread still in its tick then is detached, and ends by itself when its read
-    /// returns (it checks the stop before anything else). Returns whether it was joined.
-    ///
-    /// A detached thread holds its own `Arc`s of the shared state and the sink, nothing of the
-    /// caller's; the binding's sink refuses events once closed, and napi-rs marks the
-    /// threadsafe function aborted when the env tears it down, after which calls and the final
-    /// release touch nothing of Node's.
-    pub fn stop_within(mut self, limit: Duration) -> bool {
-        self.stop_and_join(limit)
-    }
-
-    pub fn stop(self) -> bool {
-        self.stop_within(JOIN_LIMIT)
-    }
-
-    fn stop_and_join(&mut self, limit: Duration) -> bool {
-        self.stop.notify_one();
-        let Some(h) = self.handle.take() else {
-            return true;
-        };
-        match self.done.recv_timeout(limit) {
-            Err(mpsc::RecvTimeoutError::Timeout) => false, // detached: `h` is dropped
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let _ = h.join();
-                true
-            }
-        }
-    }
-}
-
-impl Drop for SamplerThread {
-    fn drop(&mut self) {
-        self.stop_and_join(JOIN_LIMIT);
-    }
-}
-
-async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
-    let mut interval = tokio::time::interval(shared.config.interval);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            // Checked first: a detached thread whose read returned must not tick again.
-            biased;
-            _ = stop.notified() => return,
-            _ = interval.tick() => {
-                // A panic must not cross into the host process: report it and stop sampling.
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.tick(sink.as_ref()))) {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    sink.emit(Event::Error {
-                        code: "EPANIC",
-                        message: format!("memsentry sampler stopped after an internal error: {what}"),
-                        path: None,
-                    });
-                    return;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::children::ChildrenMode;
+    use crate::detect::thresholds::Direction;
     use crate::sample::Metric;
     use crate::sampler::collector::CollectorConfig;
     use std::path::PathBuf;
 
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<Event>>);
+    pub(super) struct Recorder(pub(super) Mutex<Vec<Event>>);
     impl EventSink for Recorder {
         fn emit(&self, event: Event) {
             self.0.lock().unwrap().push(event);
@@ -740,7 +598,7 @@ mod tests {
         assert_eq!(cgroup.bytes(), 320 << 20);
     }
 
-    fn shared(interval_ms: u64, thresholds: Vec<ThresholdRule>) -> Arc<Shared> {
+    pub(super) fn shared(interval_ms: u64, thresholds: Vec<ThresholdRule>) -> Arc<Shared> {
         Shared::new(
             SamplerConfig {
                 interval: Duration::from_millis(interval_ms),
@@ -999,40 +857,6 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
-    /// A sink that panics on the first sample: the tick's panic must be caught on the sampler
-    /// thread, reported as an `EPANIC` error, and end the thread without taking the process down.
-    struct PanickingSink(Mutex<Vec<Event>>);
-    impl EventSink for PanickingSink {
-        fn emit(&self, event: Event) {
-            if matches!(event, Event::Sample(_)) {
-                panic!("boom in a tick");
-            }
-            self.0.lock().unwrap().push(event);
-        }
-    }
-
-    #[test]
-    fn a_panic_in_a_tick_is_reported_and_stops_the_thread() {
-        let s = shared(10, vec![]);
-        s.set_want_samples(true);
-        let sink = Arc::new(PanickingSink(Mutex::new(Vec::new())));
-        let t = SamplerThread::spawn(s.clone(), sink.clone()).unwrap();
-        // Poll with a generous deadline: on a loaded machine the thread may start late.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sink.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let ticks = s.tick_stats().ticks;
-        std::thread::sleep(Duration::from_millis(100));
-        let events = sink.0.lock().unwrap().clone();
-        assert!(
-            matches!(&events[..], [Event::Error { code: "EPANIC", message, .. }] if message.contains("boom in a tick")),
-            "{events:?}"
-        );
-        assert_eq!(s.tick_stats().ticks, ticks, "no tick after the panic");
-        t.stop();
-    }
-
     /// A proc root (in a new temporary folder named `name`) whose /proc/self/statm is a FIFO:
     /// its open() blocks until a writer comes, as a read of a child in D state would. Returns
     /// the root, the FIFO and a `Shared` reading there.
@@ -1123,24 +947,5 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         std::fs::remove_dir_all(root).unwrap();
-    }
-
-    #[test]
-    fn the_thread_samples_on_its_period_and_stops_promptly() {
-        let s = shared(20, vec![]);
-        let rec = Arc::new(Recorder::default());
-        s.set_want_samples(true);
-        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
-        std::thread::sleep(Duration::from_millis(210));
-        let started = std::time::Instant::now();
-        t.stop();
-        assert!(started.elapsed() < Duration::from_secs(3));
-        let n = rec.0.lock().unwrap().len();
-        // ~11 ticks in 210 ms at 20 ms. A late start on a loaded machine gives fewer; Skip means
-        // never more (no catch-up burst).
-        assert!((1..=13).contains(&n), "{n} samples");
-        let after = rec.0.lock().unwrap().len();
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(rec.0.lock().unwrap().len(), after, "no tick after stop");
     }
 }
