@@ -1,7 +1,7 @@
 // Leak detection on real processes, with the defaults: memsentry's detector against memwatch-next's
 // rule, at two settings (or more, with --settings) on the same process.
 //
-//   npm run eval:leak                       # every scenario, healthy ones 3 times (about 50 min)
+//   npm run eval:leak                       # every scenario, healthy ones 3 times (about an hour)
 //   npm run eval:leak -- --quick            # the 60 s setting only, shorter runs, once each
 //   npm run eval:leak -- --only fast-heap,cache-plateau --repeats 1
 //   npm run eval:leak -- --json out.json    # also write the results
@@ -195,6 +195,20 @@ export const SCENARIOS = [
     name: 'heavy-garbage',
     what: 'no retention; a 200 KB record built and parsed per request, 100 req/s',
     server: { retain: 'none', garbageBytes: 200 * KB },
+    phases: [[100, 600]],
+    expect: 'none',
+  },
+  {
+    name: 'gzip',
+    what: 'no retention; a 50 KB JSON answer gzipped on the threadpool per request, 100 req/s',
+    server: { retain: 'none', compress: { bytes: 50 * KB } },
+    phases: [[100, 600]],
+    expect: 'none',
+  },
+  {
+    name: 'upstream',
+    what: 'no retention; a fetch() of a 20 KB JSON answer from an upstream server per request, 100 req/s',
+    server: { retain: 'none', upstream: { bytes: 20 * KB } },
     phases: [[100, 600]],
     expect: 'none',
   },
