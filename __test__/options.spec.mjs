@@ -407,18 +407,24 @@ describe('normalizeOptions defaults', () => {
     const dts = readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')
     const body = /export interface SentryOptions \{\n([\s\S]*?)\n\}/.exec(dts)?.[1]
     assert.ok(body, 'no SentryOptions in index.d.ts')
-    // Its own fields: the lines indented by two spaces exactly.
-    const declared = [...body.matchAll(/^ {2}(\w+):/gm)].map((m) => m[1]).sort()
-    const taken = normalizeOptions({ heapSnapshot: { dir: '/tmp' }, thresholds: [{ above: 1 }] })
-    assert.deepEqual(Object.keys(taken).sort(), declared)
-    assert.deepEqual(Object.keys(taken.thresholds[0]).sort(), [
-      'above',
-      'abovePercent',
-      'hysteresis',
-      'hysteresisPercent',
-      'metric',
-      'name',
-    ])
+    // The fields at one indent (2 spaces: the interface's own; 4: inside `name: {`), optional
+    // ones with their `?` dropped.
+    const fields = (text, indent) =>
+      [...text.matchAll(new RegExp(`^ {${indent}}(\\w+)\\??:`, 'gm'))].map((m) => m[1]).sort()
+    const block = (name) => {
+      const m = new RegExp(`^ {2}${name}: \\{\\n([\\s\\S]*?)\\n {2}\\}`, 'm').exec(body)
+      assert.ok(m, `no ${name} block in SentryOptions`)
+      return m[1]
+    }
+    const keys = (o) => Object.keys(o).sort()
+    const taken = normalizeOptions({
+      heapSnapshot: { dir: '/tmp' },
+      thresholds: [{ above: 1 }],
+      leak: { report: '/tmp', diagnose: {} },
+    })
+    assert.deepEqual(keys(taken), fields(body, 2))
+    assert.deepEqual(keys(taken.leak), fields(block('leak'), 4))
+    assert.deepEqual(keys(taken.thresholds[0]), fields(block('thresholds'), 4))
   })
 
   it('leak minSlope and warmupMs null are the defaults, as index.d.ts says', () => {

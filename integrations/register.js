@@ -20,7 +20,8 @@
 //
 // Everything goes to stderr, one line per write, so the app's stdout is untouched. Threshold,
 // leak, leak-end, leak-diagnosis, OOM and read-error events are one line each (JSON objects with
-// an "event" key in json mode) unless MEMSENTRY_LOG=off. Writes never block the app: on a pipe or terminal that
+// an "event" key in json mode; a diagnosis keeps its 3 heaviest sites and their 3 innermost
+// frames there) unless MEMSENTRY_LOG=off. Writes never block the app: on a pipe or terminal that
 // nobody drains a line is dropped and counted (`require('memsentry/register').droppedLines()`). A bad value is one line naming the variable and the
 // value, and that variable falls back to its default; this is printed even with
 // MEMSENTRY_LOG=off, since a setting silently ignored is worse than a line on stderr.
@@ -43,6 +44,11 @@ const DEFAULT_INTERVAL_MS = 1000
 const DEFAULT_LEAK_WINDOW_MS = 600_000
 const LOG_MODES = ['events', 'pidstat', 'json', 'off']
 const DEFAULT_LOG_MODE = 'events'
+// Linux's PIPE_BUF: the longest write a pipe takes whole or not at all.
+const PIPE_BUF = 4096
+// What a leak-diagnosis JSON line keeps of the event: the heaviest sites, the innermost frames.
+const MAX_JSON_SITES = 3
+const MAX_JSON_FRAMES = 3
 
 const VARS = {
   interval: 'MEMSENTRY_INTERVAL_MS',
@@ -323,7 +329,18 @@ function jsonLines() {
     threshold: (e) => line('threshold', e),
     leak: (e) => line('leak', e),
     'leak-end': (e) => line('leak-end', e),
-    'leak-diagnosis': (d) => line('leak-diagnosis', d),
+    'leak-diagnosis': (d) => {
+      // A pipe takes a write of up to PIPE_BUF bytes whole or not at all; a longer one can land
+      // in part and tear the line. The top sites with the head of their stacks fit in that.
+      const sites = (d?.sites ?? [])
+        .slice(0, MAX_JSON_SITES)
+        .map((s) => ({ ...s, stack: (s.stack ?? []).slice(0, MAX_JSON_FRAMES) }))
+      const listed = sites.reduce((sum, s) => sum + (s.bytes ?? 0), 0)
+      const otherBytes = Math.max(0, (d?.sampledBytes ?? 0) - listed)
+      const full = line('leak-diagnosis', { ...d, sites, otherBytes })
+      if (Buffer.byteLength(full) < PIPE_BUF) return full
+      return line('leak-diagnosis', { ...d, sites: sites.map(({ stack, ...s }) => s), otherBytes })
+    },
     oom: (e) => line('oom', e),
     error: (err) =>
       JSON.stringify({
