@@ -1,7 +1,7 @@
 // Leak detection on real processes, with the defaults: memsentry's detector against memwatch-next's
 // rule, at two settings (or more, with --settings) on the same process.
 //
-//   npm run eval:leak                       # every scenario, healthy ones 3 times (about an hour)
+//   npm run eval:leak                       # every scenario, healthy ones 3 times (about 70 min)
 //   npm run eval:leak -- --quick            # the 60 s setting only, shorter runs, once each
 //   npm run eval:leak -- --only fast-heap,cache-plateau --repeats 1
 //   npm run eval:leak -- --json out.json    # also write the results
@@ -110,6 +110,20 @@ export const SCENARIOS = [
     suspect: 'heap',
   },
   {
+    // The slow leak in a service with a large, steady heap (RSS ~470 MB). The growth a window
+    // asks for is at least 2% of the metric's level: ~9.4 MB at 60 s here, more than this leak's
+    // 3.4 MiB a minute, so only a 300 s window is due (a lower share fires LRUs at 105-150 s
+    // windows in replay); at 60 s only a wrong suspect fails.
+    name: 'slow-heap-big',
+    what: 'the slow heap leak (1 KB per request, 60 req/s) in a service with a ~300 MB catalog',
+    server: { retain: 'heap', bytesPerRequest: 1 * KB, catalog: { bytes: 300_000_000 } },
+    phases: [[60, 630]],
+    expect: 'leak',
+    slow: true,
+    dueFromWindowMs: 300_000,
+    suspect: 'heap',
+  },
+  {
     name: 'native-buffers',
     what: 'keeps a 16 KiB Buffer per request, 100 req/s',
     server: { retain: 'native', bytesPerRequest: 16_384 },
@@ -209,6 +223,13 @@ export const SCENARIOS = [
     name: 'upstream',
     what: 'no retention; a fetch() of a 20 KB JSON answer from an upstream server per request, 100 req/s',
     server: { retain: 'none', upstream: { bytes: 20 * KB } },
+    phases: [[100, 600]],
+    expect: 'none',
+  },
+  {
+    name: 'big-heap',
+    what: 'no retention; a ~300 MB catalog of small objects built at start, read per request, 100 req/s',
+    server: { retain: 'none', catalog: { bytes: 300_000_000 } },
     phases: [[100, 600]],
     expect: 'none',
   },
@@ -394,6 +415,11 @@ async function runOne(scenario, repeat, { scale, memsentry, settings, traces, fu
     ...scenario.server,
     ...(scenario.server.retainForMs && scale !== 1
       ? { retainForMs: scenario.server.retainForMs * scale }
+      : {}),
+    // In a container, reference data of a quarter of the limit at most: Node gives V8's heap
+    // about half of it, and a catalog that filled the heap would be no healthy service.
+    ...(scenario.server.catalog && memoryLimit
+      ? { catalog: { bytes: Math.min(scenario.server.catalog.bytes, memoryLimit / 4) } }
       : {}),
     sentries,
     probe: memwatchProbe,
