@@ -159,23 +159,23 @@ function assertLeak(t, r, suspect) {
   assert.ok(first.confidence >= 0.95, `confidence ${first.confidence}\n${info}`)
 }
 
-// The healthy run (3 minutes) goes beside the two leaks, which go one after the other (80 s
-// each): about 3 minutes in all instead of 6, with two servers at a time. Not all three at once:
-// the diagnosis spec's same heap leak, three at a time, came at 123 and 138 s in two of twelve
-// runs (V8's next full GC late; whether the load made it late is not known), past this
-// deadline.
 test("the deadline follows V8's full GCs (times in ms after the load's start)", () => {
   const s = (list) => list.map((t) => t * 1000)
   // Full GCs every ~5-20 s: the deadline stands.
   assert.equal(deadlineFrom(s([0.1, 9.1, 17.1, 40.1, 50.1, 60.2, 81.0, 95.0])), DEADLINE_MS)
   // The second a sub-window after the first came late: 30 s from it.
   assert.equal(deadlineFrom(s([0.1, 1.2, 110.0, 130.0])), 140_000)
-  // None from 50.1 s until 138.2 s (the CI run above): 30 s from the next.
+  // None from 50.1 s until 138.2 s (the CI run in deadlineFrom's comment): 30 s from the next.
   assert.equal(deadlineFrom(s([0.1, 9.1, 17.1, 21.1, 40.1, 50.1, 138.2])), 168_200)
   // One in time, a gap after it: the deadline stands.
   assert.equal(deadlineFrom(s([0.1, 9.1, 40.1, 100.0, 200.0])), DEADLINE_MS)
 })
 
+// The healthy run (3 minutes) goes beside the two leaks, which go one after the other (80 s
+// each): about 3 minutes in all instead of 6, with two servers at a time. Not all three at once:
+// the diagnosis spec's same heap leak, three at a time, came at 123 and 138 s in two of twelve
+// runs (V8's next full GC late; whether the load made it late is not known), past this
+// deadline.
 describe('leak detection on real Koa servers under load', { concurrency: true }, () => {
   describe('two leaks, one after the other', { concurrency: false }, () => {
     test(
