@@ -109,7 +109,10 @@
 //!      garbage, plus twice the noise (or the last two steps each kept those rates and together
 //!      beat twice the noise). The same from the newest full GC on, given half a window since it
 //!      (a third, if that floor rises four times the garbage): V8 spaces full GCs out as a leaking
-//!      heap grows.
+//!      heap grows. Or, the garbage read once too high (a heap reading holding the young
+//!      generation), that floor goes on at three quarters of the faster of the last two steps,
+//!      beyond the garbage itself plus half the minimum slope, after three steps each at half the
+//!      minimum slope and three quarters of the one before, not slowing as an LRU's do.
 //!    - **Few full GCs.** With fewer than three on record, more than a window apart (the third
 //!      would come after a slow leak is due), the heap's floor over the whole span beyond garbage
 //!      as above, if the metric's own floors show the trend (rules 1–4) too, as they must then
@@ -1358,8 +1361,37 @@ impl LeakDetector {
             kept || floors_rise()
                 || floors
                     && part == Part::HeapUsed
-                    && self.beyond_garbage(self.heap_slope_since_full_gc(a), rate),
+                    && (self.beyond_garbage(self.heap_slope_since_full_gc(a), rate)
+                        || self.steps_go_on(a, rate)),
         )
+    }
+
+    /// Whether the heap's line goes on past the newest full GC: the last three steps between
+    /// (merged) full GCs each at `rate` (bytes/s) or more and at `STEADY_SHARE` of the one
+    /// before, not slowing as an LRU nearing its cap does, and the heap's floor since the newest
+    /// full GC (half a window of it) rising at `STEADY_SHARE` of the faster of the last two
+    /// steps, beyond the garbage measured plus `rate`. Where the garbage rate read high on one
+    /// cycle, `beyond_garbage` waits for V8's next full GC, which a loaded machine can put off
+    /// for a minute and a half: in a CI run (`fast-heap-j.csv`) full GCs 10-20 s apart left a
+    /// steady 72-84 MiB/min to 50 s, a heap reading 20 ms before one of them held 20 MB of
+    /// young generation (garbage measured: 57 MiB/min, none in the cycles' floors), and the
+    /// next full GC came at 138 s; reported at 140 s, 84 s with this. Replayed over every
+    /// recording at 30-600 s windows: no other verdict moves; with half the garbage, no healthy
+    /// one fires; with none, a heavy-garbage run on Node 26 fires at 280 s.
+    fn steps_go_on(&self, a: &Analysis, rate: f64) -> bool {
+        let lives = &self.heap_lives;
+        let Some((r1, r2, r3)) = lives.last_three_rates() else {
+            return false;
+        };
+        let (Some(since), Some(garbage)) = (self.heap_slope_since_full_gc(a), self.garbage.rate()) else {
+            return false;
+        };
+        r1.min(r2).min(r3) >= rate
+            && lives.steady(STEADY_SHARE)
+            && !lives.decelerating(DECELERATING_SHARE, DECELERATING_STEP_SHARE)
+            && !lives.halves_slowing(HALVES_SHARE)
+            && since >= STEADY_SHARE * r2.max(r3)
+            && since >= garbage + rate
     }
 
     /// Whether the heap floor rises (`heap_slope`, bytes/s) beyond 1.5 times the garbage rate
