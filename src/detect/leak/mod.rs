@@ -199,7 +199,9 @@
 //! ones have no look-out). Synthetic (5 seeds, 600 s at 1 s and 250 ms,
 //! 300 s): a heap leak of 40 MiB/min under a 256 MiB heap limit and Buffers of 60 MiB/min under
 //! 512 MiB, both at 200 s (the detector alone: 530 s, after the limit); caches of 60 MB filled in
-//! 40 s or as 1 − e^(−t/60 s) under 256 MiB: never (10 seeds).
+//! 40 s or as 1 − e^(−t/60 s) under 352 MiB (their RSS peaks at 301 MiB) and a 128 MiB heap
+//! limit: never (100 seeds; at 320 MiB, 2 of 100 at 600 s / 250 ms, the LRU's RSS still rising 7
+//! MB/min 7 minutes from the limit).
 //!
 //! # The estimate
 //!
