@@ -595,10 +595,10 @@ mod tests {
         for (interval, window) in [(250, 210_000), (1000, 210_000), (5000, 210_000), W300] {
             check("lru-slow-p.csv", false, interval, window, Expect::Quiet);
         }
-        // What the guards of `steps_go_on` hold back at 30 and 60 s (each fires without them):
-        // heavy garbage on Node 26 whose full GCs rose out of a dip (280 s, without the garbage
-        // and dip guards), an LRU whose steps were not steady (108 s), one whose steps slowed
-        // (148 s).
+        // What the guards of `steps_go_on` hold back at 30 and 60 s (each fires there without
+        // them; 300 s is a plain quiet check): heavy garbage on Node 26 whose full GCs rose out
+        // of a dip (280 s, without the garbage and dip guards), an LRU whose steps were not
+        // steady (108 s), one whose steps slowed (148 s).
         for file in ["heavy-garbage-h.csv", "lru-slow-r.csv", "lru-slow-s.csv"] {
             for (interval, window) in [W30, W60, W300] {
                 check(file, false, interval, window, Expect::Quiet);

@@ -112,7 +112,7 @@
 //!      heap grows. Or that floor goes on at three quarters of the faster of the last two steps
 //!      and beyond the garbage itself (not 1.5 times) plus half the minimum slope, after three
 //!      steps each at half the minimum slope and three quarters of the one before, with the
-//!      steps rule's guards below (no slowing, dip or jump): one heap reading holding the young
+//!      steps rule's guards above (no slowing, dip or jump): one heap reading holding the young
 //!      generation can make the garbage read high, and V8 can put the next full GC off.
 //!    - **Few full GCs.** With fewer than three on record, more than a window apart (the third
 //!      would come after a slow leak is due), the heap's floor over the whole span beyond garbage
@@ -201,8 +201,8 @@
 //! 300 s): a heap leak of 40 MiB/min under a 256 MiB heap limit and Buffers of 60 MiB/min under
 //! 512 MiB, both at 200 s (the detector alone: 530 s, after the limit); caches of 60 MB filled in
 //! 40 s or as 1 − e^(−t/60 s), both limits 1.25 times their peaks: never (100 seeds; with the
-//! memory limit 1.13 times its peak or V8's 1.10 times, 2 of 100 LRUs still filling at 600 s /
-//! 250 ms).
+//! memory limit up to 1.16 times its peak, or V8's up to 1.21 times, 1-2 of 100 LRUs still
+//! filling report, 600 s windows at 250 ms sampling).
 //!
 //! # The estimate
 //!
@@ -1373,22 +1373,25 @@ impl LeakDetector {
     /// Whether the heap's line goes on past the newest full GC: the last three steps between
     /// (merged) full GCs each at `rate` (bytes/s) or more and at `STEADY_SHARE` of the one
     /// before, neither slowing as an LRU nearing its cap does, nor rising out of a dip, nor
-    /// jumping with a load step (the guards of the steps rule); and the heap's floor since the
-    /// newest full GC ([`LeakDetector::heap_slope_since_full_gc`]: half a window of it, or a
-    /// third) rising at `STEADY_SHARE` of the faster of the last two steps and beyond the
-    /// garbage measured plus `rate`, where `beyond_garbage` asks 1.5 times that garbage.
+    /// jumping with a load step (the guards of the steps rule, here on every step: a newest step
+    /// into a full GC that sized the heap is not excused as the steps rule excuses it); and the
+    /// heap's floor since the newest full GC ([`LeakDetector::heap_slope_since_full_gc`]: half
+    /// a window of it, or a third) rising at `STEADY_SHARE` of the faster of the last two steps
+    /// and beyond the garbage measured plus `rate`, where `beyond_garbage` asks 1.5 times that
+    /// garbage.
     ///
     /// Why: one heap reading can make the garbage read high, and `beyond_garbage` then waits
     /// for V8's next full GC, which a loaded machine can put off for a minute and a half. In a
     /// CI run (`fast-heap-j.csv`) full GCs 10-20 s apart left a steady 72-84 MiB/min to 50 s; a
-    /// reading 20 ms before the one at 40 s held 18 MB more than it left (young generation), so
+    /// reading 20 ms before the one at 40 s held 18 MiB more than it left (young generation), so
     /// the garbage read 57 MiB/min where the cycles' floors had risen with the live heap; the
     /// next full GC came at 138 s; reported at 140 s, 84 s with this. It can count only while
-    /// the newest full GC is in the span, from half a window after it (30 s at 60 s windows).
+    /// the newest full GC is in the span, from half a window after it, or a third at four times the garbage (30 or 20 s
+    /// at 60 s windows, counted from the fine bucket after the full GC's).
     ///
     /// Replayed over every recording at 30-600 s windows and 250 ms, 1 s and 5 s sampling, no
     /// healthy one fires more, and leaks move only sooner. The guards hold recordings back (the
-    /// fixtures check them): without the garbage and the dip guard (either alone will do), a
+    /// fixtures check them): without the garbage and the dip guard (with either in place it stays quiet), a
     /// heavy-garbage run on Node 26 (`heavy-garbage-h.csv`) fires at 280 s; without the
     /// steadiness, three Node 26 LRUs at 108-116 s (`lru-slow-r.csv`); without the slowing
     /// guards, another at 148 s (`lru-slow-s.csv`). The steps' own rate, the jump guard and the
