@@ -681,8 +681,8 @@ mod tests {
             check("fast-heap-i.csv", false, interval, window, heap(90.0));
         }
         // leak.spec's again in CI (1f7bbdf): full GCs to 50 s left a steady 72-84 MiB/min, then
-        // V8 ran none until 138 s. A heap reading 20 ms before the full GC at 40 s held 20 MB of
-        // young generation and measured 57 MiB/min of garbage, which the floor since the newest
+        // V8 ran none until 138 s. A heap reading 20 ms before the full GC at 40 s held 18 MiB
+        // of young generation and measured 57 MiB/min of garbage, which the floor since the newest
         // full GC (83 MiB/min) did not beat 1.5 times: reported at 140 s. The full GCs' steady
         // steps going on past the newest: 84 s.
         for (interval, window) in [W30, W60] {

@@ -1386,15 +1386,16 @@ impl LeakDetector {
     /// reading 20 ms before the one at 40 s held 18 MiB more than it left (young generation), so
     /// the garbage read 57 MiB/min where the cycles' floors had risen with the live heap; the
     /// next full GC came at 138 s; reported at 140 s, 84 s with this. It can count only while
-    /// the newest full GC is in the span, from half a window after it, or a third at four times the garbage (30 or 20 s
-    /// at 60 s windows, counted from the fine bucket after the full GC's).
+    /// the newest full GC is in the span, from half a window after it, or a third at four
+    /// times the garbage (30 or 20 s at 60 s windows, counted from the fine bucket after the
+    /// full GC's).
     ///
     /// Replayed over every recording at 30-600 s windows and 250 ms, 1 s and 5 s sampling, no
     /// healthy one fires more, and leaks move only sooner. The guards hold recordings back (the
-    /// fixtures check them): without the garbage and the dip guard (with either in place it stays quiet), a
-    /// heavy-garbage run on Node 26 (`heavy-garbage-h.csv`) fires at 280 s; without the
-    /// steadiness, three Node 26 LRUs at 108-116 s (`lru-slow-r.csv`); without the slowing
-    /// guards, another at 148 s (`lru-slow-s.csv`). The steps' own rate, the jump guard and the
+    /// fixtures check them): without the garbage and the dip guard (with either in place it
+    /// stays quiet), a heavy-garbage run on Node 26 (`heavy-garbage-h.csv`) fires at 280 s;
+    /// without the steadiness, three Node 26 LRUs at 108-116 s (`lru-slow-r.csv`); without the
+    /// slowing guards, another at 148 s (`lru-slow-s.csv`). The steps' own rate, the jump guard and the
     /// floor keeping up with the steps hold none back today: they say what the rule reads, a
     /// line that rises and goes on.
     fn steps_go_on(&self, a: &Analysis, rate: f64) -> bool {
