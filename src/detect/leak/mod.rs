@@ -1361,13 +1361,11 @@ impl LeakDetector {
         // envelope rises steadily at the minimum slope: the newest in the last third, as above.
         // A closure, so that it is read only when the full GCs' steps above do not hold.
         let floors_rise = || part == Part::HeapUsed && self.heap_floors_rise(a.level);
-        Some(
-            kept || floors_rise()
-                || floors
-                    && part == Part::HeapUsed
-                    && (self.beyond_garbage(self.heap_slope_since_full_gc(a), rate)
-                        || self.steps_go_on(a, rate)),
-        )
+        let since_full_gc = || {
+            let since = self.heap_slope_since_full_gc(a);
+            self.beyond_garbage(since, rate) || self.steps_go_on(since, rate)
+        };
+        Some(kept || floors_rise() || floors && part == Part::HeapUsed && since_full_gc())
     }
 
     /// Whether the heap's line goes on past the newest full GC: the last three steps between
@@ -1375,10 +1373,11 @@ impl LeakDetector {
     /// before, neither slowing as an LRU nearing its cap does, nor rising out of a dip, nor
     /// jumping with a load step (the guards of the steps rule, here on every step: a newest step
     /// into a full GC that sized the heap is not excused as the steps rule excuses it); and the
-    /// heap's floor since the newest full GC ([`LeakDetector::heap_slope_since_full_gc`]: half
-    /// a window of it, or a third) rising at `STEADY_SHARE` of the faster of the last two steps
-    /// and beyond the garbage measured plus `rate`, where `beyond_garbage` asks 1.5 times that
-    /// garbage.
+    /// heap's floor since the newest full GC (`since`, bytes/s, as
+    /// [`LeakDetector::heap_slope_since_full_gc`] reads it: half a window of it, or a third)
+    /// rising at `STEADY_SHARE` of the faster of the last two steps and beyond the garbage
+    /// measured plus `rate`, where `beyond_garbage` asks 1.5 times that garbage. The caller reads
+    /// `since` once for both rules.
     ///
     /// Why: one heap reading can make the garbage read high, and `beyond_garbage` then waits
     /// for V8's next full GC, which a loaded machine can put off for a minute and a half. In a
@@ -1398,12 +1397,12 @@ impl LeakDetector {
     /// slowing guards, another at 148 s (`lru-slow-s.csv`). The steps' own rate, the jump guard and the
     /// floor keeping up with the steps hold none back today: they say what the rule reads, a
     /// line that rises and goes on.
-    fn steps_go_on(&self, a: &Analysis, rate: f64) -> bool {
+    fn steps_go_on(&self, since: Option<f64>, rate: f64) -> bool {
         let lives = &self.heap_lives;
         let Some((r1, r2, r3)) = lives.last_three_rates() else {
             return false;
         };
-        let (Some(since), Some(garbage)) = (self.heap_slope_since_full_gc(a), self.garbage.rate()) else {
+        let (Some(since), Some(garbage)) = (since, self.garbage.rate()) else {
             return false;
         };
         r1.min(r2).min(r3) >= rate
