@@ -477,8 +477,11 @@ export declare class MemorySentry extends EventEmitter {
     event: K,
     listener: (...args: MemorySentryEvents[K]) => void,
   ): this
-  /** The newest Sample, or null before the first tick. Reads nothing. */
-  readonly latest: Sample | null
+  /**
+   * The newest Sample, or null before the first tick. Reads nothing. Frozen, with its nested
+   * objects: every caller shares it until the next tick.
+   */
+  readonly latest: Readonly<Sample> | null
   /**
    * Each threshold rule's state now, read from the core (right whenever asked, whoever listened
    * to the events): one per rule in option order, one per watched child for a `'child.rss'` rule.
@@ -509,7 +512,9 @@ export declare class MemorySentry extends EventEmitter {
    */
   history(options?: { sinceMs?: number; maxPoints?: number }): Sample[]
   stats(): SentryStats
+  /** Starts sampling again after stop(); a running sentry is held, as an active timer is. */
   start(): this
+  /** Stops sampling and joins the thread; a stopped sentry nothing refers to can be collected. */
   stop(): this
   /** Keep the event loop alive while sampling (off by default). */
   ref(): this

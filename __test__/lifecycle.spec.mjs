@@ -134,7 +134,45 @@ test('10,000 start/stop cycles and 100 sentries closed leave no threads and no d
   }
 })
 
-test('a sentry garbage-collected without close() stops its thread', async () => {
+test('a running sentry nothing refers to goes on sampling (a top-level const in CommonJS)', async () => {
+  const result = await runNode(['--expose-gc', childScript('top-level-sentry.js')], {
+    timeoutMs: 30_000,
+  })
+  assertNoCrash(result)
+  assert.equal(result.code, 0, describe(result))
+  const [report] = jsonLines(result)
+  assert.ok(report, describe(result))
+  const info = JSON.stringify(report)
+  assert.equal(report.collected, false, `the running sentry was not collected: ${info}`)
+  assert.equal(report.samplers, 1, `its thread still samples: ${info}`)
+  // 500 ms at 20 ms: ~25 samples; a loaded machine delivers fewer, none only if it stopped.
+  assert.ok(report.samplesAfterGc >= 3, `'sample' events after the full GCs: ${info}`)
+})
+
+test('a full GC when the process is out of file descriptors: no crash, the heap still read', () => {
+  // process.memoryUsage() fails with EMFILE then; V8's own statistics stand in for it.
+  const out = execFileSync(
+    'sh',
+    [
+      '-c',
+      'ulimit -n 64 && exec "$0" "$@"',
+      process.execPath,
+      '--expose-gc',
+      childScript('no-fds-gc.js'),
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  )
+  const report = JSON.parse(out)
+  const info = JSON.stringify(report)
+  assert.equal(report.limit, 'EMFILE', info)
+  assert.equal(report.memoryUsageFails, true, `memoryUsage() fails at the limit: ${info}`)
+  assert.ok(
+    report.heapUsedAfter - report.heapUsedBefore >= 0.8 * report.grownBytes,
+    `heapUsed follows the ~32 MB kept: ${info}`,
+  )
+})
+
+test('a stopped sentry dropped without close() is garbage-collected', async () => {
   const result = await runNode(['--expose-gc', childScript('gc-collect.js')], { timeoutMs: 30_000 })
   assertNoCrash(result)
   assert.equal(result.code, 0, describe(result))

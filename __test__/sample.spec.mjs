@@ -263,6 +263,23 @@ test("'sample' events are sent only while someone listens", async (t) => {
   await waitFor(() => b.length >= bAtOff + 3, { message: 'samples to the remaining listener' })
 })
 
+test("removeAllListeners() leaves 'sample' events working for listeners added after it", async (t) => {
+  const make = sentries(t)
+  for (const event of [undefined, 'newListener', 'removeListener', 'sample']) {
+    const sentry = make({ intervalMs: 10 })
+    sentry.on('sample', () => {})
+    const removed =
+      event === undefined ? sentry.removeAllListeners() : sentry.removeAllListeners(event)
+    assert.equal(removed, sentry, 'returns the sentry')
+    if (event === undefined || event === 'sample') {
+      assert.equal(sentry.listenerCount('sample'), 0, 'the listeners went')
+    }
+    let received = 0
+    sentry.on('sample', () => received++)
+    await waitFor(() => received >= 3, { message: `samples after removeAllListeners(${event})` })
+  }
+})
+
 test('ESM import gives the same API as require', async () => {
   const { MemorySentry: EsmSentry, snapshot: esmSnapshot, rss: esmRss } = esm
   assert.equal(EsmSentry, MemorySentry)

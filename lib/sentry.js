@@ -17,6 +17,33 @@ function rethrow(err) {
   throw err
 }
 
+// V8's heap figures for the leak detector. process.memoryUsage() also reads the RSS from /proc,
+// which fails when the process is out of file descriptors (EMFILE), and a throw in a GC
+// observer would end the process: then V8's own statistics, which read no file (the same
+// figures; only arrayBuffers is not among them, so the last one read stands).
+let lastArrayBuffers = 0
+function heapFigures() {
+  try {
+    const m = process.memoryUsage()
+    lastArrayBuffers = m.arrayBuffers
+    return m
+  } catch {
+    const h = v8.getHeapStatistics()
+    return {
+      heapUsed: h.used_heap_size,
+      heapTotal: h.total_heap_size,
+      external: h.external_memory,
+      arrayBuffers: lastArrayBuffers,
+    }
+  }
+}
+
+// Running sentries, held here as an active timer is held by the runtime: a sentry subscribed to
+// and never referred to again (a `const` at the top of a CommonJS file, which nothing captures)
+// would otherwise be collected at the next full GC and stop without a word. stop() and close()
+// let go of it; a stopped sentry nothing refers to is collected and its thread's resources freed.
+const running = new Set()
+
 /** Freezes a sample and the objects and arrays in it (cgroup, pressure, children). */
 function deepFreeze(value) {
   Object.freeze(value)
@@ -51,13 +78,7 @@ class MemorySentry extends EventEmitter {
     } catch (err) {
       rethrow(err)
     }
-    // 'sample' events cost a call into JS per tick, so they are sent only while listened to.
-    this.on('newListener', (event) => {
-      if (event === 'sample') this.#native.setWantSamples(true)
-    })
-    this.on('removeListener', (event) => {
-      if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
-    })
+    this.#watchSampleListeners()
     // The leak detector needs the heap's figures and the full GCs to tell a leak from garbage
     // and from V8 resizing its heap; `heap: true` also puts the figures into the samples.
     if (opts.heap || opts.leak) this.#observeHeap()
@@ -69,10 +90,42 @@ class MemorySentry extends EventEmitter {
     this.start()
   }
 
+  // 'sample' events cost a call into JS per tick, so they are sent only while listened to.
+  #onNewListener = (event) => {
+    if (event === 'sample') this.#native.setWantSamples(true)
+  }
+  #onRemoveListener = (event) => {
+    if (event === 'sample') this.#native.setWantSamples(this.listenerCount('sample') > 0)
+  }
+
+  #watchSampleListeners() {
+    if (!this.listeners('newListener').includes(this.#onNewListener)) {
+      this.on('newListener', this.#onNewListener)
+    }
+    if (!this.listeners('removeListener').includes(this.#onRemoveListener)) {
+      this.on('removeListener', this.#onRemoveListener)
+    }
+    this.#native.setWantSamples(this.listenerCount('sample') > 0)
+  }
+
+  /** EventEmitter's, but 'sample' listeners added after it still get samples. */
+  removeAllListeners(...args) {
+    // EventEmitter tells "no event" from `undefined` by the count of arguments.
+    super.removeAllListeners(...args)
+    // Without an event (or for these two) it also removed the listeners that turn 'sample'
+    // events on and off.
+    const [event] = args
+    if (args.length === 0 || event === 'newListener' || event === 'removeListener') {
+      this.#watchSampleListeners()
+    }
+    return this
+  }
+
   // The native side holds this callback strongly (through the threadsafe function), so it must
-  // hold the sentry only weakly: then an abandoned sentry can be collected and its thread
-  // stopped. It is made in a static method because a closure made in the constructor would
-  // share the constructor's context, which holds `this`.
+  // hold the sentry only weakly: then a stopped sentry nothing refers to can be collected and
+  // its thread's resources freed (a running one is held in `running`). It is made in a static
+  // method because a closure made in the constructor would share the constructor's context,
+  // which holds `this`.
   static #eventCallback(ref) {
     return (name, payload) => ref.deref()?.#dispatch(name, payload)
   }
@@ -124,9 +177,9 @@ class MemorySentry extends EventEmitter {
     if (name === 'leak-end') this.#diagnoser?.onLeakEnd(payload)
   }
 
-  // Records V8's heap figures after each GC, at most once per sampling period (a busy server
-  // runs many scavenges a second; the sampler reads the newest figures each tick), and after
-  // every full GC (rare, and what the leak detector waits for).
+  // Records V8's heap figures after each GC, at most once per half sampling period (a busy
+  // server runs many scavenges a second; the sampler reads the newest figures each tick), and
+  // after every full GC (rare, and what the leak detector waits for).
   #observeHeap() {
     // Weak for the same reason as the event callback: perf_hooks holds the observer.
     const nativeRef = new WeakRef(this.#native)
@@ -141,11 +194,11 @@ class MemorySentry extends EventEmitter {
       const major = entries.some((e) => e.detail?.kind === MAJOR)
       if (!major && now - last < minGapMs) return
       last = now
-      const m = process.memoryUsage()
+      const m = heapFigures()
       native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, major)
     })
     observer.observe({ entryTypes: ['gc'] })
-    const m = process.memoryUsage()
+    const m = heapFigures()
     this.#native.setHeap(m.heapUsed, m.heapTotal, m.external, m.arrayBuffers, false)
     this.#heapObserver = observer
   }
@@ -233,7 +286,10 @@ class MemorySentry extends EventEmitter {
     return require('./report').writeReport(this, file, options)
   }
 
-  /** A fresh Sample, read now on the calling thread. It does not enter the history. */
+  /**
+   * A fresh Sample, read now; the call blocks until it is read (the children's figures on the
+   * sentry's reader thread, the rest on the calling one). It does not enter the history.
+   */
   snapshot() {
     this.#assertOpen('snapshot')
     return this.#native.snapshot()
@@ -268,11 +324,13 @@ class MemorySentry extends EventEmitter {
     this.#assertOpen('start')
     this.#native.start()
     this.#native.setRef(this.#refed)
+    running.add(this)
     return this
   }
 
   stop() {
     if (this.#closed) return this
+    running.delete(this)
     this.#native.stop()
     // A stopped sentry never holds the event loop open, whatever ref() said.
     this.#native.setRef(false)
@@ -296,6 +354,7 @@ class MemorySentry extends EventEmitter {
   async close() {
     if (this.#closed) return
     this.#closed = true
+    running.delete(this)
     this.#heapObserver?.disconnect()
     this.#heapObserver = null
     this.#diagnoser?.close()
