@@ -400,6 +400,16 @@ describe('fixture trees', () => {
     )
   })
 
+  it("a percent threshold with cgroup: false says the cgroup's limit was not read", () => {
+    // v2-nested has a limit (memory.max 256 MiB), but cgroup: false reads no cgroup file.
+    const roots = rootsOf(RUST_FIXTURES + 'v2-nested')
+    assert.throws(() => sentry({ ...roots, cgroup: false, thresholds: [{ above: '90%' }] }), {
+      name: 'RangeError',
+      message:
+        /thresholds\[0\]\.above is 90% .*\(cgroup: false, so the cgroup's limit is not read\)/,
+    })
+  })
+
   it('a percent threshold is resolved against the cgroup limit', async () => {
     // v2-nested: usage 100 MiB, memory.max 256 MiB; 30% = 76.8 MiB is below the usage.
     const { s } = fixtureSentry(RUST_FIXTURES + 'v2-nested', {

@@ -256,9 +256,31 @@ describe('the live page guard', () => {
     })
     assert.throws(() => memoryDashboard({ sentry, hosts: ['localhost:80'] }), {
       name: 'RangeError',
-      message: /hosts must hold host names .*got "localhost:80"/,
+      message: /hosts\[0\] must be a host name without port .*got 'localhost:80'/,
     })
     assert.throws(() => memoryDashboard.http({ sentry, hosts: [''] }), RangeError)
+    assert.throws(() => memoryDashboard({ sentry, hosts: ['a', 42] }), {
+      name: 'TypeError',
+      message: /hosts\[1\] must be a string, got number 42/,
+    })
+    // A wrong type is a TypeError, a value out of range a RangeError, each showing the value.
+    const bad = [
+      [{ path: 42 }, 'TypeError', /path must be a string, got number 42/],
+      [{ path: 'x' }, 'RangeError', /path must be a path starting with '\/'.*got 'x'/],
+      [{ path: '/a?b' }, 'RangeError', /got '\/a\?b'/],
+      [{ pollMs: '2000' }, 'TypeError', /pollMs must be an integer, got string '2000'/],
+      [{ pollMs: 50 }, 'RangeError', /pollMs must be an integer >= 100, got 50/],
+      [{ pollMs: NaN }, 'RangeError', /pollMs .*got NaN/],
+      [
+        { includeCmdline: 'yes' },
+        'TypeError',
+        /includeCmdline must be a boolean, got string 'yes'/,
+      ],
+      [{ title: 7 }, 'TypeError', /title must be a string, got number 7/],
+    ]
+    for (const [options, name, message] of bad) {
+      assert.throws(() => memoryDashboard({ sentry, ...options }), { name, message })
+    }
     assert.throws(() => memoryDashboard({ sentry, authorize: 'yes' }), {
       name: 'TypeError',
       message: /authorize must be a function .*got string/,

@@ -11,7 +11,12 @@ const { collect } = require('../integrations/prometheus.js')
 const { observe } = require('../integrations/otel.js')
 const { writeReport } = require('../integrations/report.js')
 const { memoryDashboard } = require('../integrations/dashboard.js')
-const { formatBytes, formatPidstat, formatJson } = require('../integrations/format.js')
+const {
+  formatBytes,
+  formatDiagnosis,
+  formatPidstat,
+  formatJson,
+} = require('../integrations/format.js')
 
 const sentry = new MemorySentry({ intervalMs: 3_600_000, children: 'none' })
 after(() => sentry.close())
@@ -51,6 +56,13 @@ const cases = [
   ],
   ['format bytes', () => formatBytes(1, { binry: true }), 'memsentry/format', 'binry', 'binary'],
   ['format pidstat', () => formatPidstat({}, { ui: 0 }), 'memsentry/format', 'ui', 'uid'],
+  [
+    'format diagnosis',
+    () => formatDiagnosis({}, { maxSite: 1 }),
+    'memsentry/format',
+    'maxSite',
+    'maxSites',
+  ],
   [
     'format json',
     () => formatJson({}, { includeCmdLine: true }),

@@ -11,6 +11,7 @@ const {
   formatPidstat,
   formatJson,
   formatReport,
+  formatDiagnosis,
 } = require('../integrations/format.js')
 
 const KiB = 1024
@@ -55,6 +56,20 @@ test('formatBytes: binary by default, one decimal, units up the scale', () => {
   assert.equal(formatBytes(-1.5 * MiB), '-1.5 MiB')
   assert.equal(formatBytes(1.5 * MiB, { decimals: 2 }), '1.50 MiB')
   assert.equal(formatBytes(1.5 * MiB, { decimals: 0 }), '2 MiB')
+  // A wrong type is a TypeError, a value out of range a RangeError, each showing the value.
+  assert.throws(() => formatBytes(1, { decimals: 101 }), {
+    name: 'RangeError',
+    message: 'memsentry/format: decimals must be an integer in 0..=20, got 101',
+  })
+  assert.throws(() => formatBytes(1, { decimals: 1.5 }), RangeError)
+  assert.throws(() => formatBytes(1, { decimals: '3' }), {
+    name: 'TypeError',
+    message: "memsentry/format: decimals must be an integer, got string '3'",
+  })
+  assert.throws(() => formatBytes(1, { binary: 'no' }), {
+    name: 'TypeError',
+    message: "memsentry/format: binary must be a boolean, got string 'no'",
+  })
   assert.equal(formatBytes(1_500_000, { binary: false }), '1.5 MB')
   assert.equal(formatBytes(999, { binary: false }), '999 B')
   assert.equal(formatBytes(1000, { binary: false }), '1.0 kB')
@@ -182,4 +197,42 @@ test('formatReport: a batch report on one line', () => {
     formatReport({ requests: 1, ms: 1, reqPerSec: 1000, rss: 1, rssDelta: 0, suspectRoutes: [] }),
     / suspects none$/,
   )
+})
+
+test('formatDiagnosis: the notable sites, the figures outside the heap; options checked', () => {
+  const d = {
+    suspect: 'heap',
+    durationMs: 10_000,
+    sampledBytes: 18 * MiB,
+    sites: [
+      { functionName: 'getData', url: 'file:///app/src/data.js', line: 49, share: 0.97 },
+      { functionName: '', url: '/app/lib/cache.js', line: 7, share: 0.02 },
+      { functionName: 'tiny', url: '/app/lib/x.js', line: 1, share: 0.005 },
+    ],
+  }
+  assert.equal(
+    formatDiagnosis(d, { cwd: '/app' }),
+    'memsentry: leak allocated in getData (src/data.js:49) 97%, (anonymous) (lib/cache.js:7) 2% ' +
+      '(18.0 MiB sampled over 10 s)',
+  )
+  assert.equal(
+    formatDiagnosis(d, { cwd: '/app', maxSites: 1 }),
+    'memsentry: leak allocated in getData (src/data.js:49) 97% (18.0 MiB sampled over 10 s)',
+  )
+  const native = {
+    suspect: 'native',
+    durationMs: 0,
+    sites: [],
+    native: { spanMs: 60_000, growth: { rssAnon: { bytes: 30 * MiB } }, outsideHeap: null },
+  }
+  assert.equal(
+    formatDiagnosis(native),
+    'memsentry: leak outside the JS heap: over 60 s rssAnon +30.0 MiB',
+  )
+  assert.throws(() => formatDiagnosis(d, { maxSites: 0 }), {
+    name: 'RangeError',
+    message: 'memsentry/format: maxSites must be an integer >= 1, got 0',
+  })
+  assert.throws(() => formatDiagnosis(d, { maxSites: '2' }), TypeError)
+  assert.throws(() => formatDiagnosis(d, { cwd: 1 }), TypeError)
 })

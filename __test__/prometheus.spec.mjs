@@ -445,7 +445,14 @@ describe('memsentry/prometheus collect()', () => {
   it('validates its arguments', () => {
     assert.throws(() => collect(null), TypeError)
     assert.throws(() => collect(new FakeSentry(null), { registry: {} }), TypeError)
-    assert.throws(() => collect(new FakeSentry(null), { prefix: 'bad-prefix' }), TypeError)
+    assert.throws(() => collect(new FakeSentry(null), { prefix: 'bad-prefix' }), {
+      name: 'RangeError',
+      message: /options\.prefix must be a metric name prefix .*got 'bad-prefix'/,
+    })
+    assert.throws(() => collect(new FakeSentry(null), { prefix: 3 }), {
+      name: 'TypeError',
+      message: /options\.prefix must be a string, got number 3/,
+    })
   })
 })
 

@@ -38,18 +38,19 @@
 
 const net = require('node:net')
 const { attach, collectData, eventCount, renderHtml } = require('./report')
-const { checkKnownKeys } = require('../lib/validation')
+const { checkKnownKeys, rangeError, typeError } = require('../lib/validation')
 
 const DEFAULT_PATH = '/_memsentry'
 const DEFAULT_POLL_MS = 2000
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
+const WHO = 'memsentry/dashboard'
 
 function checkOptions(options) {
   if (options == null || typeof options !== 'object') {
     throw new TypeError('memsentry/dashboard: memoryDashboard({ sentry }) needs an options object')
   }
   const known = ['sentry', 'path', 'includeCmdline', 'pollMs', 'title', 'hosts', 'authorize']
-  checkKnownKeys(options, known, '', 'memsentry/dashboard')
+  checkKnownKeys(options, known, '', WHO)
   const {
     sentry,
     path = DEFAULT_PATH,
@@ -62,26 +63,22 @@ function checkOptions(options) {
   if (sentry == null || typeof sentry.history !== 'function' || typeof sentry.on !== 'function') {
     throw new TypeError('memsentry/dashboard: sentry must be a MemorySentry')
   }
-  if (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path)) {
-    throw new TypeError(
-      `memsentry/dashboard: path must be a string starting with '/', got ${JSON.stringify(path)}`,
-    )
+  if (typeof path !== 'string') throw typeError('path', 'a string', path, WHO)
+  if (!path.startsWith('/') || /[?#]/.test(path)) {
+    throw rangeError('path', "a path starting with '/', without '?' or '#'", path, WHO)
   }
   if (typeof includeCmdline !== 'boolean') {
-    throw new TypeError(
-      `memsentry/dashboard: includeCmdline must be a boolean, got ${typeof includeCmdline}`,
-    )
+    throw typeError('includeCmdline', 'a boolean', includeCmdline, WHO)
   }
-  if (typeof pollMs !== 'number' || !Number.isInteger(pollMs) || pollMs < 100) {
-    throw new RangeError(`memsentry/dashboard: pollMs must be an integer >= 100, got ${pollMs}`)
+  if (typeof pollMs !== 'number') throw typeError('pollMs', 'an integer', pollMs, WHO)
+  if (!Number.isInteger(pollMs) || pollMs < 100) {
+    throw rangeError('pollMs', 'an integer >= 100', pollMs, WHO)
   }
   if (title !== undefined && typeof title !== 'string') {
-    throw new TypeError(`memsentry/dashboard: title must be a string, got ${typeof title}`)
+    throw typeError('title', 'a string', title, WHO)
   }
   if (authorize !== undefined && typeof authorize !== 'function') {
-    throw new TypeError(
-      `memsentry/dashboard: authorize must be a function (req) => boolean, got ${typeof authorize}`,
-    )
+    throw typeError('authorize', 'a function (req) => boolean', authorize, WHO)
   }
   // '/_memsentry/' and '/_memsentry' are the same page.
   const base = path.length > 1 ? path.replace(/\/+$/, '') : ''
@@ -92,16 +89,13 @@ function checkOptions(options) {
 function checkHosts(hosts) {
   if (hosts === undefined) return new Set(LOOPBACK_HOSTS)
   if (!Array.isArray(hosts)) {
-    throw new TypeError(
-      `memsentry/dashboard: hosts must be an array of host names, got ${hosts === null ? 'null' : typeof hosts}`,
-    )
+    throw typeError('hosts', 'an array of host names', hosts, WHO)
   }
-  for (const h of hosts) {
-    if (typeof h !== 'string' || h === '' || /[\s/:@]/.test(h.replace(/^\[[0-9a-f:.]+\]$/i, ''))) {
-      throw new RangeError(
-        `memsentry/dashboard: hosts must hold host names without port such as 'admin.internal' ` +
-          `or '[::1]', or '*', got ${JSON.stringify(h)}`,
-      )
+  for (const [i, h] of hosts.entries()) {
+    if (typeof h !== 'string') throw typeError(`hosts[${i}]`, 'a string', h, WHO)
+    if (h === '' || /[\s/:@]/.test(h.replace(/^\[[0-9a-f:.]+\]$/i, ''))) {
+      const expected = "a host name without port such as 'admin.internal' or '[::1]', or '*'"
+      throw rangeError(`hosts[${i}]`, expected, h, WHO)
     }
   }
   if (hosts.includes('*')) return null

@@ -5,7 +5,7 @@ import type { BatchReport } from './koa'
 export interface BytesOptions {
   /** Powers of 1024 (KiB) or of 1000 (kB). Default true. */
   binary?: boolean
-  /** Default 1. */
+  /** Decimals after the unit's point, an integer in 0..=20. Default 1. */
   decimals?: number
 }
 
@@ -38,5 +38,6 @@ export declare function formatSite(
  */
 export declare function formatDiagnosis(
   diagnosis: LeakDiagnosis,
+  /** cwd: paths are shown relative to it (default the process's); maxSites: default 3, >= 1. */
   options?: { cwd?: string; maxSites?: number },
 ): string

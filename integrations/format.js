@@ -4,7 +4,7 @@
 // `pidstat -r` lines, one-line JSON, the Koa/HTTP batch report, and leak diagnoses.
 
 const path = require('node:path')
-const { readOptions } = require('../lib/validation')
+const { rangeError, readOptions, typeError } = require('../lib/validation')
 const { formatSite } = require('../lib/allocation-site')
 
 const WHO = 'memsentry/format'
@@ -19,6 +19,11 @@ const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
  */
 function formatBytes(n, options) {
   const { binary = true, decimals = 1 } = readOptions(options, ['binary', 'decimals'], WHO)
+  if (typeof binary !== 'boolean') throw typeError('binary', 'a boolean', binary, WHO)
+  if (typeof decimals !== 'number') throw typeError('decimals', 'an integer', decimals, WHO)
+  if (!Number.isInteger(decimals) || decimals < 0 || decimals > 20) {
+    throw rangeError('decimals', 'an integer in 0..=20', decimals, WHO)
+  }
   if (n == null || Number.isNaN(n)) return 'n/a'
   if (typeof n !== 'number') n = Number(n)
   if (!Number.isFinite(n)) return n > 0 ? '∞' : '-∞'
@@ -200,7 +205,13 @@ function percent(share) {
  * `memsentry: leak allocated in getData (examples/demo.js:49) 97%, ... (18.0 MiB sampled over
  * 10 s)`; a native one: what grew outside the JS heap.
  */
-function formatDiagnosis(d, { cwd, maxSites = 3 } = {}) {
+function formatDiagnosis(d, options) {
+  const { cwd, maxSites = 3 } = readOptions(options, ['cwd', 'maxSites'], WHO)
+  if (cwd !== undefined && typeof cwd !== 'string') throw typeError('cwd', 'a string', cwd, WHO)
+  if (typeof maxSites !== 'number') throw typeError('maxSites', 'an integer', maxSites, WHO)
+  if (!Number.isInteger(maxSites) || maxSites < 1) {
+    throw rangeError('maxSites', 'an integer >= 1', maxSites, WHO)
+  }
   const seconds = `${Math.round((d.durationMs ?? 0) / 1000)} s`
   const parts = []
   if (d.sites?.length > 0) {

@@ -70,7 +70,7 @@
 // went up before `collect` was called reads 1 at the first scrape.
 
 const promClient = require('prom-client')
-const { readOptions } = require('../lib/validation')
+const { rangeError, readOptions, typeError } = require('../lib/validation')
 const { METRICS } = require('../lib/metrics')
 
 const { Gauge, Counter } = promClient
@@ -171,10 +171,12 @@ function collect(sentry, collectOptions) {
   if (registry == null || typeof registry.registerMetric !== 'function') {
     throw new TypeError('memsentry/prometheus: options.registry must be a prom-client Registry')
   }
-  if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX_RE.test(prefix))) {
-    throw new TypeError(
-      `memsentry/prometheus: options.prefix must be a valid metric name prefix, got ${JSON.stringify(prefix)}`,
-    )
+  if (typeof prefix !== 'string') {
+    throw typeError('options.prefix', 'a string', prefix, 'memsentry/prometheus')
+  }
+  if (prefix !== '' && !PREFIX_RE.test(prefix)) {
+    const expected = 'a metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)'
+    throw rangeError('options.prefix', expected, prefix, 'memsentry/prometheus')
   }
 
   const options = sentry.options

@@ -200,7 +200,7 @@ impl NativeSentry {
             .thresholds
             .iter()
             .enumerate()
-            .map(|(i, t)| threshold_rule(i, t, limit.map(MemoryLimit::bytes)))
+            .map(|(i, t)| threshold_rule(i, t, limit.map(MemoryLimit::bytes), options.cgroup))
             .collect::<Result<Vec<_>>>()?;
         let shared = Shared::new(
             SamplerConfig {
@@ -489,7 +489,13 @@ fn leak_settings(l: &NativeLeak) -> Result<LeakSettings> {
     })
 }
 
-fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Result<ThresholdRule> {
+/// One threshold rule; a percent one needs `limit`, which the cgroup gives only if `cgroup_read`.
+fn threshold_rule(
+    index: usize,
+    t: &NativeThreshold,
+    limit: Option<u64>,
+    cgroup_read: bool,
+) -> Result<ThresholdRule> {
     let metric = Watched::from_name(&t.metric).ok_or_else(|| {
         Error::new(
             Status::InvalidArg,
@@ -503,11 +509,15 @@ fn threshold_rule(index: usize, t: &NativeThreshold, limit: Option<u64>) -> Resu
         (Some(above), _) => (above as u64, t.hysteresis as u64),
         (None, Some(percent)) => {
             let Some(limit) = limit else {
+                let why = match cgroup_read {
+                    true => "the process's cgroup has no memory limit",
+                    false => "cgroup: false, so the cgroup's limit is not read",
+                };
                 return Err(Error::new(
                     Status::InvalidArg,
                     format!(
                         "memsentry: thresholds[{index}].above is {percent}% but no memory limit is known \
-                         (the process's cgroup has no memory limit): set the limit option to a size"
+                         ({why}): set the limit option to a size"
                     ),
                 ));
             };
