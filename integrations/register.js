@@ -36,7 +36,7 @@
 const fs = require('node:fs')
 const { isMainThread } = require('node:worker_threads')
 // The shared option checking's edit distance (pure JS: loads no native code).
-const { editDistance } = require('../lib/validation')
+const { editDistance, quote } = require('../lib/validation')
 
 const REGISTERED = Symbol.for('memsentry.register')
 
@@ -108,12 +108,6 @@ function writeLine(line) {
 /** Lines memsentry could not write to stderr (full or closed) since the process started. */
 function droppedLines() {
   return dropped
-}
-
-function quote(text) {
-  const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text
-  // eslint-disable-next-line no-control-regex
-  return `'${shown.replace(/[\\']/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, '?')}'`
 }
 
 // An integer-looking string as a number; anything else as NaN, so that the constructor's range

@@ -35,7 +35,8 @@ const { reduceProfile } = require('./heap-profile')
 /**
  * Run length: a tenth of the leak window, 10 s to 60 s; longer for a leak too slow to leave
  * MIN_SAMPLES samples in that time (up to the window, at most MAX_SLOW_DURATION_MS): a leak at
- * the default minSlope (512 KiB/min) leaves ~4 samples of 128 KiB in 60 s.
+ * the 10-minute window's default minimum slope (0.47 MiB/min on a small service) leaves ~4
+ * samples of 128 KiB in 60 s.
  */
 const MIN_DURATION_MS = 10_000
 const MAX_DURATION_MS = 60_000

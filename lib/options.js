@@ -529,14 +529,6 @@ function normalizeThresholds(value, settings) {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-/**
- * Validate the options of `new MemorySentry(options)` and return the normalized object passed to
- * native code:
- *   { intervalMs, historySize, children, thresholds: [{ name, metric, above, abovePercent,
- *     hysteresis, hysteresisPercent }], leak: null | { windowMs, minSlope, warmupMs, metric },
- *     smapsEveryN, heap, limit, procRoot, cgroupRoot }
- * Sizes are in bytes, slopes in bytes per second, durations in milliseconds.
- */
 // `heapSnapshot: { dir, maxCount = 1 }`: write a V8 heap snapshot into `dir` when a leak episode
 // is confirmed. Off (null) by default; a relative dir is resolved against the working directory.
 function normalizeHeapSnapshot(value) {
@@ -552,6 +544,16 @@ function normalizeHeapSnapshot(value) {
   return { dir: require('node:path').resolve(dir), maxCount }
 }
 
+/**
+ * Validates the options of `new MemorySentry(options)` (TypeError / RangeError naming the option
+ * and the value) and returns them with defaults filled in:
+ *   { intervalMs, historySize, children, thresholds: [{ name, metric, above, abovePercent,
+ *     hysteresis, hysteresisPercent }], leak: null | { windowMs, minSlope, warmupMs, metric,
+ *     report?, diagnose? }, smapsEveryN, heap, cgroup, limit, procRoot, cgroupRoot,
+ *     heapSnapshot }
+ * Sizes are in bytes, slopes in bytes per second, durations in milliseconds. `forNative` drops
+ * its nulls for the native side.
+ */
 function normalizeOptions(options) {
   const opts = readRoot(options, TOP_LEVEL_KEYS)
 
