@@ -25,7 +25,7 @@ export declare function formatJson(sample: Sample, options?: { includeCmdline?: 
 /** A memsentry/koa batch report as one line. */
 export declare function formatReport(report: BatchReport): string
 /**
- * An allocation site as people read it: `getData (examples/demo.js:49)`, the file relative to
+ * An allocation site as people read it: `getData (examples/demo.js:54)`, the file relative to
  * `cwd` (default `process.cwd()`) when it is under it.
  */
 export declare function formatSite(
@@ -34,7 +34,7 @@ export declare function formatSite(
 ): string
 /**
  * A 'leak-diagnosis' event as one line: `memsentry: leak allocated in getData
- * (examples/demo.js:49) 97% (18.0 MiB sampled over 10 s)`, or what grew outside the JS heap.
+ * (examples/demo.js:54) 97% (18.0 MiB sampled over 10 s)`, or what grew outside the JS heap.
  */
 export declare function formatDiagnosis(
   diagnosis: LeakDiagnosis,

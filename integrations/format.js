@@ -202,7 +202,7 @@ function percent(share) {
 
 /**
  * A 'leak-diagnosis' event as one line. A heap (or unknown) suspect:
- * `memsentry: leak allocated in getData (examples/demo.js:49) 97%, ... (18.0 MiB sampled over
+ * `memsentry: leak allocated in getData (examples/demo.js:54) 97%, ... (18.0 MiB sampled over
  * 10 s)`; a native one: what grew outside the JS heap.
  */
 function formatDiagnosis(d, options) {
