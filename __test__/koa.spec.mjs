@@ -793,6 +793,7 @@ describe('memoryLogger (Koa)', () => {
     assert.ok(sentry instanceof MemorySentry)
     assert.equal(sentry.options.intervalMs, 1000)
     assert.notEqual(sentry.options.leak, null, 'leak detection on')
+    assert.equal(sentry.running, false, 'it waits for the first request')
     const app = new Koa()
     app.use(logger)
     app.use((ctx) => {
@@ -801,10 +802,24 @@ describe('memoryLogger (Koa)', () => {
     const { port, close } = await listen(app.callback())
     await load(port, () => '/x', { maxRequests: 20 })
     assert.equal(reports.length, 2)
+    assert.equal(sentry.running, true, 'started by the first request')
     assert.equal(sentry.closed, false)
     await close()
     await waitFor(() => sentry.closed, { timeoutMs: 3000 })
     assert.equal(sentry.listenerCount('leak'), 0, 'its listeners are removed')
+  })
+
+  test('loggers with a sentry of their own, never used and dropped, leave nothing running', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', childScript('koa-unused-logger.js')],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
+    const report = JSON.parse(out.trim().split('\n').pop())
+    const info = JSON.stringify(report)
+    assert.equal(report.running, 0, `none ran before a request: ${info}`)
+    assert.equal(report.samplers, 0, `no sampler thread: ${info}`)
+    assert.equal(report.collected, 3, `all three sentries were collected: ${info}`)
   })
 
   test('a sentry passed in is left open when the server closes', async () => {

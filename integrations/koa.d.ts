@@ -43,7 +43,10 @@ export interface AttributionOptions {
 }
 
 export interface MemoryLoggerOptions {
-  /** The sentry to read; default one of its own (intervalMs 1000, leak and heap on), closed with the server. */
+  /**
+   * The sentry to read; default one of its own (intervalMs 1000, leak and heap on), started by
+   * the first request and closed with the server that served it.
+   */
   sentry?: MemorySentry
   /** Requests per batch. Default 1000, unless only `everyMs` is given. */
   every?: number

@@ -31,9 +31,10 @@
 // `leakSites`, the top three allocation sites (the code), until 'leak-end'.
 //
 // Without a `sentry` option the logger creates one (intervalMs 1000, leak detection and heap
-// figures on) and closes it when the server that served its first request closes: on that first
-// request it listens to `ctx.req.socket.server`'s 'close' event. `middleware.close()` closes it
-// too.
+// figures on), starts it on its first request and closes it when the server that served that
+// request closes (it listens to `ctx.req.socket.server`'s 'close' event). `middleware.close()`
+// closes it too. Until the first request it is stopped: a running sentry is held until stopped
+// or closed, and a logger that is never used must not leave one running.
 
 const { performance, PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
 const v8 = require('node:v8')
@@ -110,8 +111,8 @@ const emptiesYoungGeneration = (entry) =>
   entry.detail?.kind === NODE_PERFORMANCE_GC_MAJOR
 
 // perf_hooks holds a GC observer for as long as it observes, so the observer holds its logger
-// only weakly: an app dropped without close() leaves nothing running. Made outside the class so
-// that the callback's context holds nothing but the WeakRef.
+// only weakly: an app dropped without close() leaves no observer running. Made outside the class
+// so that the callback's context holds nothing but the WeakRef.
 function observeGc(ref) {
   const observer = new PerformanceObserver((list) => {
     const logger = ref.deref()
@@ -198,7 +199,7 @@ class BatchLogger {
 
     if (sentry == null) {
       const { MemorySentry } = require('../index.js')
-      this.#sentry = new MemorySentry({ intervalMs: 1000, leak: {}, heap: true })
+      this.#sentry = new MemorySentry({ intervalMs: 1000, leak: {}, heap: true }).stop()
       this.#ownSentry = true
     } else {
       if (typeof sentry.on !== 'function' || !('latest' in sentry)) {
@@ -262,14 +263,15 @@ class BatchLogger {
   }
 
   /**
-   * On each request's start; the first one hooks the server's 'close' (for a sentry of our own)
-   * and starts the GC observer of the heap attribution.
+   * On each request's start; the first one starts a sentry of our own and hooks the server's
+   * 'close' to close it, and starts the GC observer of the heap attribution.
    */
   begin(req) {
     if (this.#started) return
     this.#started = true
     if (this.#closed) return
     if (this.#ownSentry) {
+      this.#sentry.start()
       const server = req?.socket?.server
       if (server != null && typeof server.once === 'function') {
         server.once('close', () => this.close())
@@ -462,7 +464,8 @@ function decorate(fn, logger) {
  *
  * @param {object} [options]
  * @param {import('../index').MemorySentry} [options.sentry] the sentry to read; default: one of
- *   its own (intervalMs 1000, leak on, heap on), closed when the server closes
+ *   its own (intervalMs 1000, leak on, heap on), started by the first request and closed when
+ *   the server that served it closes
  * @param {number} [options.every=1000] requests per batch (default 1000 unless only everyMs given)
  * @param {number} [options.everyMs] also end a batch after this many ms
  * @param {Function|{info: Function}} [options.log] receives each report object; default prints one
