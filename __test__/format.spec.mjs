@@ -219,6 +219,15 @@ test('formatDiagnosis: the notable sites, the figures outside the heap; options 
     formatDiagnosis(d, { cwd: '/app', maxSites: 1 }),
     'memsentry: leak allocated in getData (src/data.js:49) 97% (18.0 MiB sampled over 10 s)',
   )
+  // Infinity: every notable site (a share of 1% or more, and the first).
+  assert.equal(
+    formatDiagnosis(d, { cwd: '/app', maxSites: Infinity }),
+    formatDiagnosis(d, { cwd: '/app' }),
+  )
+  assert.equal(
+    formatDiagnosis(d, { cwd: '/app', maxSites: 1 }),
+    'memsentry: leak allocated in getData (src/data.js:49) 97% (18.0 MiB sampled over 10 s)',
+  )
   const native = {
     suspect: 'native',
     durationMs: 0,
@@ -231,7 +240,7 @@ test('formatDiagnosis: the notable sites, the figures outside the heap; options 
   )
   assert.throws(() => formatDiagnosis(d, { maxSites: 0 }), {
     name: 'RangeError',
-    message: 'memsentry/format: maxSites must be an integer >= 1, got 0',
+    message: 'memsentry/format: maxSites must be an integer >= 1 or Infinity, got 0',
   })
   assert.throws(() => formatDiagnosis(d, { maxSites: '2' }), TypeError)
   assert.throws(() => formatDiagnosis(d, { cwd: 1 }), TypeError)

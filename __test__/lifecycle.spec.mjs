@@ -1,5 +1,6 @@
 // The sampler thread's life: it never keeps a process alive unless asked, never crashes it, and
-// is stopped and joined at close(), at garbage collection, at worker termination and at exit.
+// is stopped and joined at stop() and close(), at worker termination and at exit; a running
+// sentry is held until then, a stopped one nothing refers to is garbage-collected.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'

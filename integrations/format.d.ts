@@ -38,6 +38,6 @@ export declare function formatSite(
  */
 export declare function formatDiagnosis(
   diagnosis: LeakDiagnosis,
-  /** cwd: paths are shown relative to it (default the process's); maxSites: default 3, >= 1. */
+  /** cwd: paths are shown relative to it (default the process's); maxSites: default 3, an integer >= 1 or Infinity. */
   options?: { cwd?: string; maxSites?: number },
 ): string

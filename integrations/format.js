@@ -209,8 +209,8 @@ function formatDiagnosis(d, options) {
   const { cwd, maxSites = 3 } = readOptions(options, ['cwd', 'maxSites'], WHO)
   if (cwd !== undefined && typeof cwd !== 'string') throw typeError('cwd', 'a string', cwd, WHO)
   if (typeof maxSites !== 'number') throw typeError('maxSites', 'an integer', maxSites, WHO)
-  if (!Number.isInteger(maxSites) || maxSites < 1) {
-    throw rangeError('maxSites', 'an integer >= 1', maxSites, WHO)
+  if (!(Number.isInteger(maxSites) || maxSites === Infinity) || maxSites < 1) {
+    throw rangeError('maxSites', 'an integer >= 1 or Infinity', maxSites, WHO)
   }
   const seconds = `${Math.round((d.durationMs ?? 0) / 1000)} s`
   const parts = []

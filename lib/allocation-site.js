@@ -6,7 +6,7 @@
 const path = require('node:path')
 
 /**
- * An allocation site of a leak diagnosis as people read it: `getData (examples/demo.js:49)`, the
+ * An allocation site of a leak diagnosis as people read it: `getData (examples/demo.js:54)`, the
  * file relative to `cwd` when it is under it, the line where the function starts.
  */
 function formatSite(site, { cwd = process.cwd() } = {}) {

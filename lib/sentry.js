@@ -131,7 +131,7 @@ class MemorySentry extends EventEmitter {
   }
 
   // 'leak-diagnosis' after a confirmed leak (./diagnosis.js). Holds the sentry weakly, as above:
-  // a profiler run in progress must not keep an abandoned sentry alive.
+  // a profiler run in progress must not keep a stopped sentry nothing refers to alive.
   static #makeDiagnoser(ref, leak) {
     const { LeakDiagnoser } = require('./diagnosis')
     return new LeakDiagnoser({
@@ -323,8 +323,8 @@ class MemorySentry extends EventEmitter {
   start() {
     this.#assertOpen('start')
     this.#native.start()
-    this.#native.setRef(this.#refed)
     running.add(this)
+    this.#native.setRef(this.#refed)
     return this
   }
 

@@ -457,7 +457,9 @@ impl NativeSentry {
 }
 
 impl Drop for NativeSentry {
-    /// A sentry garbage-collected without `close()` stops its thread here.
+    /// A sentry garbage-collected without `close()` is let go of here: lib/sentry.js holds a
+    /// running one, so it was stopped, but a thread whose read hung past the join limit may
+    /// still be winding down.
     fn drop(&mut self) {
         // As in close(): a ref()'d sentry dropped while its tick hangs in a read must not hold
         // the process until the read returns. After env teardown the sink is gone: a no-op.
