@@ -445,8 +445,8 @@ export interface SentryStats {
   maxCpuNs: number
   meanCpuNs: number
   /**
-   * Threshold, leak, child, OOM and error events dropped because too many were waiting for a
-   * blocked event loop (samples are coalesced instead, and not counted here).
+   * Threshold, leak, leak-end, child, OOM and error events dropped because too many were
+   * waiting for a blocked event loop (samples are coalesced instead, and not counted here).
    */
   droppedEvents: number
 }

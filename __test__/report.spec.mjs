@@ -299,7 +299,8 @@ describe('the live view', () => {
     assert.throws(() => memoryDashboard({}), TypeError)
     const sentry = new EventEmitter()
     sentry.history = () => []
-    assert.throws(() => memoryDashboard({ sentry, path: 'x' }), TypeError)
+    assert.throws(() => memoryDashboard({ sentry, path: 'x' }), RangeError)
+    assert.throws(() => memoryDashboard({ sentry, path: 7 }), TypeError)
     assert.throws(() => memoryDashboard({ sentry, includeCmdline: 'yes' }), TypeError)
     assert.throws(() => memoryDashboard({ sentry, pollMs: 5 }), RangeError)
     assert.throws(() => memoryDashboard({ sentry, pathh: '/x' }), /unknown option 'pathh'/)
