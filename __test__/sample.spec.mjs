@@ -43,6 +43,17 @@ function assertClose(actual, expected, tolerance, what) {
 }
 
 // Closes every sentry a test made, even when an assertion failed.
+/** Counts the samples the native side hands to JS, listened to or not: `.count`. */
+function countEmitted(sentry) {
+  const counter = { count: 0 }
+  const emit = sentry.emit
+  sentry.emit = function (name, ...args) {
+    if (name === 'sample') counter.count++
+    return emit.call(this, name, ...args)
+  }
+  return counter
+}
+
 function sentries(t) {
   const made = []
   t.after(() => Promise.all(made.map((s) => s.close())))
@@ -216,18 +227,12 @@ test('history() holds every tick while fewer than historySize', async (t) => {
 test("'sample' events are sent only while someone listens", async (t) => {
   const make = sentries(t)
   const sentry = make({ intervalMs: 10 })
-  // Count the samples the native side hands to JS, listened to or not.
-  let emitted = 0
-  const emit = sentry.emit
-  sentry.emit = function (name, ...args) {
-    if (name === 'sample') emitted++
-    return emit.call(this, name, ...args)
-  }
+  const emitted = countEmitted(sentry)
 
   const t0 = sentry.stats().ticks
   await waitFor(() => sentry.stats().ticks >= t0 + 10, { message: '10 ticks without listener' })
   await drainEvents()
-  assert.equal(emitted, 0, 'no sample reaches JS while nobody listens')
+  assert.equal(emitted.count, 0, 'no sample reaches JS while nobody listens')
 
   const received = []
   const onSample = (s) => received.push(s)
@@ -244,12 +249,12 @@ test("'sample' events are sent only while someone listens", async (t) => {
   await sleep(50)
   await drainEvents()
   const countAfterOff = received.length
-  const emittedAfterOff = emitted
+  const emittedAfterOff = emitted.count
   const t1 = sentry.stats().ticks
   await waitFor(() => sentry.stats().ticks >= t1 + 10, { message: '10 more ticks' })
   await drainEvents()
   assert.equal(received.length, countAfterOff, 'the removed listener gets nothing more')
-  assert.equal(emitted, emittedAfterOff, 'no sample reaches JS after the last listener left')
+  assert.equal(emitted.count, emittedAfterOff, 'no sample reaches JS after the last listener left')
 
   // Two listeners, one removed: samples keep coming to the other.
   const a = []
@@ -280,24 +285,19 @@ test("removeAllListeners() leaves 'sample' events switching on and off", async (
   }
   // For 'removeListener': once the last 'sample' listener leaves, no sample reaches JS.
   const sentry = make({ intervalMs: 10 })
-  let emitted = 0
-  const emit = sentry.emit
-  sentry.emit = function (name, ...args) {
-    if (name === 'sample') emitted++
-    return emit.call(this, name, ...args)
-  }
+  const emitted = countEmitted(sentry)
   const only = () => {}
   sentry.on('sample', only)
-  await waitFor(() => emitted >= 3, { message: 'samples while listened to' })
+  await waitFor(() => emitted.count >= 3, { message: 'samples while listened to' })
   sentry.removeAllListeners('removeListener')
   sentry.off('sample', only)
   await sleep(50)
   await drainEvents()
-  const emittedAfterOff = emitted
+  const emittedAfterOff = emitted.count
   const ticks = sentry.stats().ticks
   await waitFor(() => sentry.stats().ticks >= ticks + 10, { message: '10 more ticks' })
   await drainEvents()
-  assert.equal(emitted, emittedAfterOff, 'no sample reaches JS after the last listener left')
+  assert.equal(emitted.count, emittedAfterOff, 'no sample reaches JS after the last listener left')
 })
 
 test('ESM import gives the same API as require', async () => {
