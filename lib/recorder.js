@@ -130,7 +130,8 @@ function attach(sentry) {
   if (recorders.has(sentry)) return sentry
   const recorder = { events: [], count: 0, dropped: 0, since: Date.now(), records: new WeakMap() }
   recorders.set(sentry, recorder)
-  // The listeners hold the recorder, not the sentry: a stopped sentry nothing refers to is still collectable.
+  // The listeners hold the recorder, not the sentry: a stopped sentry nothing refers to is
+  // still collectable.
   for (const type of ['threshold', 'leak', 'leak-end', 'leak-diagnosis', 'child', 'oom']) {
     sentry.on(type, (payload) => record(recorder, type, payload))
   }
