@@ -269,7 +269,9 @@ describe('the live page guard', () => {
       [{ path: 'x' }, 'RangeError', /path must be a path starting with '\/'.*got 'x'/],
       [{ path: '/a?b' }, 'RangeError', /got '\/a\?b'/],
       [{ pollMs: '2000' }, 'TypeError', /pollMs must be an integer, got string '2000'/],
-      [{ pollMs: 50 }, 'RangeError', /pollMs must be an integer >= 100, got 50/],
+      [{ pollMs: 50 }, 'RangeError', /pollMs must be an integer from 100 to 2147483647, got 50/],
+      // Past setTimeout's longest delay the page's timer would fire at once.
+      [{ pollMs: 2 ** 31 }, 'RangeError', /pollMs .*got 2147483648/],
       [{ pollMs: NaN }, 'RangeError', /pollMs .*got NaN/],
       [
         { includeCmdline: 'yes' },

@@ -726,6 +726,12 @@ describe('memoryLogger (Koa)', () => {
         /^memsentry\/koa: everyMs must be a number, got string '1s'$/,
       )
       throws({ every: Infinity }, RangeError, /every must be a positive integer, got Infinity$/)
+      // setTimeout turns a longer delay into 1 ms: a batch per millisecond, not per 35 days.
+      throws(
+        { everyMs: 3e9 },
+        RangeError,
+        /everyMs must be a positive number up to 2147483647, got 3000000000$/,
+      )
       // The RouteAttribution itself checks the same.
       assert.throws(() => new RouteAttribution({ window: Infinity }), RangeError)
 

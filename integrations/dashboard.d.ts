@@ -9,7 +9,7 @@ export interface DashboardOptions {
   path?: string
   /** Children's command lines and the process's arguments. Default false. */
   includeCmdline?: boolean
-  /** How often the page polls for new samples, ms (at least 100). Default 2000. */
+  /** How often the page polls for new samples, ms (100 to 2147483647, setTimeout's longest). Default 2000. */
   pollMs?: number
   title?: string
   /** Host names answered (port ignored), against DNS rebinding, not access control; '*' for any. Default localhost, 127.0.0.1, [::1] and the local address. */

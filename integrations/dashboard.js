@@ -71,8 +71,9 @@ function checkOptions(options) {
     throw typeError('includeCmdline', 'a boolean', includeCmdline, WHO)
   }
   if (typeof pollMs !== 'number') throw typeError('pollMs', 'an integer', pollMs, WHO)
-  if (!Number.isInteger(pollMs) || pollMs < 100) {
-    throw rangeError('pollMs', 'an integer >= 100', pollMs, WHO)
+  // At most setTimeout's longest delay: the page polls with it, and a longer one fires at once.
+  if (!Number.isInteger(pollMs) || pollMs < 100 || pollMs > 2 ** 31 - 1) {
+    throw rangeError('pollMs', 'an integer from 100 to 2147483647', pollMs, WHO)
   }
   if (title !== undefined && typeof title !== 'string') {
     throw typeError('title', 'a string', title, WHO)

@@ -50,7 +50,7 @@ export interface MemoryLoggerOptions {
   sentry?: MemorySentry
   /** Requests per batch. Default 1000, unless only `everyMs` is given. */
   every?: number
-  /** Also end a batch after this many ms. */
+  /** Also end a batch after this many ms (at most 2147483647, setTimeout's longest). */
   everyMs?: number
   /** Receives each report; default one line on console.log. */
   log?: ((report: BatchReport) => void) | { info(report: BatchReport): void }

@@ -88,10 +88,17 @@ function toLogFunction(log) {
   )
 }
 
-function positiveNumber(value, name, { integer = false } = {}) {
+// setTimeout's longest delay: a longer one fires after 1 ms, with only a warning.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function positiveNumber(value, name, { integer = false, max = Infinity } = {}) {
   if (typeof value !== 'number') throw typeError(name, 'a number', value, WHO)
-  if (!(value > 0) || (integer && !Number.isInteger(value)) || !Number.isFinite(value)) {
-    throw rangeError(name, `a positive ${integer ? 'integer' : 'number'}`, value, WHO)
+  if (
+    !(value > 0 && value <= max && Number.isFinite(value)) ||
+    (integer && !Number.isInteger(value))
+  ) {
+    const bound = max === Infinity ? '' : ` up to ${max}`
+    throw rangeError(name, `a positive ${integer ? 'integer' : 'number'}${bound}`, value, WHO)
   }
   return value
 }
@@ -168,7 +175,8 @@ class BatchLogger {
       metric = 'heap',
       attribution = {},
     } = readOptions(options, KEYS, WHO)
-    this.#everyMs = everyMs === undefined ? undefined : positiveNumber(everyMs, 'everyMs')
+    this.#everyMs =
+      everyMs === undefined ? undefined : positiveNumber(everyMs, 'everyMs', { max: MAX_TIMER_MS })
     this.#every =
       every === undefined
         ? this.#everyMs === undefined
