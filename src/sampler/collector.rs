@@ -211,11 +211,14 @@ impl Collector {
         }
         if let Some(tracker) = self.children.as_mut() {
             let children = tracker.read(mono_ms, with_smaps, errors, changes);
-            let children_rss: u64 = children.iter().filter_map(|c| c.rss).sum();
+            // Saturating, as the parsers are: a garbled figure near 2^64 must not panic the
+            // sampler (debug builds) or wrap to a small tree (release).
+            let children_rss = children.iter().filter_map(|c| c.rss).fold(0, u64::saturating_add);
             s.children_rss = Some(children_rss);
-            s.tree_rss = s.rss.map(|own| own + children_rss);
+            s.tree_rss = s.rss.map(|own| own.saturating_add(children_rss));
             if let Some(own) = s.smaps {
-                s.tree_pss = Some(own.pss + children.iter().filter_map(|c| c.pss).sum::<u64>());
+                let children_pss = children.iter().filter_map(|c| c.pss).fold(0, u64::saturating_add);
+                s.tree_pss = Some(own.pss.saturating_add(children_pss));
             }
             s.children = Some(children);
         }
@@ -413,6 +416,36 @@ mod tests {
             .collect();
         assert_eq!(got, vec![true, false, false, true, false, false]);
         assert!(c.read(true, &mut errors).smaps.is_some());
+    }
+
+    #[test]
+    fn garbled_children_figures_saturate_the_tree_sums() {
+        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/children/with-children-files/proc");
+        let tree = crate::test_tree::TempTree::copy_of(&fixture, "collector-garbled-children");
+        std::os::unix::fs::symlink("100", tree.root().join("self")).unwrap();
+        // Each child claims nearly 2^64 bytes: three of them overflow a plain sum.
+        let pages = u64::MAX / crate::procfs::page_size::page_size();
+        for pid in [101, 102, 103, 104] {
+            tree.write(&format!("{pid}/statm"), format!("{pages} {pages} 0 0 0 0 0\n"));
+        }
+        let mut c = Collector::new(CollectorConfig {
+            proc_root: tree.root().to_path_buf(),
+            children: ChildrenMode::Direct,
+            ..Default::default()
+        });
+        let mut errors = Vec::new();
+        let s = c.read(false, &mut errors);
+        let read = s
+            .children
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|c| c.rss.is_some())
+            .count();
+        assert!(read >= 2, "children read: {read} ({errors:?})");
+        assert_eq!(s.children_rss, Some(u64::MAX));
+        assert_eq!(s.tree_rss, Some(u64::MAX));
     }
 
     #[test]
