@@ -151,15 +151,42 @@ struct Tracked {
     last_rss: Option<u64>,
     /// A Spawn was reported (so its disappearance is an Exit).
     announced: bool,
-    /// Set once one read of its files took [`SLOW_READ`] or more: it is no longer read (listed
-    /// with no figures), and this error goes out with every reading (the sampler says it once).
-    stalled: Option<ReadError>,
+    /// Set when a read of its files took [`SLOW_READ`] or more: see [`Stall`].
+    stalled: Option<Stall>,
 }
 
-/// A child whose files took this long to read once (a process in D state, a hung NFS mount
-/// under its `cmdline` or `smaps_rollup`) is skipped from then on, so one stuck child does not
-/// stall every tick.
+/// A child whose files took this long to read (a process in D state, a hung NFS mount under its
+/// `cmdline` or `smaps_rollup`) is skipped for a while, so one stuck child does not stall every
+/// tick.
 pub const SLOW_READ: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a slow child is skipped before it is read again; doubled each time the read is slow
+/// again, up to [`STALL_RETRY_MAX_MS`]. Not for good: a read slowed once by memory pressure (a
+/// large child's `smaps_rollup` waiting on its mm lock) would otherwise drop that child from the
+/// tree's figures for the rest of its life, and the tree would seem to shrink.
+pub const STALL_RETRY_FIRST_MS: u64 = 60_000;
+/// The longest a slow child is skipped: one blocked tick per half hour for a child stuck for good.
+pub const STALL_RETRY_MAX_MS: u64 = 30 * 60_000;
+
+/// A child skipped after a slow read: listed with no figures until `retry_ms`, its error going
+/// out with every reading (the sampler says it once); then read once more.
+#[derive(Debug, Clone)]
+struct Stall {
+    error: ReadError,
+    /// `mono_ms` from which it is read again.
+    retry_ms: u64,
+    /// The wait that set `retry_ms`.
+    backoff_ms: u64,
+}
+
+impl Stall {
+    /// The wait after a slow read, given the one before (None: the first slow read).
+    fn next_backoff(previous_ms: Option<u64>) -> u64 {
+        previous_ms.map_or(STALL_RETRY_FIRST_MS, |b| {
+            b.saturating_mul(2).min(STALL_RETRY_MAX_MS)
+        })
+    }
+}
 
 /// A process discovery found to be ours.
 #[derive(Debug)]

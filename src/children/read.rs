@@ -28,8 +28,8 @@ impl ChildrenTracker {
         let mut samples = Vec::with_capacity(pids.len());
         for &pid in &pids {
             if let Some(t) = self.tracked.get(&pid) {
-                if let Some(e) = &t.stalled {
-                    errors.push(e.clone());
+                if let Some(stall) = t.stalled.as_ref().filter(|s| mono_ms < s.retry_ms) {
+                    errors.push(stall.error.clone());
                     samples.push(ChildSample {
                         pid,
                         ppid: t.ppid,
@@ -51,24 +51,34 @@ impl ChildrenTracker {
                 break;
             }
             let took = started.elapsed();
-            if took >= SLOW_READ {
-                if let Some(t) = self.tracked.get_mut(&pid) {
-                    let dir = t.reader.dir().to_path_buf();
-                    let e = ReadError {
-                        kind: ReadErrorKind::Io(io::ErrorKind::TimedOut),
-                        os_error: None,
-                        message: format!(
-                            "reading {} took {} ms (a process in D state, or a hung mount?): child {pid} \
-                             is no longer read",
-                            dir.display(),
-                            took.as_millis()
-                        ),
-                        path: dir,
-                    };
-                    errors.push(e.clone());
-                    t.stalled = Some(e);
-                }
+            let Some(t) = self.tracked.get_mut(&pid) else {
+                continue;
+            };
+            if took < SLOW_READ {
+                // Read in time (again): its figures count from this reading on.
+                t.stalled = None;
+                continue;
             }
+            let backoff_ms = Stall::next_backoff(t.stalled.as_ref().map(|s| s.backoff_ms));
+            let dir = t.reader.dir().to_path_buf();
+            let error = ReadError {
+                kind: ReadErrorKind::Io(io::ErrorKind::TimedOut),
+                os_error: None,
+                message: format!(
+                    "reading {} took {} ms (a process in D state, or a hung mount?): child {pid} \
+                     is skipped, and read again in {} s",
+                    dir.display(),
+                    took.as_millis(),
+                    backoff_ms / 1000
+                ),
+                path: dir,
+            };
+            errors.push(error.clone());
+            t.stalled = Some(Stall {
+                error,
+                retry_ms: mono_ms.saturating_add(backoff_ms),
+                backoff_ms,
+            });
         }
         samples
     }

@@ -201,7 +201,7 @@ fn fixture_without_children_files_scans_stat() {
 }
 
 #[test]
-fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
+fn a_child_whose_read_hangs_is_skipped_for_a_while_and_said_once() {
     let tree = copy(WITH);
     // A FIFO stands in for a cmdline whose read blocks (a child in D state): open() waits
     // for a writer, which comes after 1.2 s.
@@ -223,15 +223,17 @@ fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
     let slow: Vec<_> = errors.iter().filter(|e| e.code() == "ETIMEDOUT").collect();
     assert_eq!(slow.len(), 1, "{errors:?}");
     assert!(
-        slow[0].message.contains("child 101 is no longer read"),
+        slow[0]
+            .message
+            .contains("child 101 is skipped, and read again in 60 s"),
         "{}",
         slow[0]
     );
 
-    // From now on 101 is listed without figures and not read: no wait, the same error (one
-    // key, so the sampler reports it once), the others read as before.
+    // For the next minute 101 is listed without figures and not read: no wait, the same error
+    // (one key, so the sampler reports it once), the others read as before.
     let started = Instant::now();
-    let (samples, errors, _) = read(&mut t, 2000, false);
+    let (samples, errors, _) = read(&mut t, 1000 + STALL_RETRY_FIRST_MS - 1, false);
     assert!(
         started.elapsed() < Duration::from_millis(500),
         "{:?}",
@@ -242,6 +244,70 @@ fn a_child_whose_read_hangs_is_skipped_after_and_said_once() {
     assert!(samples[1].rss.is_some() && samples[2].rss.is_some());
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].key(), slow[0].key());
+}
+
+#[test]
+fn a_slow_child_is_read_again_after_a_wait_that_doubles_while_it_stays_slow() {
+    let tree = copy(WITH);
+    let cmdline = tree.root().join("101/cmdline");
+    // A cmdline whose open() waits for a writer that comes after 1.2 s: one slow read. It reads
+    // empty, so the next read of the child reads it again (a child caught mid-exec).
+    let slow_cmdline = || {
+        let _ = fs::remove_file(&cmdline);
+        let c_path = std::ffi::CString::new(cmdline.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let fifo = cmdline.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1200));
+            fs::write(&fifo, b"").unwrap();
+        })
+    };
+    let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
+    let writer = slow_cmdline();
+    let (_, errors, _) = read(&mut t, 0, false);
+    writer.join().unwrap();
+    assert!(errors.iter().any(|e| e.code() == "ETIMEDOUT"), "{errors:?}");
+
+    // Slow again when it is read again: skipped twice as long.
+    let writer = slow_cmdline();
+    let (samples, errors, _) = read(&mut t, STALL_RETRY_FIRST_MS, false);
+    writer.join().unwrap();
+    assert!(samples[0].rss.is_some(), "read again at the retry");
+    let slow: Vec<_> = errors.iter().filter(|e| e.code() == "ETIMEDOUT").collect();
+    assert_eq!(slow.len(), 1, "{errors:?}");
+    assert!(slow[0].message.contains("read again in 120 s"), "{}", slow[0]);
+    let (samples, _, _) = read(&mut t, 3 * STALL_RETRY_FIRST_MS - 1, false);
+    assert_eq!(samples[0].rss, None, "still skipped");
+
+    // Fast at the next retry: read from then on, no error.
+    fs::remove_file(&cmdline).unwrap();
+    fs::write(&cmdline, b"sleep\x0030\x00").unwrap();
+    for now in [3 * STALL_RETRY_FIRST_MS, 3 * STALL_RETRY_FIRST_MS + 1000] {
+        let (samples, errors, _) = read(&mut t, now, false);
+        assert_eq!(pids(&samples), [101, 102, 103]);
+        assert!(samples[0].rss.is_some(), "read at {now}");
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
+
+#[test]
+fn a_slow_childs_wait_doubles_up_to_its_cap() {
+    let mut waits = vec![Stall::next_backoff(None)];
+    for _ in 0..8 {
+        let last = *waits.last().unwrap();
+        waits.push(Stall::next_backoff(Some(last)));
+    }
+    assert_eq!(
+        waits[..3],
+        [
+            STALL_RETRY_FIRST_MS,
+            2 * STALL_RETRY_FIRST_MS,
+            4 * STALL_RETRY_FIRST_MS
+        ]
+    );
+    assert_eq!(*waits.last().unwrap(), STALL_RETRY_MAX_MS);
+    assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
 }
 
 #[test]
