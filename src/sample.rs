@@ -143,6 +143,11 @@ impl Metric {
         matches!(self, Metric::ChildrenRss | Metric::TreeRss | Metric::TreePss)
     }
 
+    /// Whether the metric is read from the process's memory cgroup.
+    pub fn from_cgroup(self) -> bool {
+        matches!(self, Metric::WorkingSet | Metric::CgroupUsage)
+    }
+
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }

@@ -9,7 +9,7 @@ use crate::children::{ChildChange, ChildrenMode, ChildrenTracker};
 use crate::procfs::meminfo;
 use crate::procfs::proc_file::ProcFile;
 use crate::procfs::process::ProcessReader;
-use crate::procfs::read_error::ReadError;
+use crate::procfs::read_error::{ReadError, ReadErrorKind};
 use crate::sample::{HeapFigures, Sample};
 use crate::sampler::undelivered::Undelivered;
 
@@ -114,6 +114,27 @@ impl Collector {
     /// no memory cgroup was found.
     pub fn cgroup_limit(&self) -> Option<u64> {
         self.initial_cgroup.as_ref().and_then(|c| c.limit)
+    }
+
+    /// Says, with every reading (the sampler reports it once), that `watched` (the rules on
+    /// cgroup metrics, e.g. "thresholds[0] (workingSet)") can never fire: the cgroup was asked
+    /// for and none was found (no `memory` controller, or no `/proc/<pid>/cgroup`). Without it
+    /// such a rule stays silent with a null value. A discovery that failed already says so.
+    pub fn require_cgroup(&mut self, watched: &str) {
+        if !self.config.cgroup || self.cgroup.is_some() || self.cgroup_error.is_some() {
+            return;
+        }
+        let path = self.config.proc_root.join("self/cgroup");
+        self.cgroup_error = Some(ReadError {
+            message: format!(
+                "no memory cgroup found for this process (from {}): workingSet and cgroupUsage \
+                 stay null, and {watched} can never fire",
+                path.display()
+            ),
+            kind: ReadErrorKind::Io(std::io::ErrorKind::NotFound),
+            os_error: None,
+            path,
+        });
     }
 
     /// Whether a reading reads other processes' entries (the children's), which can block for

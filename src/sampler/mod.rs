@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::detect::leak::{
     ms_to_any_limit, ChildGrowth, LeakConfig, LeakEstimate, LeakTransition, LeakWatch, Suspect,
 };
-use crate::detect::thresholds::{RuleState, ThresholdDetector, ThresholdRule};
+use crate::detect::thresholds::{RuleState, ThresholdDetector, ThresholdRule, Watched};
 use crate::procfs::read_error::ReadError;
 use crate::sample::{HeapFigures, Metric, Sample};
 use crate::sampler::collector::Collector;
@@ -196,8 +196,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(config: SamplerConfig, collector: Collector) -> Arc<Shared> {
+    pub fn new(config: SamplerConfig, mut collector: Collector) -> Arc<Shared> {
         let snapshot_off_thread = collector.reads_other_processes();
+        // The rules on cgroup metrics, which a missing cgroup would leave silent.
+        let mut on_cgroup: Vec<String> = config
+            .thresholds
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.metric, Watched::Sample(m) if m.from_cgroup()))
+            .map(|(i, r)| format!("thresholds[{i}] ({})", r.metric.name()))
+            .collect();
+        if let Some(l) = config.leak.as_ref().filter(|l| l.metric.from_cgroup()) {
+            on_cgroup.push(format!("leak detection ({})", l.metric.name()));
+        }
+        if !on_cgroup.is_empty() {
+            collector.require_cgroup(&on_cgroup.join(" and "));
+        }
         Arc::new(Shared {
             history: Mutex::new(History::new(config.history_size)),
             latest: Mutex::new(None),
@@ -674,6 +688,77 @@ mod tests {
         assert!(
             matches!(&events[0], Event::Threshold { name, direction: Direction::Up, .. } if name == "low")
         );
+    }
+
+    #[test]
+    fn rules_on_cgroup_metrics_without_a_cgroup_are_said_once_to_never_fire() {
+        // A proc tree of this process with no cgroup file: as on a host without the memory
+        // controller.
+        let root = crate::test_tree::TempTree::copy_of(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/children/with-children-files/proc"),
+            "sampler-no-cgroup",
+        );
+        std::os::unix::fs::symlink("100", root.root().join("self")).unwrap();
+        root.write("meminfo", "MemTotal:       16384000 kB\n");
+        let rule = |name: &str, metric| ThresholdRule {
+            name: name.into(),
+            metric: Watched::Sample(metric),
+            above: 1,
+            hysteresis: 0,
+        };
+        let config = |thresholds, leak| SamplerConfig {
+            interval: Duration::from_millis(1000),
+            history_size: 5,
+            thresholds,
+            leak,
+            limit: None,
+            heap_in_samples: true,
+            heap_limit: None,
+        };
+        let collector = || {
+            Collector::new(CollectorConfig {
+                proc_root: root.root().to_path_buf(),
+                ..Default::default()
+            })
+        };
+        let errors = |s: &Shared, ticks: usize| {
+            let rec = Recorder::default();
+            for _ in 0..ticks {
+                s.tick(&rec);
+            }
+            let events = rec.0.lock().unwrap();
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Error { message, .. } => Some(message.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let leak = Some(LeakSettings {
+            config: crate::detect::leak::LeakConfig::default(),
+            metric: Metric::WorkingSet,
+        });
+        let s = Shared::new(
+            config(
+                vec![rule("rss", Metric::Rss), rule("ws", Metric::WorkingSet)],
+                leak,
+            ),
+            collector(),
+        );
+        let said = errors(&s, 3);
+        assert_eq!(said.len(), 1, "once, not per tick: {said:?}");
+        assert!(
+            said[0].contains("no memory cgroup found")
+                && said[0]
+                    .contains("thresholds[1] (workingSet) and leak detection (workingSet) can never fire"),
+            "{}",
+            said[0]
+        );
+        // Rules on the process's own figures alone: nothing to say.
+        let s = Shared::new(config(vec![rule("rss", Metric::Rss)], None), collector());
+        assert!(errors(&s, 2).is_empty());
     }
 
     /// A sentry whose leak metric is heapUsed, fed by set_heap so that the test controls the
