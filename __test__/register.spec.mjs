@@ -125,6 +125,26 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.ok(threshold.value > threshold.threshold)
   })
 
+  test('MEMSENTRY_LOG=json with 40 children: every line under PIPE_BUF, whole', async () => {
+    const result = await run(['-r', registerCjs, app('children-app.js'), '40', '1500'], {
+      MEMSENTRY_INTERVAL_MS: '200',
+      MEMSENTRY_LOG: 'json',
+    })
+    assertClean(result)
+    assert.equal(result.code, 0, describe(result))
+    const samples = lines(result.stderr).map((l) => {
+      // A write past PIPE_BUF (4096 bytes) can land in part on a pipe and tear the line.
+      assert.ok(Buffer.byteLength(l) < 4096, `${Buffer.byteLength(l)} bytes: ${l.slice(0, 200)}`)
+      return JSON.parse(l)
+    })
+    // Once the 40 are seen, the line keeps the sums and leaves the per-child list out.
+    const crowded = samples.filter((s) => s.event === undefined && s.childrenRss > 0)
+    assert.ok(crowded.length >= 1, describe(result))
+    const summed = crowded.filter((s) => s.children === undefined)
+    assert.ok(summed.length >= 1, describe(result))
+    for (const s of summed) assert.ok(s.treeRss > s.rss, JSON.stringify(s))
+  })
+
   test('a leak diagnosis is one line: where the leak allocates, or what grew (text and JSON)', async () => {
     const text = await run(['-r', registerCjs, app('diagnosis-app.js')], {
       REGISTER_MODULE: registerCjs,

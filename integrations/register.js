@@ -348,6 +348,16 @@ function jsonLines() {
   }
 }
 
+// A sample as one JSON line. With some 27 children or more, the per-child list takes it past
+// PIPE_BUF, and a pipe may then take the write in part and tear the line: such a line keeps the
+// sums (childrenRss, treeRss) and leaves the list out, as history() entries do.
+function jsonSampleLine(format, s) {
+  const full = format.formatJson(s)
+  if (Buffer.byteLength(full) < PIPE_BUF || !Array.isArray(s?.children)) return full
+  const { children, ...sums } = s
+  return format.formatJson(sums)
+}
+
 function attachLog(sentry, mode, format, say) {
   if (mode === 'off') return
   const lines = mode === 'json' ? jsonLines() : textLines(format)
@@ -363,7 +373,8 @@ function attachLog(sentry, mode, format, say) {
   }
   // A line per sample only when asked for: by default an app's stderr gets events alone.
   if (mode === 'events') return
-  const sampleLine = mode === 'json' ? (s) => format.formatJson(s) : (s) => format.formatPidstat(s)
+  const sampleLine =
+    mode === 'json' ? (s) => jsonSampleLine(format, s) : (s) => format.formatPidstat(s)
   if (mode === 'pidstat') say(format.pidstatHeader())
   sentry.on('sample', (s) => {
     try {
