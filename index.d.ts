@@ -484,7 +484,8 @@ export declare class MemorySentry extends EventEmitter {
   readonly latest: Readonly<Sample> | null
   /**
    * Each threshold rule's state now, read from the core (right whenever asked, whoever listened
-   * to the events): one per rule in option order, one per watched child for a `'child.rss'` rule.
+   * to the events): one per rule in option order, one per watched child for a `'child.rss'` rule;
+   * none after `close()`.
    */
   thresholdStates(): ThresholdState[]
   /** The leak episode in progress, read from the core, or null. */
