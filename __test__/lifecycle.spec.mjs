@@ -440,7 +440,7 @@ test('a worker whose sentry is stuck in a read terminates at once', async (t) =>
   assert.ok(ms < 2000, `terminate() took ${ms} ms`)
 })
 
-test('a child whose reads hang is skipped from then on, and said once as an error', async (t) => {
+test('a child whose reads hang is skipped for a while, and said once as an error', async (t) => {
   const fixture = fileURLToPath(
     new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
   )
@@ -470,7 +470,8 @@ test('a child whose reads hang is skipped from then on, and said once as an erro
   await waitFor(() => sentry.stats().ticks >= ticks + 10, { timeoutMs: 10_000 })
   const slow = errors.filter((e) => e.code === 'ETIMEDOUT')
   assert.equal(slow.length, 1, slow.map((e) => e.message).join('\n'))
-  assert.match(slow[0].message, /child 101 is no longer read/)
+  // Ten ticks of 50 ms are well inside the minute it is skipped for.
+  assert.match(slow[0].message, /child 101 is skipped, and read again in 60 s/)
   const latest = kids(sentry.latest)
   assert.equal(latest[101].rss, null, 'listed without figures')
   assert.ok(latest[102].rss > 0, 'the others are read as before')

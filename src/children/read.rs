@@ -26,9 +26,13 @@ impl ChildrenTracker {
             ignored: &ignored,
         };
         let mut samples = Vec::with_capacity(pids.len());
+        // One slow child read again per pass: children that went slow together come due
+        // together, and their reads in one tick would block the sampler for all of them.
+        let mut retried = false;
         for &pid in &pids {
             if let Some(t) = self.tracked.get(&pid) {
-                if let Some(stall) = t.stalled.as_ref().filter(|s| mono_ms < s.retry_ms) {
+                let skip = |s: &&Stall| retried || mono_ms < s.retry_ms;
+                if let Some(stall) = t.stalled.as_ref().filter(skip) {
                     errors.push(stall.error.clone());
                     samples.push(ChildSample {
                         pid,
@@ -39,6 +43,7 @@ impl ChildrenTracker {
                     });
                     continue;
                 }
+                retried |= t.stalled.is_some();
             }
             let started = std::time::Instant::now();
             // At most twice: once more for a new process found under a reused pid.

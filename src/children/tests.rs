@@ -246,49 +246,130 @@ fn a_child_whose_read_hangs_is_skipped_for_a_while_and_said_once() {
     assert_eq!(errors[0].key(), slow[0].key());
 }
 
+/// Makes `path` a FIFO whose open() for reading waits for a writer that comes `after_ms` later
+/// (a read that blocks, as in a child in D state) and writes `content`. The writer gives up 5 s
+/// after that if no read comes, so a test whose read never comes fails rather than hangs.
+fn slow_file(path: &Path, content: &'static [u8], after_ms: u64) -> std::thread::JoinHandle<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = fs::remove_file(path);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(after_ms));
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < give_up {
+            // Non-blocking: fails (ENXIO) until a reader has the FIFO open.
+            let open = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path);
+            if let Ok(mut w) = open {
+                let _ = std::io::Write::write_all(&mut w, content);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
 #[test]
 fn a_slow_child_is_read_again_after_a_wait_that_doubles_while_it_stays_slow() {
     let tree = copy(WITH);
     let cmdline = tree.root().join("101/cmdline");
-    // A cmdline whose open() waits for a writer that comes after 1.2 s: one slow read. It reads
-    // empty, so the next read of the child reads it again (a child caught mid-exec).
-    let slow_cmdline = || {
-        let _ = fs::remove_file(&cmdline);
-        let c_path = std::ffi::CString::new(cmdline.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-        let fifo = cmdline.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1200));
-            fs::write(&fifo, b"").unwrap();
-        })
+    let stalls = |errors: &[ReadError]| -> Vec<String> {
+        errors
+            .iter()
+            .filter(|e| e.code() == "ETIMEDOUT")
+            .map(|e| e.message.clone())
+            .collect()
     };
+    // Each cmdline reads empty, so the next read of the child reads it again (as for a child
+    // caught mid-exec).
     let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
-    let writer = slow_cmdline();
+    let writer = slow_file(&cmdline, b"", 1200);
     let (_, errors, _) = read(&mut t, 0, false);
     writer.join().unwrap();
-    assert!(errors.iter().any(|e| e.code() == "ETIMEDOUT"), "{errors:?}");
+    let slow = stalls(&errors);
+    assert!(
+        slow.len() == 1 && slow[0].contains("read again in 60 s"),
+        "{slow:?}"
+    );
 
     // Slow again when it is read again: skipped twice as long.
-    let writer = slow_cmdline();
+    let writer = slow_file(&cmdline, b"", 1200);
     let (samples, errors, _) = read(&mut t, STALL_RETRY_FIRST_MS, false);
     writer.join().unwrap();
     assert!(samples[0].rss.is_some(), "read again at the retry");
-    let slow: Vec<_> = errors.iter().filter(|e| e.code() == "ETIMEDOUT").collect();
-    assert_eq!(slow.len(), 1, "{errors:?}");
-    assert!(slow[0].message.contains("read again in 120 s"), "{}", slow[0]);
+    let slow = stalls(&errors);
+    assert!(
+        slow.len() == 1 && slow[0].contains("read again in 120 s"),
+        "{slow:?}"
+    );
+    // A file that reads at once from here on: a read that should not come fails, not hangs.
+    fs::remove_file(&cmdline).unwrap();
+    fs::write(&cmdline, b"").unwrap();
     let (samples, _, _) = read(&mut t, 3 * STALL_RETRY_FIRST_MS - 1, false);
     assert_eq!(samples[0].rss, None, "still skipped");
 
     // Fast at the next retry: read from then on, no error.
-    fs::remove_file(&cmdline).unwrap();
-    fs::write(&cmdline, b"sleep\x0030\x00").unwrap();
     for now in [3 * STALL_RETRY_FIRST_MS, 3 * STALL_RETRY_FIRST_MS + 1000] {
         let (samples, errors, _) = read(&mut t, now, false);
         assert_eq!(pids(&samples), [101, 102, 103]);
         assert!(samples[0].rss.is_some(), "read at {now}");
         assert!(errors.is_empty(), "{errors:?}");
     }
+
+    // And a fast read starts the waits over: slow once more, skipped a minute, not four.
+    let writer = slow_file(&cmdline, b"", 1200);
+    let (_, errors, _) = read(&mut t, 3 * STALL_RETRY_FIRST_MS + 2000, false);
+    writer.join().unwrap();
+    let slow = stalls(&errors);
+    assert!(
+        slow.len() == 1 && slow[0].contains("read again in 60 s"),
+        "{slow:?}"
+    );
+}
+
+#[test]
+fn children_that_went_slow_together_are_read_again_one_per_pass() {
+    let tree = copy(WITH);
+    let mut t = ChildrenTracker::new(tree.root(), SELF, ChildrenMode::Direct, 0);
+    // Read one after the other: 101 waits 1.2 s, then 102 until 2.5 s.
+    let writers: Vec<_> = [(101, 1200), (102, 2500)]
+        .iter()
+        .map(|&(pid, after)| {
+            slow_file(
+                &tree.root().join(format!("{pid}/cmdline")),
+                b"sleep\x0030\x00",
+                after,
+            )
+        })
+        .collect();
+    let (_, errors, _) = read(&mut t, 0, false);
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    assert_eq!(
+        errors.iter().filter(|e| e.code() == "ETIMEDOUT").count(),
+        2,
+        "{errors:?}"
+    );
+    for pid in [101, 102] {
+        let path = tree.root().join(format!("{pid}/cmdline"));
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, b"sleep\x0030\x00").unwrap();
+    }
+    // Both come due at once: the first pass reads one of them, the next the other.
+    let read_now = |t: &mut ChildrenTracker, now| {
+        let (samples, _, _) = read(t, now, false);
+        samples
+            .iter()
+            .filter(|s| s.rss.is_some())
+            .map(|s| s.pid)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read_now(&mut t, STALL_RETRY_FIRST_MS), [101, 103]);
+    assert_eq!(read_now(&mut t, STALL_RETRY_FIRST_MS + 100), [101, 102, 103]);
 }
 
 #[test]
