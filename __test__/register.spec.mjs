@@ -125,8 +125,9 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.ok(threshold.value > threshold.threshold)
   })
 
-  test('MEMSENTRY_LOG=json with 40 children: every line under PIPE_BUF, whole', async () => {
-    const result = await run(['-r', registerCjs, app('children-app.js'), '40', '1500'], {
+  test('MEMSENTRY_LOG=json with 5, then 40 children: every line under PIPE_BUF, whole', async () => {
+    // Children are found once a second: each phase of 2.5 s spans at least one discovery.
+    const result = await run(['-r', registerCjs, app('children-app.js'), '5', '40', '2500'], {
       MEMSENTRY_INTERVAL_MS: '200',
       MEMSENTRY_LOG: 'json',
     })
@@ -137,10 +138,11 @@ suite('memsentry/register', { concurrency: 3 }, () => {
       assert.ok(Buffer.byteLength(l) < 4096, `${Buffer.byteLength(l)} bytes: ${l.slice(0, 200)}`)
       return JSON.parse(l)
     })
-    // Once the 40 are seen, the line keeps the sums and leaves the per-child list out.
-    const crowded = samples.filter((s) => s.event === undefined && s.childrenRss > 0)
-    assert.ok(crowded.length >= 1, describe(result))
-    const summed = crowded.filter((s) => s.children === undefined)
+    const seen = samples.filter((s) => s.event === undefined && s.childrenRss > 0)
+    // With 5 children the line lists them; with 40 it keeps the sums and leaves the list out.
+    const listed = seen.filter((s) => s.children?.length === 5)
+    assert.ok(listed.length >= 1, describe(result))
+    const summed = seen.filter((s) => s.children === undefined)
     assert.ok(summed.length >= 1, describe(result))
     for (const s of summed) assert.ok(s.treeRss > s.rss, JSON.stringify(s))
   })

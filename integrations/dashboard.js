@@ -38,7 +38,7 @@
 
 const net = require('node:net')
 const { attach, collectData, eventCount, renderHtml } = require('./report')
-const { checkKnownKeys, rangeError, typeError } = require('../lib/validation')
+const { MAX_TIMER_MS, checkKnownKeys, rangeError, typeError } = require('../lib/validation')
 
 const DEFAULT_PATH = '/_memsentry'
 const DEFAULT_POLL_MS = 2000
@@ -71,9 +71,9 @@ function checkOptions(options) {
     throw typeError('includeCmdline', 'a boolean', includeCmdline, WHO)
   }
   if (typeof pollMs !== 'number') throw typeError('pollMs', 'an integer', pollMs, WHO)
-  // At most setTimeout's longest delay: the page polls with it, and a longer one fires at once.
-  if (!Number.isInteger(pollMs) || pollMs < 100 || pollMs > 2 ** 31 - 1) {
-    throw rangeError('pollMs', 'an integer from 100 to 2147483647', pollMs, WHO)
+  // The page polls with it (setTimeout).
+  if (!Number.isInteger(pollMs) || pollMs < 100 || pollMs > MAX_TIMER_MS) {
+    throw rangeError('pollMs', `an integer from 100 to ${MAX_TIMER_MS}`, pollMs, WHO)
   }
   if (title !== undefined && typeof title !== 'string') {
     throw typeError('title', 'a string', title, WHO)

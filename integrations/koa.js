@@ -41,6 +41,7 @@ const v8 = require('node:v8')
 const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
 const { formatReport } = require('./format')
 const {
+  MAX_TIMER_MS,
   readOptions,
   checkKnownKeys,
   typeError,
@@ -87,9 +88,6 @@ function toLogFunction(log) {
     `memsentry/koa: log must be a function or a logger with .info(), got ${log === null ? 'null' : typeof log}`,
   )
 }
-
-// setTimeout's longest delay: a longer one fires after 1 ms, with only a warning.
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 function positiveNumber(value, name, { integer = false, max = Infinity } = {}) {
   if (typeof value !== 'number') throw typeError(name, 'a number', value, WHO)

@@ -11,6 +11,10 @@
 
 const CORE = 'memsentry'
 
+// setTimeout's longest delay: a longer one fires after 1 ms, with only a warning. A period an
+// integration passes to a timer is checked against it.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 function quote(text) {
   const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text
   const escaped = shown
@@ -120,6 +124,7 @@ function readOptions(options, known, who) {
 }
 
 module.exports = {
+  MAX_TIMER_MS,
   quote,
   formatValue,
   describeWithType,

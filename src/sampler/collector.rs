@@ -54,7 +54,8 @@ pub struct Collector {
     prev_faults: Option<(u64, u64, u64)>,
     heap: Option<HeapFigures>,
     cgroup: Option<CgroupReader>,
-    /// A discovery failure or fallback, reported with every reading (the sampler reports it
+    /// A discovery failure or fallback, or rules on cgroup metrics with no cgroup to read
+    /// ([`Collector::require_cgroup`]), reported with every reading (the sampler reports it
     /// once).
     cgroup_error: Option<ReadError>,
     /// The cgroup's memory limit as first read, for `limit: 'auto'` and percent thresholds.
@@ -117,8 +118,9 @@ impl Collector {
     }
 
     /// Says, with every reading (the sampler reports it once), that `watched` (the rules on
-    /// cgroup metrics, e.g. "thresholds[0] (workingSet)") can never fire: the cgroup was asked
-    /// for and none was found (no `memory` controller, or no `/proc/<pid>/cgroup`). Without it
+    /// cgroup metrics, e.g. `thresholds[0] (workingSet)`) can never fire: the cgroup was asked
+    /// for and there is none to read (no `/proc/<pid>/cgroup`, no `memory` controller in it, or
+    /// its directory not mounted or without a usage file, as in a v2 root cgroup). Without it
     /// such a rule stays silent with a null value. A discovery that failed already says so.
     pub fn require_cgroup(&mut self, watched: &str) {
         if !self.config.cgroup || self.cgroup.is_some() || self.cgroup_error.is_some() {
@@ -127,8 +129,9 @@ impl Collector {
         let path = self.config.proc_root.join("self/cgroup");
         self.cgroup_error = Some(ReadError {
             message: format!(
-                "no memory cgroup found for this process (from {}): workingSet and cgroupUsage \
-                 stay null, and {watched} can never fire",
+                "no memory cgroup to read for this process (from {}: none listed, or its \
+                 directory not mounted or without a usage file): workingSet and cgroupUsage stay \
+                 null, and {watched} can never fire",
                 path.display()
             ),
             kind: ReadErrorKind::Io(std::io::ErrorKind::NotFound),
@@ -279,6 +282,7 @@ fn read_mem_total(proc_root: &Path) -> (Option<u64>, Option<ReadError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn a_live_reading_fills_the_default_fields() {
@@ -445,18 +449,32 @@ mod tests {
             .join("tests/fixtures/children/with-children-files/proc");
         let tree = crate::test_tree::TempTree::copy_of(&fixture, "collector-garbled-children");
         std::os::unix::fs::symlink("100", tree.root().join("self")).unwrap();
-        // Each child claims nearly 2^64 bytes: three of them overflow a plain sum.
+        // Each child claims nearly 2^64 bytes of RSS and of PSS: three overflow a plain sum.
         let pages = u64::MAX / crate::procfs::page_size::page_size();
+        let kib = u64::MAX / 1024;
         for pid in [101, 102, 103, 104] {
             tree.write(&format!("{pid}/statm"), format!("{pages} {pages} 0 0 0 0 0\n"));
+            let rollup = tree.root().join(format!("{pid}/smaps_rollup"));
+            let text = fs::read_to_string(&rollup).unwrap();
+            let garbled: String = text
+                .lines()
+                .map(|l| match l.starts_with("Pss:") {
+                    true => format!("Pss:            {kib} kB\n"),
+                    false => format!("{l}\n"),
+                })
+                .collect();
+            fs::write(&rollup, garbled).unwrap();
         }
         let mut c = Collector::new(CollectorConfig {
             proc_root: tree.root().to_path_buf(),
             children: ChildrenMode::Direct,
+            smaps_every_n: 1,
             ..Default::default()
         });
         let mut errors = Vec::new();
         let s = c.read(false, &mut errors);
+        assert!(s.smaps.is_some(), "{errors:?}");
+        assert_eq!(s.tree_pss, Some(u64::MAX));
         let read = s
             .children
             .as_ref()

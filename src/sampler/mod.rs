@@ -750,7 +750,7 @@ mod tests {
         let said = errors(&s, 3);
         assert_eq!(said.len(), 1, "once, not per tick: {said:?}");
         assert!(
-            said[0].contains("no memory cgroup found")
+            said[0].contains("no memory cgroup to read")
                 && said[0]
                     .contains("thresholds[1] (workingSet) and leak detection (workingSet) can never fire"),
             "{}",

@@ -9,9 +9,10 @@
 //! The rules' numbers are the constants below, each with the recordings that set it. The code
 //! that applies them: this file takes the samples and decides (start, go on, end);
 //! `envelope.rs` holds the floors and the statistics of rules 1-4; `cause.rs` rule 5 (what
-//! grows); `outlived.rs` rule 6 (what the full GCs kept); `full_gcs.rs` the record of full GCs
-//! those read; `watch.rs` the one-minute look-out; `limits.rs` the time to a limit; and
-//! `child_growth.rs` which child grows.
+//! grows); `outlived.rs` what the full GCs say (rule 6, the second half of rule 3, and the
+//! heap's floor since the newest full GC); `full_gcs.rs` the record of full GCs those read;
+//! `watch.rs` the one-minute look-out; `limits.rs` the time to a limit; and `child_growth.rs`
+//! which child grows.
 //!
 //! # What it looks at
 //!

@@ -1,6 +1,7 @@
-//! Whether a growth outlived the full GCs (rule 6 of the module documentation), and the
-//! full-GC side of an episode going on: only a full GC tells memory kept from garbage not yet
-//! collected.
+//! What the full GCs say: whether a growth outlived them (rule 6 of the module documentation),
+//! whether the heap or external memory still grows since the last one (the second half of rule
+//! 3), and the heap's floor since the newest one, which rule 5 and the end rule read too. Only a
+//! full GC tells memory kept from garbage not yet collected.
 
 use super::cause::Cause;
 use super::envelope::{Analysis, Part};
@@ -217,7 +218,7 @@ impl LeakDetector {
     /// slowing guards, another at 148 s (`lru-slow-s.csv`). The steps' own rate, the jump guard and the
     /// floor keeping up with the steps hold none back today: they say what the rule reads, a
     /// line that rises and goes on.
-    pub(super) fn steps_go_on(&self, since: Option<f64>, rate: f64) -> bool {
+    fn steps_go_on(&self, since: Option<f64>, rate: f64) -> bool {
         let lives = &self.heap_lives;
         let Some((r1, r2, r3)) = lives.last_three_rates() else {
             return false;
