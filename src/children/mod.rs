@@ -53,8 +53,9 @@
 //!
 //! At most [`MAX_CHILDREN`] (1024) children are tracked, each holding up to four open fds
 //! (`stat`, `statm`, `status`, and `smaps_rollup` when asked). Further children are ignored for
-//! their whole life (no Spawn, no sample, no error) and counted once each in
-//! [`ChildrenTracker::dropped`]; their descendants are still walked in Tree mode.
+//! their whole life (no Spawn, no sample) and counted once each in [`ChildrenTracker::dropped`];
+//! their descendants are still walked in Tree mode. While any is left out, one error
+//! (`ERR_MEMSENTRY_TOO_MANY_CHILDREN`) goes with every reading: the sums undercount.
 
 mod discover;
 mod read;
@@ -274,6 +275,19 @@ impl ChildrenTracker {
         if due {
             self.last_discovery_ms = Some(mono_ms);
             self.discover(mono_ms, errors, changes);
+        }
+        if !self.ignored.is_empty() {
+            // With every reading while some are left out (the sampler says it once).
+            errors.push(ReadError {
+                path: self.proc_root.join(self.self_pid.to_string()),
+                kind: ReadErrorKind::TooManyChildren,
+                os_error: None,
+                message: format!(
+                    "more than {MAX_CHILDREN} children: {} are not read, and childrenRss, treeRss \
+                     and treePss leave them out",
+                    self.ignored.len()
+                ),
+            });
         }
         self.read_tracked(mono_ms, with_smaps, errors, changes)
     }

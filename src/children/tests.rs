@@ -695,14 +695,34 @@ fn the_cap_ignores_extras_and_counts_each_once() {
         dir.write(&format!("{pid}/stat"), stat_line(pid, "w", SELF, 1, 8000));
     }
     let mut t = ChildrenTracker::new(dir.root(), SELF, ChildrenMode::Direct, 0);
-    let (samples, _, changes) = read(&mut t, 0, false);
+    let (samples, errors, changes) = read(&mut t, 0, false);
     assert_eq!(samples.len(), MAX_CHILDREN);
     assert_eq!(changes.len(), MAX_CHILDREN);
     assert_eq!(t.dropped(), 3 + 6);
-    let (samples, _, changes) = read(&mut t, 1, false);
+    // Said with every reading while some are left out, under one key (the sampler says it once).
+    let over = |errors: &[ReadError]| -> Vec<ReadError> {
+        errors
+            .iter()
+            .filter(|e| e.code() == "ERR_MEMSENTRY_TOO_MANY_CHILDREN")
+            .cloned()
+            .collect()
+    };
+    let first = over(&errors);
+    assert_eq!(first.len(), 1, "{errors:?}");
+    assert!(first[0].message.contains("9 are not read"), "{}", first[0]);
+    let (samples, errors, changes) = read(&mut t, 1, false);
     assert_eq!(samples.len(), MAX_CHILDREN);
     assert!(changes.is_empty());
     assert_eq!(t.dropped(), 9, "counted once per child");
+    assert_eq!(over(&errors).len(), 1);
+    assert_eq!(over(&errors)[0].key(), first[0].key());
+
+    // Once the extras are gone, nothing more to say.
+    for pid in 1000 + n - 20..1000 + n {
+        fs::remove_dir_all(dir.root().join(pid.to_string())).unwrap();
+    }
+    let (_, errors, _) = read(&mut t, 2, false);
+    assert!(over(&errors).is_empty(), "{errors:?}");
 }
 
 #[test]

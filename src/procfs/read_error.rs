@@ -13,6 +13,9 @@ pub enum ReadErrorKind {
     Io(io::ErrorKind),
     /// the bytes were read but did not parse.
     Parse,
+    /// Children past [`crate::children::MAX_CHILDREN`] are not read: the children's sums leave
+    /// them out.
+    TooManyChildren,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +62,7 @@ impl ReadError {
             ReadErrorKind::Io(io::ErrorKind::TimedOut) => "ETIMEDOUT",
             ReadErrorKind::Io(_) => "EIO",
             ReadErrorKind::Parse => "EPARSE",
+            ReadErrorKind::TooManyChildren => "ERR_MEMSENTRY_TOO_MANY_CHILDREN",
         }
     }
 }
