@@ -49,7 +49,7 @@ export interface LeakOptions {
   /**
    * The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs.
    * 150000 or more spans V8's full-GC period under load (300000 or more in production, for a
-   * margin: of 1161 healthy recordings replayed, none fires from 270000 up at 1 s sampling, one
+   * margin: of 1191 healthy recordings replayed, none fires from 270000 up at 1 s sampling, one
    * at 5 s); a shorter window answers fast leaks
    * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
    * From 180000 up a one-minute look-out runs beside it: a leak that, at its one-minute slope,
