@@ -449,6 +449,8 @@ export interface SentryStats {
    * waiting for a blocked event loop (samples are coalesced instead, and not counted here).
    */
   droppedEvents: number
+  /** Samples the history holds now (at most `historySize`); a report drawn thinned says so. */
+  historyLength: number
 }
 
 export interface MemorySentryEvents {

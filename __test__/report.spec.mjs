@@ -526,6 +526,50 @@ describe('events and files', () => {
     assert.equal(data.series.time.at(-1), Math.round(history.at(-1).time), 'the newest survives')
   })
 
+  test('the page gives no element id twice', () => {
+    const html = report.renderHtml(report.buildData([], [], { process: { pid: 1 } }))
+    const ids = [...html.matchAll(/<[a-z]+[^>]*\sid="([^"]+)"/g)].map((m) => m[1])
+    assert.ok(ids.length > 10, `ids found: ${ids.length}`)
+    assert.deepEqual(
+      ids.filter((id, i) => ids.indexOf(id) !== i),
+      [],
+    )
+  })
+
+  test('a history the sentry thinned is drawn as it came, and the page says from how many', () => {
+    // What history({ maxPoints }) gives for a 50,000-sample history: MAX_POINTS plus the newest.
+    const held = 50_000
+    const t0 = Date.now() - held * 10
+    const given = Array.from({ length: MAX_POINTS + 1 }, (_, i) => ({
+      time: t0 + i * 25,
+      pid: 1,
+      rss: 100 * MiB + i,
+      cgroup: null,
+    }))
+    const sentry = new EventEmitter()
+    sentry.history = ({ maxPoints }) => (assert.equal(maxPoints, MAX_POINTS), given)
+    sentry.stats = () => ({ historyLength: held })
+    const data = report.collectData(sentry)
+    assert.equal(data.series.time.length, MAX_POINTS + 1, 'not thinned a second time')
+    assert.equal(data.thinnedFrom, held)
+    // A whole history (the sentry's count is read first: a tick after it adds one) has no note.
+    sentry.stats = () => ({ historyLength: given.length - 1 })
+    assert.equal(report.collectData(sentry).thinnedFrom, undefined)
+  })
+
+  test('stats().historyLength is what history() holds, up to historySize', async () => {
+    const sentry = new MemorySentry({ intervalMs: 10, historySize: 5, children: 'none' })
+    try {
+      await waitFor(() => sentry.stats().ticks >= 8, { timeoutMs: 10_000 })
+      sentry.stop()
+      assert.equal(sentry.stats().historyLength, 5)
+      assert.equal(sentry.history().length, 5)
+    } finally {
+      await sentry.close()
+    }
+    assert.equal(sentry.stats().historyLength, 5, 'the history still answers after close()')
+  })
+
   test('writeReport replaces an existing file with a 0600 one', () => {
     const sentry = new EventEmitter()
     sentry.history = () => [syntheticSample(Date.now(), 0)]

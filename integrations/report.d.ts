@@ -3,7 +3,7 @@ import type { MemorySentry, ReportOptions, Sample } from '../index'
 
 /** An event as the recorder keeps it: its type and time, then the event's own fields. */
 export interface RecordedEvent {
-  type: 'threshold' | 'leak' | 'leak-end' | 'child' | 'oom'
+  type: 'threshold' | 'leak' | 'leak-end' | 'leak-diagnosis' | 'child' | 'oom'
   /** Epoch ms. */
   time: number
   [field: string]: unknown
@@ -38,6 +38,8 @@ export interface ReportMeta {
   eventsSince?: number | null
   eventsDropped?: number
   trigger?: Record<string, unknown> | null
+  /** The samples `history` was thinned from (collectData sets it), for the page's note. */
+  historyLength?: number
   live?: { pollMs: number } | null
 }
 

@@ -14,10 +14,10 @@
 // public face, and what memsentry/dashboard builds the live view from.
 //
 // Events: a sample history is kept by the sentry itself, but events are not. `attach(sentry)`
-// subscribes to its 'threshold', 'leak', 'leak-end', 'child' and 'oom' events and keeps the last
-// 1000 in memory (per sentry, dropped with it). `writeReport` attaches on first use, so events
-// emitted before the first `attach` or `writeReport` call are not in any report: call `attach`
-// right after creating the sentry to have them all.
+// subscribes to its 'threshold', 'leak', 'leak-end', 'leak-diagnosis', 'child' and 'oom' events
+// and keeps the last 1000 in memory (per sentry, dropped with it). `writeReport` attaches on first
+// use, so events emitted before the first `attach` or `writeReport` call are not in any report:
+// call `attach` right after creating the sentry to have them all.
 //
 // Command lines: arguments can hold secrets (`--token=...`), so children's command lines and this
 // process's arguments are left out of every report unless `includeCmdline: true`.

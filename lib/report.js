@@ -260,13 +260,17 @@ function processInfo(includeCmdline) {
  * The page's data, from plain inputs (no sentry needed: tests and tools feed it synthetic
  * figures). `history` is Sample[] oldest first; `events` compact events as `attach` records them
  * (type, time, ...); `meta` carries { options, limit, latest, process, title, eventsSince,
- * eventsDropped, trigger } (all optional).
+ * eventsDropped, trigger, historyLength } (all optional; historyLength: the samples `history` was
+ * thinned from, for the page's note that it is).
  */
 function buildData(history, events = [], meta = {}, { includeCmdline = false } = {}) {
   const options = meta.options ?? {}
   const latest = meta.latest ?? history[history.length - 1] ?? null
   const limit = finiteOrNull(meta.limit) ?? finiteOrNull(latest?.cgroup?.limit) ?? null
   const proc = meta.process ?? processInfo(includeCmdline)
+  // A sentry's history({ maxPoints }) is thinned already, to at most MAX_POINTS plus the newest.
+  const drawn = thin(history, MAX_POINTS + 1)
+  const held = Math.max(history.length, meta.historyLength ?? 0)
   const evs = events.map((e) => {
     if (includeCmdline || e.cmdline === undefined) return e
     const { cmdline, ...rest } = e
@@ -286,8 +290,8 @@ function buildData(history, events = [], meta = {}, { includeCmdline = false } =
     },
     latest: latestFigures(latest),
     children: childList(latest?.children, includeCmdline),
-    series: columns(thin(history, MAX_POINTS), { children: options.children }),
-    ...(history.length > MAX_POINTS ? { thinnedFrom: history.length } : {}),
+    series: columns(drawn, { children: options.children }),
+    ...(held > drawn.length ? { thinnedFrom: held } : {}),
     lines: horizontalLines(options, limit, latest?.cgroup),
     leaks: leakEpisodes(evs),
     events: evs,
@@ -315,7 +319,9 @@ function collectData(sentry, { includeCmdline = false, title, sinceMs, trigger, 
   attach(sentry)
   const options = sentry.options ?? {}
   // Thinned by the sentry itself: a history of up to 1,000,000 samples costs a scan in native
-  // code and MAX_POINTS samples here, not a million objects.
+  // code and MAX_POINTS samples here, not a million objects. Its length is read first, so a tick
+  // in between cannot make a whole history look thinned.
+  const historyLength = sinceMs == null ? sentry.stats?.().historyLength : undefined
   const history = sentry.history({ sinceMs: sinceMs ?? 0, maxPoints: MAX_POINTS })
   // history({ sinceMs }) includes a sample taken at exactly sinceMs; the page wants newer ones.
   const samples = sinceMs != null ? history.filter((s) => Math.round(s.time) > sinceMs) : history
@@ -332,6 +338,7 @@ function collectData(sentry, { includeCmdline = false, title, sinceMs, trigger, 
       eventsDropped: rec.dropped,
       trigger,
       live,
+      historyLength,
     },
     { includeCmdline },
   )

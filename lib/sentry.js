@@ -270,11 +270,13 @@ class MemorySentry extends EventEmitter {
   /**
    * What sampling has cost so far: `{ ticks, cpuNs, maxCpuNs, meanCpuNs }`, measured as the
    * sampler thread's own CPU time around each tick; and `droppedEvents`, the events dropped
-   * because too many were waiting for a blocked event loop.
+   * because too many were waiting for a blocked event loop; `historyLength`, the samples the
+   * history holds now (at most `historySize`).
    */
   stats() {
-    const { ticks, cpuNs, maxCpuNs, droppedEvents } = this.#native.stats()
-    return { ticks, cpuNs, maxCpuNs, meanCpuNs: ticks > 0 ? cpuNs / ticks : 0, droppedEvents }
+    const { ticks, cpuNs, maxCpuNs, droppedEvents, historyLength } = this.#native.stats()
+    const meanCpuNs = ticks > 0 ? cpuNs / ticks : 0
+    return { ticks, cpuNs, maxCpuNs, meanCpuNs, droppedEvents, historyLength }
   }
 
   /**

@@ -66,6 +66,8 @@ pub struct NativeStats {
     pub max_cpu_ns: f64,
     /// Events dropped because too many were waiting for a blocked event loop.
     pub dropped_events: f64,
+    /// Samples the history holds now.
+    pub history_length: f64,
 }
 
 /// One threshold rule's state (one per child for a `child.rss` rule).
@@ -440,6 +442,7 @@ impl NativeSentry {
             cpu_ns: t.cpu_ns as f64,
             max_cpu_ns: t.max_cpu_ns as f64,
             dropped_events: self.controller.outbox.dropped() as f64,
+            history_length: self.controller.shared.history_len() as f64,
         }
     }
 

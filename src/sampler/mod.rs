@@ -327,6 +327,11 @@ impl Shared {
         lock(&self.latest).clone()
     }
 
+    /// How many samples the history holds now.
+    pub fn history_len(&self) -> usize {
+        lock(&self.history).len()
+    }
+
     pub fn history_since(&self, since_ms: f64, max_points: Option<usize>) -> Vec<Arc<Sample>> {
         let history = lock(&self.history);
         match max_points {
