@@ -50,9 +50,9 @@ test('no file in lib/ requires one in integrations/', () => {
 
 // memsentry/report is the public face of the core's report page (which the sentry writes itself
 // for writeReport() and leak.report): the one entry point made of lib/ modules. Every entry
-// point checks its options with the core's module, and reads figures by the metric table (pure
-// functions and facts, no state).
-const SHARED = ['lib/validation', 'lib/metrics', 'lib/allocation-site']
+// point checks its options with the core's module, reads sizes with its parser and figures by
+// the metric table (pure functions and facts, no state).
+const SHARED = ['lib/validation', 'lib/sizes', 'lib/metrics', 'lib/allocation-site']
 const PUBLIC_FACES = new Map([['integrations/report.js', ['lib/report', 'lib/recorder']]])
 
 test('integrations reach the core only through the public entry point', () => {

@@ -166,6 +166,18 @@ const BAD_OPTIONS = [
   ],
   ["leak report ''", { leak: { report: ' ' } }, RangeError, ['leak.report', 'a directory path']],
   [
+    'leak report with a leading space',
+    { leak: { report: ' /var/reports' } },
+    RangeError,
+    ['leak.report', 'without surrounding spaces', "' /var/reports'"],
+  ],
+  [
+    'heapSnapshot dir of spaces',
+    { heapSnapshot: { dir: '   ' } },
+    RangeError,
+    ['heapSnapshot.dir', 'a directory path', "'   '"],
+  ],
+  [
     'leak report with a NUL byte',
     { leak: { report: 'reports\0x' } },
     RangeError,

@@ -364,7 +364,7 @@ suite('memsentry/register', { concurrency: 3 }, () => {
   })
 
   test('MEMSENTRY_RSS_WARN=0 is rejected like other bad values; no threshold fires', async () => {
-    for (const raw of ['0', '0MiB', '0.0 GB']) {
+    for (const raw of ['0', '0MiB', '0.0 GB', '0.4']) {
       const result = await run(['-r', registerCjs, app('inspect-app.js')], {
         REGISTER_MODULE: registerCjs,
         MEMSENTRY_INTERVAL_MS: '50',

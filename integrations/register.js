@@ -37,6 +37,7 @@ const fs = require('node:fs')
 const { isMainThread } = require('node:worker_threads')
 // The shared option checking's edit distance (pure JS: loads no native code).
 const { editDistance, quote } = require('../lib/validation')
+const { sizeStringToBytes } = require('../lib/sizes')
 
 const REGISTERED = Symbol.for('memsentry.register')
 
@@ -116,9 +117,11 @@ function envNumber(raw) {
   return /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
 }
 
-// '0', '0MiB', '0.0 GB': a size of zero bytes (the constructor judges every other text).
+// '0', '0MiB', '0.0 GB', '0.4': a size of zero bytes once rounded, as the core reads it (the
+// constructor judges every other text).
 function zeroSize(raw) {
-  return /^\+?0*\.?0*\s*[a-z]*$/i.test(raw) && /0/.test(raw)
+  const bytes = sizeStringToBytes(raw)
+  return bytes !== null && Math.round(bytes) === 0
 }
 
 function formatDuration(ms) {

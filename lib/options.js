@@ -22,13 +22,11 @@
 // (`leak.minSlope`, `leak.warmupMs`: the default).
 
 const { WATCHABLE, CHILD_RSS, needsOf } = require('./metrics')
+const { NUMBER_SOURCE, sizeStringToBytes } = require('./sizes')
 
 const PREFIX = 'memsentry: '
 
-const KIB = 1024
-const MIB = 1024 * KIB
-const GIB = 1024 * MIB
-const TIB = 1024 * GIB
+const MIB = 1024 * 1024
 
 const MAX_INTERVAL_MS = 3_600_000
 const MAX_DAY_MS = 86_400_000
@@ -84,30 +82,6 @@ const DEFAULTS = Object.freeze({
   snapshotChildren: 'none',
 })
 
-// Size units, matched case-insensitively. Without 'i' they are decimal (SI), with 'i' binary
-// (IEC); the Kubernetes-style short forms 'Ki', 'Mi', ... are accepted too. 'b' means bytes,
-// never bits.
-const SIZE_UNITS = new Map([
-  ['', 1],
-  ['b', 1],
-  ['k', 1e3],
-  ['kb', 1e3],
-  ['ki', KIB],
-  ['kib', KIB],
-  ['m', 1e6],
-  ['mb', 1e6],
-  ['mi', MIB],
-  ['mib', MIB],
-  ['g', 1e9],
-  ['gb', 1e9],
-  ['gi', GIB],
-  ['gib', GIB],
-  ['t', 1e12],
-  ['tb', 1e12],
-  ['ti', TIB],
-  ['tib', TIB],
-])
-
 // Time units of a slope such as '1MiB/min', in seconds, matched case-insensitively.
 const TIME_UNITS = new Map([
   ['s', 1],
@@ -125,9 +99,6 @@ const TIME_UNITS = new Map([
   ['hours', 3600],
 ])
 
-// A plain decimal number: '600', '1.5', '.5'. No sign (sizes are never negative), no exponent.
-const NUMBER_SOURCE = '(\\d+(?:\\.\\d+)?|\\.\\d+)'
-const SIZE_RE = new RegExp(`^${NUMBER_SOURCE}\\s*([a-z]*)$`, 'i')
 const PERCENT_RE = new RegExp(`^${NUMBER_SOURCE}\\s*%$`)
 const SLOPE_RE = /^(.*?)\s*\/\s*([a-z]+)$/i
 
@@ -187,15 +158,6 @@ function readPath(value, path, defaultValue, nullable) {
 
 // ---------------------------------------------------------------------------------------------
 // Sizes and slopes
-
-// Bytes for a size string such as '600MiB' or '1.5 GB' (not rounded), or null if it doesn't parse.
-function sizeStringToBytes(text) {
-  const match = SIZE_RE.exec(text.trim())
-  if (match === null) return null
-  const multiplier = SIZE_UNITS.get(match[2].toLowerCase())
-  if (multiplier === undefined) return null
-  return Number(match[1]) * multiplier
-}
 
 // Shared by parseSize and the threshold code. `allowZeroPercent` is for hysteresis, where '0%'
 // (no hysteresis) makes sense although a 0% threshold does not. `expected` overrides the wording
@@ -375,14 +337,7 @@ function normalizeLeak(value, intervalMs, settings) {
   const rawReport = own(leak, 'report')
   let report = null
   if (rawReport !== undefined && rawReport !== null && rawReport !== false) {
-    if (typeof rawReport !== 'string') {
-      throw typeError('leak.report', 'a directory path', rawReport)
-    }
-    // A NUL byte cannot go into a C path: said now, not as an 'error' at the leak.
-    if (rawReport.trim() === '' || rawReport.includes('\0')) {
-      throw rangeError('leak.report', 'a directory path', rawReport)
-    }
-    report = require('node:path').resolve(rawReport)
+    report = readDirectory(rawReport, 'leak.report')
   }
 
   const diagnose = normalizeDiagnose(own(leak, 'diagnose'))
@@ -535,13 +490,21 @@ function normalizeHeapSnapshot(value) {
   if (value === undefined || value === null || value === false) return null
   if (!isObject(value)) throw typeError('heapSnapshot', 'an object such as { dir }', value)
   checkKnownKeys(value, HEAP_SNAPSHOT_KEYS, 'heapSnapshot.')
-  const dir = own(value, 'dir')
-  if (typeof dir !== 'string') throw typeError('heapSnapshot.dir', 'a directory path', dir)
-  if (dir === '' || dir.includes('\0'))
-    throw rangeError('heapSnapshot.dir', 'a directory path', dir)
+  const dir = readDirectory(own(value, 'dir'), 'heapSnapshot.dir')
   const rawMax = own(value, 'maxCount')
   const maxCount = rawMax === undefined ? 1 : readInteger(rawMax, 'heapSnapshot.maxCount', 1, 100)
-  return { dir: require('node:path').resolve(dir), maxCount }
+  return { dir, maxCount }
+}
+
+// A directory to write into, resolved against the working directory. Refused now rather than as
+// an 'error' at the leak: a NUL byte (it cannot go into a C path), and blank or space-padded
+// values (' /var/reports' would resolve to a folder named ' ' inside the working directory).
+function readDirectory(value, name) {
+  if (typeof value !== 'string') throw typeError(name, 'a directory path', value)
+  if (value.trim() === '' || value.trim() !== value || value.includes('\0')) {
+    throw rangeError(name, 'a directory path without surrounding spaces', value)
+  }
+  return require('node:path').resolve(value)
 }
 
 /**

@@ -18,7 +18,8 @@ const Router = require('@koa/router')
 const client = require('prom-client')
 const { collect } = require('memsentry/prometheus')
 const { memoryLogger } = require('memsentry/koa')
-const { sentry } = require('memsentry/register') // null when not preloaded or not supported here
+// The preloaded sentry (-r memsentry/register); started here if not preloaded, null if it could not start.
+const { sentry } = require('memsentry/register')
 
 const port = Number(process.env.PORT ?? 3000)
 const registry = new client.Registry()
