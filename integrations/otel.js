@@ -43,7 +43,7 @@
 // created. Before the sentry's first sample, nothing is observed.
 
 const api = require('@opentelemetry/api')
-const { readOptions } = require('../lib/validation')
+const { readOptions, typeError } = require('../lib/validation')
 
 const FAULT_TYPE = 'process.paging.fault_type'
 const MINOR = Object.freeze({ [FAULT_TYPE]: 'minor' })
@@ -92,7 +92,7 @@ function observe(sentry, rawOptions) {
   }
   let prefix = options.prefix ?? 'memsentry'
   if (typeof prefix !== 'string') {
-    throw new TypeError(`memsentry/otel: options.prefix must be a string, got ${typeof prefix}`)
+    throw typeError('options.prefix', 'a string', prefix, 'memsentry/otel')
   }
   prefix = prefix.replace(/\.+$/, '')
   const longest = `${prefix}.cgroup.memory.working_set`

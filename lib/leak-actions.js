@@ -10,6 +10,7 @@ const path = require('node:path')
 const v8 = require('node:v8')
 const { attach, eventTime, onDiagnosis, recordNow } = require('./recorder')
 const { checkReportOptions, collectData, renderHtml, writePrivate } = require('./report')
+const { typeError } = require('./validation')
 
 /** Leak reports written in the life of the process, across sentries. */
 const MAX_LEAK_REPORTS = 5
@@ -76,7 +77,7 @@ function writeHeapSnapshot(sentry, { dir, maxCount }, event) {
 function writeLeakReport(sentry, dir, event, options) {
   const { includeCmdline = false } = checkReportOptions(options, 'writeLeakReport')
   if (typeof dir !== 'string' || dir === '') {
-    throw new TypeError(`memsentry/report: dir must be a non-empty string, got ${typeof dir}`)
+    throw typeError('dir', 'a non-empty string', dir, 'memsentry/report')
   }
   if (leakReportsWritten >= MAX_LEAK_REPORTS) return null
   leakReportsWritten++

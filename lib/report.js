@@ -22,8 +22,10 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const { attach, recordedEvents } = require('./recorder')
-const { checkKnownKeys } = require('./validation')
+const { checkKnownKeys, typeError } = require('./validation')
 const { metric } = require('./metrics')
+
+const WHO = 'memsentry/report'
 
 const PAGE_DIR = path.join(__dirname, 'report-page')
 
@@ -451,16 +453,14 @@ function writePrivate(file, content, { exclusive = false } = {}) {
 function checkReportOptions(opts, where) {
   if (opts == null) return {}
   if (typeof opts !== 'object') {
-    throw new TypeError(`memsentry/report: ${where} options must be an object, got ${typeof opts}`)
+    throw typeError(`${where} options`, 'an object', opts, WHO)
   }
-  checkKnownKeys(opts, ['includeCmdline', 'title'], '', `memsentry/report: ${where}`)
+  checkKnownKeys(opts, ['includeCmdline', 'title'], '', `${WHO}: ${where}`)
   if (opts.includeCmdline !== undefined && typeof opts.includeCmdline !== 'boolean') {
-    throw new TypeError(
-      `memsentry/report: includeCmdline must be a boolean, got ${typeof opts.includeCmdline}`,
-    )
+    throw typeError('includeCmdline', 'a boolean', opts.includeCmdline, WHO)
   }
   if (opts.title !== undefined && typeof opts.title !== 'string') {
-    throw new TypeError(`memsentry/report: title must be a string, got ${typeof opts.title}`)
+    throw typeError('title', 'a string', opts.title, WHO)
   }
   return opts
 }
@@ -473,7 +473,7 @@ function checkReportOptions(opts, where) {
 function writeReport(sentry, file, options) {
   const { includeCmdline = false, title } = checkReportOptions(options, 'writeReport')
   if (typeof file !== 'string' || file === '') {
-    throw new TypeError(`memsentry/report: file must be a non-empty string, got ${typeof file}`)
+    throw typeError('file', 'a non-empty string', file, WHO)
   }
   const target = path.resolve(file)
   writePrivate(target, renderHtml(collectData(sentry, { includeCmdline, title })))
