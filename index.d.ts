@@ -465,7 +465,10 @@ export interface MemorySentryEvents {
 }
 
 export declare class MemorySentry extends EventEmitter {
-  /** Validates the options (TypeError / RangeError naming the option) and starts sampling. */
+  /**
+   * Validates the options (TypeError / RangeError naming the option) and starts sampling. Throws
+   * an Error when its first reads (`meminfo`, the cgroup) hang for 1 s.
+   */
   constructor(options?: MemorySentryOptions)
   on<K extends keyof MemorySentryEvents>(
     event: K,
@@ -517,13 +520,18 @@ export declare class MemorySentry extends EventEmitter {
   stats(): SentryStats
   /** Starts sampling again after stop(); a running sentry is held, as an active timer is. */
   start(): this
-  /** Stops sampling and joins the thread; a stopped sentry nothing refers to can be collected. */
+  /**
+   * Stops sampling and joins the thread, waiting at most 300 ms for a tick in a hung read (that
+   * thread is then left to its read, and reports nothing when it returns). A stopped sentry
+   * nothing refers to can be collected.
+   */
   stop(): this
   /** Keep the event loop alive while sampling (off by default). */
   ref(): this
   unref(): this
   /**
-   * Stops and joins the sampler thread; resolves once it has. No event the thread queued is
+   * Stops and joins the sampler thread (waiting at most 300 ms for a tick in a hung read, as
+   * stop() does) and closes the files; resolves once it has. No event the thread queued is
    * delivered after it: those not yet delivered are dropped. A leak report whose path a 'leak'
    * event already carries is still written (a failure to write it is an 'error' event).
    * `history()` still answers.
@@ -532,8 +540,9 @@ export declare class MemorySentry extends EventEmitter {
 }
 
 /**
- * A one-shot fresh Sample without a sentry. With children, throws when their read hangs for 1 s;
- * until that read returns, later calls with the same `procRoot` throw at once.
+ * A one-shot fresh Sample without a sentry, read on a helper thread: throws when the read hangs
+ * for 1 s (a child stuck in the kernel, a hung lxcfs `/proc/meminfo`); until that read returns,
+ * later calls with the same `procRoot` throw at once.
  */
 export declare function snapshot(options?: SnapshotOptions): Sample
 /** Resident bytes of this process: one pread of /proc/self/statm. */

@@ -36,7 +36,9 @@ function jsonLines(result) {
     .map((line) => JSON.parse(line))
 }
 
-const samplerThreads = () => threadNames().filter((name) => name.startsWith('memsentry')).length
+// A sentry's threads; memsentry-once, the module-level snapshot()'s reader, lives for the process.
+const samplerThreads = () =>
+  threadNames().filter((name) => name.startsWith('memsentry') && name !== 'memsentry-once').length
 
 test('a process whose only work left is a sampling sentry exits by itself, with its exit code', async () => {
   const result = await runNode([childScript('idle-exit.js')], { timeoutMs: 15_000 })
@@ -419,6 +421,74 @@ test('snapshot() with children whose read hangs throws after about a second, lat
   assert.ok(elsewhere.pid > 0, 'a snapshot of /proc read while the fixture root hangs')
   assert.ok(elsewhere.ms < 500, `a snapshot of /proc blocked ${elsewhere.ms} ms`)
   assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
+})
+
+test('a hung meminfo (lxcfs) holds up neither new MemorySentry() nor snapshot() for more than a second', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-meminfo-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  // No writer ever comes: opening it blocks, as a read served by a hung FUSE daemon does.
+  execFileSync('mkfifo', [path.join(root, 'meminfo')])
+  const probe = `
+    const { MemorySentry, snapshot } = require(${JSON.stringify(require.resolve('../index.js'))})
+    const timed = (f) => {
+      const t0 = performance.now()
+      try {
+        f()
+        return { ms: performance.now() - t0, error: null }
+      } catch (e) {
+        return { ms: performance.now() - t0, error: e.message }
+      }
+    }
+    const ctor = timed(() => new MemorySentry({ procRoot: ${JSON.stringify(root)}, children: 'none' }))
+    const snap = timed(() => snapshot({ procRoot: ${JSON.stringify(root)} }))
+    const again = timed(() => snapshot({ procRoot: ${JSON.stringify(root)} }))
+    // The machine's own /proc is not refused because the fixture root hangs.
+    let pid = null
+    const elsewhere = timed(() => {
+      const s = new MemorySentry({ children: 'none' })
+      pid = snapshot().pid
+      s.close()
+    })
+    process.stdout.write(JSON.stringify({ ctor, snap, again, elsewhere, pid }) + '\\n')
+  `
+  const { done } = startNode(['-e', probe], { timeoutMs: 40_000 })
+  const result = await done
+  assertNoCrash(result)
+  const [{ ctor, snap, again, elsewhere, pid }] = jsonLines(result)
+  t.diagnostic(
+    `constructor gave up after ${Math.round(ctor.ms)} ms, snapshot() after ${Math.round(snap.ms)} ms, then ${Math.round(again.ms)} ms; exit ${Math.round(result.elapsedMs)} ms`,
+  )
+  assert.match(ctor.error, /^memsentry: cannot start: a read is hanging \(waited 1 s\)/)
+  assert.ok(ctor.ms < 5000, `new MemorySentry() blocked ${ctor.ms} ms`)
+  assert.match(snap.error, /^memsentry: cannot read now: a read is hanging \(waited 1 s\)/)
+  assert.ok(snap.ms < 5000, `snapshot() blocked ${snap.ms} ms`)
+  // That read still hangs: the next call neither waits for it again nor leaves another thread.
+  assert.match(again.error, /^memsentry: cannot read now: a read is hanging \(an earlier call's/)
+  assert.ok(again.ms < 500, `a later snapshot() blocked ${again.ms} ms`)
+  assert.equal(elsewhere.error, null)
+  assert.ok(pid > 0)
+  assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
+})
+
+test("close() ends the sentry's reader thread, and snapshot() then says it is closed", async () => {
+  const readers = () => threadNames().filter((name) => name === 'memsentry-read').length
+  const sentries = Array.from(
+    { length: 3 },
+    () => new MemorySentry({ children: 'direct', leak: false }),
+  )
+  await waitFor(() => sentries.every((s) => s.latest), { message: 'a first sample of each' })
+  const before = readers()
+  // With children, a sentry's snapshot() reads on a reader thread of its own.
+  for (const s of sentries) assert.ok(s.snapshot().pid > 0)
+  assert.equal(readers(), before + 3, 'one reader thread per sentry')
+  await Promise.all(sentries.map((s) => s.close()))
+  // Still referenced: garbage collection is not what ends them.
+  await waitFor(() => readers() === before, {
+    timeoutMs: 5000,
+    message: () => `${readers() - before} reader threads left after close()`,
+  })
+  assert.throws(() => sentries[0].snapshot(), /closed sentry/)
+  assert.equal(readers(), before, 'no reader thread started for it')
 })
 
 test('a worker whose sentry is stuck in a read terminates at once', async (t) => {

@@ -18,7 +18,7 @@ use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::collector::{Collector, CollectorConfig};
 use crate::sampler::outbox::{Lane, Outbox};
-use crate::sampler::reader_thread::{root_key, READERS, READ_LIMIT};
+use crate::sampler::reader_thread::{root_key, ReaderThread, READERS, READ_LIMIT};
 use crate::sampler::{Event, EventSink, LeakSettings, MemoryLimit, SamplerConfig, SamplerThread, Shared};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
@@ -185,14 +185,22 @@ pub struct NativeSentry {
 impl NativeSentry {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: NativeOptions, on_event: Function<'_, (), ()>) -> Result<Self> {
-        let collector = Collector::new(CollectorConfig {
+        let config = CollectorConfig {
             proc_root: PathBuf::from(&options.proc_root),
             smaps_every_n: options.smaps_every_n,
             cgroup_root: options.cgroup_root.as_ref().map(PathBuf::from),
             children: children_mode(&options.children)?,
             cgroup: options.cgroup,
             discover_every_ms: u64::from(options.interval_ms).max(1000),
-        });
+        };
+        // The collector reads `meminfo` and the cgroup's files as it is made: off this thread,
+        // since a hung mount there (lxcfs's /proc/meminfo) must not block the event loop. A
+        // thread of its own, which ends once done: no thread outlives the sentries.
+        let reader = ReaderThread::new();
+        let collector = reader.run_within(READ_LIMIT, move || Collector::new(config));
+        reader.retire();
+        let collector =
+            collector.map_err(|e| Error::from_reason(format!("memsentry: cannot start: {}", e.reason())))?;
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
         let limit = match options.limit {
             Some(l) => Some(MemoryLimit::Given(l as u64)),
@@ -544,9 +552,9 @@ fn threshold_rule(
     })
 }
 
-/// A fresh Sample without a sentry: opens, reads and closes the files. With children, on the
-/// reader thread, waited for at most `READ_LIMIT`: a child stuck in the kernel can block a read
-/// of its entries, and the event loop must not block with it.
+/// A fresh Sample without a sentry: opens, reads and closes the files, on a reader thread,
+/// waited for at most `READ_LIMIT`: a child stuck in the kernel can block a read of its
+/// entries, a hung mount one of `meminfo`, and the event loop must not block with them.
 #[napi(catch_unwind)]
 pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
     let config = CollectorConfig {
@@ -557,13 +565,9 @@ pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
         cgroup: true,
         discover_every_ms: 0,
     };
-    let off_thread = config.children != ChildrenMode::None;
     // Keyed by the root it reads: a read hung there refuses later reads of that root only.
     let key = root_key(&config.proc_root);
     let read = move || Collector::new(config).read(true, &mut Vec::new());
-    if !off_thread {
-        return Ok(JsSample(Arc::new(read())));
-    }
     let sample = READERS
         .get(key)
         .and_then(|reader| reader.run_within(READ_LIMIT, read))

@@ -171,6 +171,14 @@ impl Collector {
         s
     }
 
+    /// Gives back changes a reading handed out that nobody reported (a tick whose sentry was
+    /// stopped while it read): the next tick reports them, as it does a `read`'s.
+    pub fn keep_undelivered(&mut self, changes: Vec<ChildChange>) {
+        for change in changes {
+            self.undelivered.push(change);
+        }
+    }
+
     /// `read`, also reporting children that appeared or exited since the previous reading
     /// reported them (a `read` in between reports none).
     pub fn read_with_changes(

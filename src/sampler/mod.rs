@@ -344,6 +344,10 @@ impl Shared {
     /// for a tick in progress (whose read may hang). With children, read on the reader thread
     /// and waited for at most `READ_LIMIT`.
     pub fn snapshot(self: &Arc<Self>, wait: Duration) -> Result<(Sample, Vec<ReadError>), &'static str> {
+        // Said here, without the reader thread, which close() let go.
+        if self.files_closed.load(Ordering::SeqCst) {
+            return Err("the sentry is closed");
+        }
         let shared = Arc::clone(self);
         let read = move || {
             let mut guard = try_lock_for(&shared.collector, wait).ok_or("a sampler read is hanging")?;
@@ -367,11 +371,12 @@ impl Shared {
             .unwrap_or_else(|e| Err(e.reason()))
     }
 
-    /// Closes every file the readers hold. The history and the latest sample stay readable;
-    /// ticks after this do nothing. Never waits: a tick still reading (a detached thread)
-    /// closes them when its read returns.
+    /// Closes every file the readers hold and lets the reader thread end. The history and the
+    /// latest sample stay readable; ticks after this do nothing. Never waits: a tick still
+    /// reading (a detached thread) closes them when its read returns.
     pub fn close_files(&self) {
         self.files_closed.store(true, Ordering::SeqCst);
+        self.reader.retire();
         match self.collector.try_lock() {
             Ok(mut guard) => drop(guard.take()),
             Err(TryLockError::Poisoned(p)) => drop(p.into_inner().take()),
@@ -389,15 +394,22 @@ impl Shared {
 
     /// One tick, with its CPU time counted. Public so tests drive it without a thread.
     pub fn tick(&self, sink: &dyn EventSink) {
+        self.tick_in_run(sink, &AtomicBool::new(false));
+    }
+
+    /// A tick of a sampler thread's run, which `stopped` ends: a tick whose read outlived its
+    /// run (the thread was left to a hung read, see `SamplerThread::stop_within`) reports
+    /// nothing, so a stopped sentry stays silent.
+    pub fn tick_in_run(&self, sink: &dyn EventSink, stopped: &AtomicBool) {
         let start = thread_cpu_ns();
-        self.tick_uncounted(sink);
+        self.tick_uncounted(sink, stopped);
         let spent = thread_cpu_ns().saturating_sub(start);
         self.cost.ticks.fetch_add(1, Ordering::Relaxed);
         self.cost.cpu_ns.fetch_add(spent, Ordering::Relaxed);
         self.cost.max_cpu_ns.fetch_max(spent, Ordering::Relaxed);
     }
 
-    fn tick_uncounted(&self, sink: &dyn EventSink) {
+    fn tick_uncounted(&self, sink: &dyn EventSink, stopped: &AtomicBool) {
         let mut errors = Vec::new();
         let mut changes = Vec::new();
         let sample = {
@@ -411,6 +423,14 @@ impl Shared {
             // Closed while this tick was reading: the files go now, and nothing is reported.
             if self.files_closed.load(Ordering::SeqCst) {
                 guard.take();
+                return;
+            }
+            // Stopped while it was reading: nothing is reported, and the children's changes go
+            // back for the next run's first tick.
+            if stopped.load(Ordering::SeqCst) {
+                if let Some(c) = guard.as_mut() {
+                    c.keep_undelivered(std::mem::take(&mut changes));
+                }
                 return;
             }
             sample
@@ -1013,6 +1033,35 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert!(rec.0.lock().unwrap().is_empty(), "nothing sent after close");
         assert_eq!(s.tick_stats().ticks, 1, "no tick after the stop");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_tick_that_outlives_its_stop_reports_nothing_and_keeps_the_files() {
+        let (root, statm, s) = hanging_statm("memsentry-hang-stop", ChildrenMode::None);
+        let rec = Arc::new(Recorder::default());
+        s.set_want_samples(true);
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // the first tick is in the open()
+        assert!(!t.stop(), "not joined: detached");
+
+        // Stopped, not closed: when the read returns, the tick lets go of the collector, still
+        // open for a start(), and neither a sample nor an error goes out or into the history.
+        let _ = std::fs::write(&statm, b"1 1 1 1 0 1 0\n");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.collector.try_lock().is_err() {
+            assert!(Instant::now() < deadline, "the detached thread never let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            rec.0.lock().unwrap().is_empty(),
+            "sent after stop: {:?}",
+            rec.0.lock().unwrap()
+        );
+        assert!(s.latest().is_none(), "no sample after stop");
+        assert!(lock(&s.history).is_empty(), "nothing in the history");
+        assert!(lock(&s.collector).is_some(), "the files stay for a start()");
         std::fs::remove_dir_all(root).unwrap();
     }
 

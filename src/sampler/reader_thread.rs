@@ -26,6 +26,9 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// A reader thread, started at the first job.
 pub struct ReaderThread {
+    /// Its thread's name: `memsentry-read` for a sentry's, `memsentry-once` for the pool's,
+    /// which live as long as the process (so tests can tell them apart).
+    name: &'static str,
     /// Its queue; None before the first job and after one overran.
     queue: Mutex<Option<Sender<Job>>>,
     /// Set when a job overran: whether it has returned since.
@@ -96,7 +99,7 @@ impl<K: PartialEq> ReaderPool<K> {
                         .ok_or(ReadFailed::StillHanging)?;
                     readers.remove(idle);
                 }
-                (key, Arc::new(ReaderThread::new()))
+                (key, Arc::new(ReaderThread::named("memsentry-once")))
             }
         };
         let reader = Arc::clone(&entry.1);
@@ -106,8 +109,9 @@ impl<K: PartialEq> ReaderPool<K> {
 }
 
 /// The readers the module-level `snapshot()` calls of the process share, by proc root (a sentry
-/// has its own). Not by children mode too: every mode reads the process's own files and its
-/// children's, and a read stuck on one is stuck for all.
+/// has its own). Not by children mode too: every mode reads the process's own files, `meminfo`
+/// (which lxcfs serves from a FUSE mount in some containers) and the cgroup's, and a read stuck
+/// there is stuck for all.
 pub static READERS: ReaderPool<std::path::PathBuf> = ReaderPool::new();
 
 /// `path` with `.` and `..` resolved in the text alone (no file system call, which could hang on
@@ -154,7 +158,12 @@ impl ReadFailed {
 
 impl ReaderThread {
     pub fn new() -> ReaderThread {
+        ReaderThread::named("memsentry-read")
+    }
+
+    fn named(name: &'static str) -> ReaderThread {
         ReaderThread {
+            name,
             queue: Mutex::new(None),
             overrun: Mutex::new(None),
             in_flight: Arc::new(AtomicUsize::new(0)),
@@ -205,6 +214,12 @@ impl ReaderThread {
         }
     }
 
+    /// Lets the thread end once the jobs it has are done (a sentry's, at `close()`): it would
+    /// otherwise wait for jobs until the sentry is garbage-collected. A later job starts another.
+    pub fn retire(&self) {
+        *self.queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Whether no job of its own runs or waits, and none that overran is still running.
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::SeqCst) == 0 && !self.still_hanging()
@@ -235,7 +250,7 @@ impl ReaderThread {
         };
         let (queue, jobs) = mpsc::channel();
         std::thread::Builder::new()
-            .name("memsentry-read".into())
+            .name(self.name.into())
             .spawn(move || serve(jobs))
             .map_err(|_| ReadFailed::Aborted)?;
         queue.send(job).map_err(|_| ReadFailed::Aborted)?;

@@ -4,6 +4,7 @@
 //! caught here and reported, never carried into the host process.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,6 +21,8 @@ pub const JOIN_LIMIT: Duration = Duration::from_millis(300);
 /// A running sampler thread. Dropping it stops it, waiting at most [`JOIN_LIMIT`].
 pub struct SamplerThread {
     stop: Arc<Notify>,
+    /// Set on stop, before the wake-up: a tick still reading then reports nothing.
+    stopped: Arc<AtomicBool>,
     /// Disconnected when the thread's closure ends (its sender is dropped then, even on unwind).
     done: mpsc::Receiver<()>,
     handle: Option<JoinHandle<()>>,
@@ -29,6 +32,8 @@ impl SamplerThread {
     pub fn spawn(shared: Arc<Shared>, sink: Arc<dyn EventSink>) -> std::io::Result<SamplerThread> {
         let stop = Arc::new(Notify::new());
         let stop_rx = stop.clone();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stopped_rx = stopped.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
@@ -37,10 +42,11 @@ impl SamplerThread {
             .name("memsentry-sampler".into())
             .spawn(move || {
                 let _done = done_tx;
-                runtime.block_on(run(shared, sink, stop_rx));
+                runtime.block_on(run(shared, sink, stop_rx, stopped_rx));
             })?;
         Ok(SamplerThread {
             stop,
+            stopped,
             done,
             handle: Some(handle),
         })
@@ -48,7 +54,8 @@ impl SamplerThread {
 
     /// Stops the thread. It wakes at once, so this waits for a tick in progress, but at most
     /// `limit`: a thread still in its tick then is detached, and ends by itself when its read
-    /// returns (it checks the stop before anything else). Returns whether it was joined.
+    /// returns (that tick reports nothing, and the thread checks the stop before anything else).
+    /// Returns whether it was joined.
     ///
     /// A detached thread holds its own `Arc`s of the shared state and the sink, nothing of the
     /// caller's; the binding's sink refuses events once closed, and napi-rs marks the
@@ -63,6 +70,7 @@ impl SamplerThread {
     }
 
     fn stop_and_join(&mut self, limit: Duration) -> bool {
+        self.stopped.store(true, Ordering::SeqCst);
         self.stop.notify_one();
         let Some(h) = self.handle.take() else {
             return true;
@@ -83,7 +91,7 @@ impl Drop for SamplerThread {
     }
 }
 
-async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
+async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>, stopped: Arc<AtomicBool>) {
     let mut interval = tokio::time::interval(shared.config.interval);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
@@ -93,7 +101,7 @@ async fn run(shared: Arc<Shared>, sink: Arc<dyn EventSink>, stop: Arc<Notify>) {
             _ = stop.notified() => return,
             _ = interval.tick() => {
                 // A panic must not cross into the host process: report it and stop sampling.
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.tick(sink.as_ref()))) {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.tick_in_run(sink.as_ref(), &stopped))) {
                     let what = panic
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
