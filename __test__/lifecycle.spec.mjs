@@ -15,7 +15,7 @@ import { drainEvents, sleep, waitFor } from './helpers/wait.mjs'
 import { childScript, describe, runNode, startNode } from './helpers/child.mjs'
 
 const require = createRequire(import.meta.url)
-const { MemorySentry } = require('../index.js')
+const { MemorySentry, snapshot } = require('../index.js')
 
 // Signs of a crash in a child's stderr: a V8/Node check, a Rust panic, a fatal signal.
 const CRASH_MARKERS = ['Check failed', 'FATAL ERROR', 'panicked', 'Segmentation fault', 'Aborted']
@@ -423,6 +423,37 @@ test('snapshot() with children whose read hangs throws after about a second, lat
   assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
 })
 
+test("a child's hung read refuses later snapshot()s with children, not those of the process alone", async (t) => {
+  const fixture = fileURLToPath(
+    new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
+  )
+  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-snapkid-'))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  fs.cpSync(fixture, root, { recursive: true })
+  fs.symlinkSync('100', path.join(root, 'self'))
+  fs.rmSync(path.join(root, '101', 'cmdline'))
+  const release = fifo(path.join(root, '101', 'cmdline'))
+  t.after(() => release('sleep\u000030\u0000'))
+
+  const timed = (f) => {
+    const t0 = performance.now()
+    try {
+      return { ms: performance.now() - t0, value: f(), error: null }
+    } catch (e) {
+      return { ms: performance.now() - t0, value: null, error: e.message }
+    }
+  }
+  const withKids = timed(() => snapshot({ procRoot: root, children: 'direct' }))
+  assert.match(String(withKids.error), /a read is hanging \(waited 1 s\)/)
+  const again = timed(() => snapshot({ procRoot: root, children: 'tree' }))
+  assert.match(String(again.error), /a read is hanging \(an earlier call's/)
+  assert.ok(again.ms < 500, `a later snapshot() with children blocked ${again.ms} ms`)
+  const alone = timed(() => snapshot({ procRoot: root }))
+  assert.equal(alone.error, null)
+  assert.equal(alone.value.pid, 100)
+  assert.ok(alone.ms < 500, `snapshot() of the process alone blocked ${alone.ms} ms`)
+})
+
 test('a hung meminfo (lxcfs) holds up neither new MemorySentry() nor snapshot() for more than a second', async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-meminfo-'))
   t.after(() => rmSync(root, { recursive: true, force: true }))
@@ -440,6 +471,7 @@ test('a hung meminfo (lxcfs) holds up neither new MemorySentry() nor snapshot() 
       }
     }
     const ctor = timed(() => new MemorySentry({ procRoot: ${JSON.stringify(root)}, children: 'none' }))
+    const ctorAgain = timed(() => new MemorySentry({ procRoot: ${JSON.stringify(root)}, children: 'none' }))
     const snap = timed(() => snapshot({ procRoot: ${JSON.stringify(root)} }))
     const again = timed(() => snapshot({ procRoot: ${JSON.stringify(root)} }))
     // The machine's own /proc is not refused because the fixture root hangs.
@@ -449,17 +481,20 @@ test('a hung meminfo (lxcfs) holds up neither new MemorySentry() nor snapshot() 
       pid = snapshot().pid
       s.close()
     })
-    process.stdout.write(JSON.stringify({ ctor, snap, again, elsewhere, pid }) + '\\n')
+    process.stdout.write(JSON.stringify({ ctor, ctorAgain, snap, again, elsewhere, pid }) + '\\n')
   `
   const { done } = startNode(['-e', probe], { timeoutMs: 40_000 })
   const result = await done
   assertNoCrash(result)
-  const [{ ctor, snap, again, elsewhere, pid }] = jsonLines(result)
+  const [{ ctor, ctorAgain, snap, again, elsewhere, pid }] = jsonLines(result)
   t.diagnostic(
     `constructor gave up after ${Math.round(ctor.ms)} ms, snapshot() after ${Math.round(snap.ms)} ms, then ${Math.round(again.ms)} ms; exit ${Math.round(result.elapsedMs)} ms`,
   )
   assert.match(ctor.error, /^memsentry: cannot start: a read is hanging \(waited 1 s\)/)
   assert.ok(ctor.ms < 5000, `new MemorySentry() blocked ${ctor.ms} ms`)
+  // That read still hangs: the next sentry is refused at once, with no thread left in it.
+  assert.match(ctorAgain.error, /^memsentry: cannot start: a read is hanging \(an earlier call's/)
+  assert.ok(ctorAgain.ms < 500, `a second new MemorySentry() blocked ${ctorAgain.ms} ms`)
   assert.match(snap.error, /^memsentry: cannot read now: a read is hanging \(waited 1 s\)/)
   assert.ok(snap.ms < 5000, `snapshot() blocked ${snap.ms} ms`)
   // That read still hangs: the next call neither waits for it again nor leaves another thread.
@@ -470,7 +505,7 @@ test('a hung meminfo (lxcfs) holds up neither new MemorySentry() nor snapshot() 
   assert.ok(result.elapsedMs < 8000, `the process took ${result.elapsedMs} ms to end`)
 })
 
-test("close() ends the sentry's reader thread, and snapshot() then says it is closed", async () => {
+test("close() ends the sentry's reader thread", async () => {
   const readers = () => threadNames().filter((name) => name === 'memsentry-read').length
   const sentries = Array.from(
     { length: 3 },
@@ -487,8 +522,6 @@ test("close() ends the sentry's reader thread, and snapshot() then says it is cl
     timeoutMs: 5000,
     message: () => `${readers() - before} reader threads left after close()`,
   })
-  assert.throws(() => sentries[0].snapshot(), /closed sentry/)
-  assert.equal(readers(), before, 'no reader thread started for it')
 })
 
 test('a worker whose sentry is stuck in a read terminates at once', async (t) => {

@@ -181,7 +181,7 @@ const BAD_OPTIONS = [
     'leak report with a NUL byte',
     { leak: { report: 'reports\0x' } },
     RangeError,
-    ['leak.report', 'a directory path'],
+    ['leak.report', 'a directory path without a NUL byte'],
   ],
   ["leak 'yes'", { leak: 'yes' }, TypeError, ['leak', "got string 'yes'"]],
   [

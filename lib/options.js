@@ -501,7 +501,9 @@ function normalizeHeapSnapshot(value) {
 // values (' /var/reports' would resolve to a folder named ' ' inside the working directory).
 function readDirectory(value, name) {
   if (typeof value !== 'string') throw typeError(name, 'a directory path', value)
-  if (value.trim() === '' || value.trim() !== value || value.includes('\0')) {
+  if (value.trim() === '') throw rangeError(name, 'a directory path', value)
+  if (value.includes('\0')) throw rangeError(name, 'a directory path without a NUL byte', value)
+  if (value.trim() !== value) {
     throw rangeError(name, 'a directory path without surrounding spaces', value)
   }
   return require('node:path').resolve(value)

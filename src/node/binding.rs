@@ -18,7 +18,7 @@ use crate::node::js_values::{EventPayload, JsSample};
 use crate::sample::{HeapFigures, Metric};
 use crate::sampler::collector::{Collector, CollectorConfig};
 use crate::sampler::outbox::{Lane, Outbox};
-use crate::sampler::reader_thread::{root_key, ReaderThread, READERS, READ_LIMIT};
+use crate::sampler::reader_thread::{root_key, INIT_READERS, READERS, READ_LIMIT};
 use crate::sampler::{Event, EventSink, LeakSettings, MemoryLimit, SamplerConfig, SamplerThread, Shared};
 
 /// Options as `lib/options.js` normalized them: already validated, in bytes and ms.
@@ -194,11 +194,13 @@ impl NativeSentry {
             discover_every_ms: u64::from(options.interval_ms).max(1000),
         };
         // The collector reads `meminfo` and the cgroup's files as it is made: off this thread,
-        // since a hung mount there (lxcfs's /proc/meminfo) must not block the event loop. A
-        // thread of its own, which ends once done: no thread outlives the sentries.
-        let reader = ReaderThread::new();
-        let collector = reader.run_within(READ_LIMIT, move || Collector::new(config));
-        reader.retire();
+        // since a hung mount there (lxcfs's /proc/meminfo) must not block the event loop. Its
+        // thread is joined once done: no thread outlives the sentries.
+        let collector = INIT_READERS.get(root_key(&config.proc_root)).and_then(|reader| {
+            let made = reader.run_within(READ_LIMIT, move || Collector::new(config));
+            reader.finish();
+            made
+        });
         let collector =
             collector.map_err(|e| Error::from_reason(format!("memsentry: cannot start: {}", e.reason())))?;
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
@@ -565,8 +567,9 @@ pub fn snapshot(options: NativeSnapshotOptions) -> Result<JsSample> {
         cgroup: true,
         discover_every_ms: 0,
     };
-    // Keyed by the root it reads: a read hung there refuses later reads of that root only.
-    let key = root_key(&config.proc_root);
+    // Keyed by the root it reads, and whether with children: a read hung there refuses later
+    // reads of that root (and, for a child's, with children) only.
+    let key = (root_key(&config.proc_root), config.children != ChildrenMode::None);
     let read = move || Collector::new(config).read(true, &mut Vec::new());
     let sample = READERS
         .get(key)

@@ -26,8 +26,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// A reader thread, started at the first job.
 pub struct ReaderThread {
-    /// Its thread's name: `memsentry-read` for a sentry's, `memsentry-once` for the pool's,
-    /// which live as long as the process (so tests can tell them apart).
+    /// Its thread's name: `memsentry-read` for a sentry's, `memsentry-once` for a pool's (the
+    /// one-shot `snapshot()`'s live as long as the process; tests tell them apart by it).
     name: &'static str,
     /// Its queue; None before the first job and after one overran.
     queue: Mutex<Option<Sender<Job>>>,
@@ -36,6 +36,8 @@ pub struct ReaderThread {
     /// Jobs submitted that have not returned: a pool must not drop a reader whose job may yet
     /// overrun.
     in_flight: Arc<AtomicUsize>,
+    /// The newest thread's handle, for `finish`.
+    handle: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Counts a job out when dropped: when it returns, when it panics, when it is never run.
@@ -108,11 +110,17 @@ impl<K: PartialEq> ReaderPool<K> {
     }
 }
 
-/// The readers the module-level `snapshot()` calls of the process share, by proc root (a sentry
-/// has its own). Not by children mode too: every mode reads the process's own files, `meminfo`
-/// (which lxcfs serves from a FUSE mount in some containers) and the cgroup's, and a read stuck
-/// there is stuck for all.
-pub static READERS: ReaderPool<std::path::PathBuf> = ReaderPool::new();
+/// The readers the module-level `snapshot()` calls of the process share, by proc root and
+/// whether they read children (a sentry has its own). Every mode reads the process's own files,
+/// `meminfo` (which lxcfs serves from a FUSE mount in some containers) and the cgroup's; only
+/// those with children read theirs, and a child stuck in the kernel must not refuse the others.
+pub static READERS: ReaderPool<(std::path::PathBuf, bool)> = ReaderPool::new();
+
+/// The readers a sentry's construction uses, by proc root: it reads `meminfo` and the cgroup's
+/// files. Each construction's thread is joined before it returns (`ReaderThread::finish`); the
+/// pool keeps a read that overran, so that later constructions are refused at once rather than
+/// blocking a second each and leaving a thread behind in the same read.
+pub static INIT_READERS: ReaderPool<std::path::PathBuf> = ReaderPool::new();
 
 /// `path` with `.` and `..` resolved in the text alone (no file system call, which could hang on
 /// the mount it names): `/proc/./` and `/x/../proc` are the same root as `/proc`.
@@ -151,7 +159,7 @@ impl ReadFailed {
             // READ_LIMIT, as the README says it.
             ReadFailed::Hanging => "a read is hanging (waited 1 s)",
             ReadFailed::StillHanging => "a read is hanging (an earlier call's; this one did not start)",
-            ReadFailed::Aborted => "the read failed",
+            ReadFailed::Aborted => "the read failed (it panicked, or no thread could be started)",
         }
     }
 }
@@ -167,6 +175,7 @@ impl ReaderThread {
             queue: Mutex::new(None),
             overrun: Mutex::new(None),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            handle: Mutex::new(None),
         }
     }
 
@@ -220,6 +229,21 @@ impl ReaderThread {
         *self.queue.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// Retires the thread and, when no job runs or waits on it, joins it, so that it does not
+    /// outlive its caller (a sentry's construction). A job that overran keeps its thread, and
+    /// the reader stays hung until it returns; a later job starts another thread.
+    pub fn finish(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        *queue = None;
+        // A job counts itself in before it is queued: with none, the thread has nothing left
+        // to do but see its queue gone. Checked under the queue's lock, so no job comes now.
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = h.join();
+            }
+        }
+    }
+
     /// Whether no job of its own runs or waits, and none that overran is still running.
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::SeqCst) == 0 && !self.still_hanging()
@@ -249,12 +273,14 @@ impl ReaderThread {
             None => job,
         };
         let (queue, jobs) = mpsc::channel();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(self.name.into())
             .spawn(move || serve(jobs))
             .map_err(|_| ReadFailed::Aborted)?;
         queue.send(job).map_err(|_| ReadFailed::Aborted)?;
         *reader = Some(queue);
+        // The thread before it, if any, ends by itself (its queue is gone): detached.
+        *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         Ok(())
     }
 }
@@ -289,6 +315,51 @@ mod tests {
             .unwrap();
         assert_eq!(a, b, "the same reader serves both");
         assert_ne!(a, std::thread::current().id());
+    }
+
+    #[test]
+    fn finish_joins_an_idle_thread_and_leaves_an_overrun_to_its_read() {
+        let reader = ReaderThread::new();
+        // A thread-local whose destructor runs as the reader's thread ends, slowly: only a
+        // join sees it done.
+        struct Ended(Arc<AtomicBool>);
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                std::thread::sleep(Duration::from_millis(50));
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        thread_local!(static ENDED: std::cell::RefCell<Option<Ended>> = const { std::cell::RefCell::new(None) });
+        let ended = Arc::new(AtomicBool::new(false));
+        let e = Arc::clone(&ended);
+        reader
+            .run_within(READ_LIMIT, move || {
+                ENDED.with(|c| *c.borrow_mut() = Some(Ended(e)))
+            })
+            .unwrap();
+        reader.finish();
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "finish() returned before the thread ended"
+        );
+        // A later job starts another thread.
+        assert_eq!(reader.run_within(READ_LIMIT, || 7), Ok(7));
+        reader.finish();
+
+        // A job that overran: finish() does not wait for it, and the reader stays hung.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = Arc::clone(&gate);
+        let r = reader.run_within(Duration::from_millis(50), move || drop(g.lock()));
+        assert_eq!(r, Err(ReadFailed::Hanging));
+        let started = Instant::now();
+        reader.finish();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "finish() waited for the read"
+        );
+        assert_eq!(reader.run_within(READ_LIMIT, || 8), Err(ReadFailed::StillHanging));
+        drop(held);
     }
 
     #[test]
