@@ -358,6 +358,22 @@ function hangingProcRoot(t, prefix, releaseEveryMs) {
   return root
 }
 
+/**
+ * A copy of the children fixture (removed after the test) as a proc root, with process 100 as
+ * `self`, whose child 101's cmdline is a FIFO: reading it blocks until `release(content)`.
+ */
+function procWithHangingChild(t, prefix) {
+  const fixture = fileURLToPath(
+    new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
+  )
+  const root = mkdtempSync(path.join(tmpdir(), prefix))
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  fs.cpSync(fixture, root, { recursive: true })
+  fs.symlinkSync('100', path.join(root, 'self'))
+  fs.rmSync(path.join(root, '101', 'cmdline'))
+  return { root, release: fifo(path.join(root, '101', 'cmdline')) }
+}
+
 test('a tick blocked in a read holds up neither close(), nor GC, nor process exit', async (t) => {
   const root = hangingProcRoot(t, 'memsentry-hang-', 12_000)
   const started = performance.now()
@@ -424,15 +440,7 @@ test('snapshot() with children whose read hangs throws after about a second, lat
 })
 
 test("a child's hung read refuses later snapshot()s with children, not those of the process alone", async (t) => {
-  const fixture = fileURLToPath(
-    new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
-  )
-  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-snapkid-'))
-  t.after(() => rmSync(root, { recursive: true, force: true }))
-  fs.cpSync(fixture, root, { recursive: true })
-  fs.symlinkSync('100', path.join(root, 'self'))
-  fs.rmSync(path.join(root, '101', 'cmdline'))
-  const release = fifo(path.join(root, '101', 'cmdline'))
+  const { root, release } = procWithHangingChild(t, 'memsentry-hang-snapkid-')
   t.after(() => release('sleep\u000030\u0000'))
 
   const timed = (f) => {
@@ -544,15 +552,7 @@ test('a worker whose sentry is stuck in a read terminates at once', async (t) =>
 })
 
 test('a child whose reads hang is skipped for a while, and said once as an error', async (t) => {
-  const fixture = fileURLToPath(
-    new URL('../tests/fixtures/children/with-children-files/proc', import.meta.url),
-  )
-  const root = mkdtempSync(path.join(tmpdir(), 'memsentry-hang-child-'))
-  t.after(() => rmSync(root, { recursive: true, force: true }))
-  fs.cpSync(fixture, root, { recursive: true })
-  fs.symlinkSync('100', path.join(root, 'self'))
-  fs.rmSync(path.join(root, '101', 'cmdline'))
-  const release = fifo(path.join(root, '101', 'cmdline'))
+  const { root, release } = procWithHangingChild(t, 'memsentry-hang-child-')
   const sentry = new MemorySentry({
     intervalMs: 50,
     procRoot: root,
