@@ -36,9 +36,9 @@ function jsonLines(result) {
     .map((line) => JSON.parse(line))
 }
 
-// A sentry's threads; memsentry-once, the module-level snapshot()'s reader, lives for the process.
-const samplerThreads = () =>
-  threadNames().filter((name) => name.startsWith('memsentry') && name !== 'memsentry-once').length
+// A sentry's threads, as the child fixtures count them (memsentry-once, the module-level
+// snapshot()'s reader, lives for the process and is not one).
+const { samplerThreads } = require('./fixtures/children/threads.js')
 
 test('a process whose only work left is a sampling sentry exits by itself, with its exit code', async () => {
   const result = await runNode([childScript('idle-exit.js')], { timeoutMs: 15_000 })

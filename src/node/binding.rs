@@ -196,13 +196,14 @@ impl NativeSentry {
         // The collector reads `meminfo` and the cgroup's files as it is made: off this thread,
         // since a hung mount there (lxcfs's /proc/meminfo) must not block the event loop. Its
         // thread is joined once done: no thread outlives the sentries.
-        let collector = INIT_READERS.get(root_key(&config.proc_root)).and_then(|reader| {
-            let made = reader.run_within(READ_LIMIT, move || Collector::new(config));
-            reader.finish();
-            made
-        });
-        let collector =
-            collector.map_err(|e| Error::from_reason(format!("memsentry: cannot start: {}", e.reason())))?;
+        let collector = INIT_READERS
+            .get(root_key(&config.proc_root))
+            .and_then(|reader| {
+                let made = reader.run_within(READ_LIMIT, move || Collector::new(config));
+                reader.finish();
+                made
+            })
+            .map_err(|e| Error::from_reason(format!("memsentry: cannot start: {}", e.reason())))?;
         // `limit: 'auto'` is the cgroup's limit; percent thresholds are measured against it.
         let limit = match options.limit {
             Some(l) => Some(MemoryLimit::Given(l as u64)),
