@@ -137,7 +137,7 @@ impl LeakDetector {
             since
                 .zip(self.garbage.rate())
                 .is_some_and(|(s, g)| s >= STEADY_BEYOND_GARBAGE * g + rate)
-                && self.beyond_garbage(since, rate)
+                && self.beyond_garbage(since, rate, self.heap_lives.noise_margin_or_share())
         };
         (kept || floor()).then_some(heap)
     }

@@ -4,7 +4,9 @@
 
 use std::collections::VecDeque;
 
-use super::{FLOOR_PAIRS, GARBAGE_CYCLES, MIN_GARBAGE_CYCLE_MS, SAME_RATE, SIZING_NEAR_MS};
+use super::{
+    FLOOR_PAIRS, GARBAGE_CYCLES, MIN_GARBAGE_CYCLE_MS, SAME_RATE, SIZING_NEAR_MS, UNMEASURED_NOISE_SHARE,
+};
 use crate::detect::trend;
 
 /// A full (mark-compact) GC: the heap figures right after it, and the lowest ones since the
@@ -188,6 +190,14 @@ impl Lives {
     /// noise ([`Lives::noise`]); none before four full GCs.
     pub(super) fn noise_margin(&self) -> f64 {
         2.0 * self.noise().unwrap_or(0.0)
+    }
+
+    /// [`Lives::noise_margin`], or, before four full GCs measure the noise, twice
+    /// `UNMEASURED_NOISE_SHARE` of the newest figure: for evidence that has only one or two
+    /// steps between full GCs to lean on and nothing else that shows the trend.
+    pub(super) fn noise_margin_or_share(&self) -> f64 {
+        let unmeasured = || self.lives.back().map_or(0.0, |l| UNMEASURED_NOISE_SHARE * l.1);
+        2.0 * self.noise().unwrap_or_else(unmeasured)
     }
 
     /// How fast the figures rose (bytes/s) from the (merged) full GC `i - 1` to `i`; None if

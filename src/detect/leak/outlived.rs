@@ -79,7 +79,11 @@ impl LeakDetector {
             // or more apart, the garbage rate measured at them can read near zero while
             // requests in flight at scavenges raise the floor for a while.
             let heap = self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx);
-            return Some(floors && part == Part::HeapUsed && self.beyond_garbage(heap, rate));
+            return Some(
+                floors
+                    && part == Part::HeapUsed
+                    && self.beyond_garbage(heap, rate, self.heap_lives.noise_margin()),
+            );
         }
         // Every full GC of the span must have left more than the lowest figure before it: a
         // full GC that ran while a batch job's data was alive says nothing about a leak, the
@@ -184,7 +188,8 @@ impl LeakDetector {
         let floors_rise = || part == Part::HeapUsed && self.heap_floors_rise(a.level);
         let since_full_gc = || {
             let since = self.heap_slope_since_full_gc(a);
-            self.beyond_garbage(since, rate) || self.steps_go_on(since, rate)
+            self.beyond_garbage(since, rate, self.heap_lives.noise_margin_or_share())
+                || self.steps_go_on(since, rate)
         };
         Some(kept || floors_rise() || floors && part == Part::HeapUsed && since_full_gc())
     }
@@ -239,14 +244,15 @@ impl LeakDetector {
     /// Whether the heap floor rises (`heap_slope`, bytes/s) beyond 1.5 times the garbage rate
     /// measured at the last full GCs plus `rate`, and what the last (merged) full GCs left rose
     /// at least at `KEPT_SHARE` of it and `KEPT_BEYOND_GARBAGE` of its excess over that garbage
-    /// rate, beyond twice their noise
+    /// rate, beyond `margin` (bytes: twice their noise, or what the caller takes for it)
     /// ([`Lives::last_rising`](super::full_gcs::Lives::last_rising)): a floor between full GCs
-    /// counts as kept only as fast as the full GCs showed it kept.
-    pub(super) fn beyond_garbage(&self, heap_slope: Option<f64>, rate: f64) -> bool {
+    /// counts as kept only as fast as the full GCs showed it kept. The floor since the newest
+    /// full GC, which has nothing else to show the trend, passes
+    /// [`Lives::noise_margin_or_share`](super::full_gcs::Lives::noise_margin_or_share).
+    pub(super) fn beyond_garbage(&self, heap_slope: Option<f64>, rate: f64, margin: f64) -> bool {
         let (Some(heap), Some(garbage)) = (heap_slope, self.garbage.rate()) else {
             return false;
         };
-        let margin = self.heap_lives.noise_margin();
         let kept = rate
             .max(KEPT_SHARE * heap)
             .max(KEPT_BEYOND_GARBAGE * (heap - garbage));
@@ -266,7 +272,11 @@ impl LeakDetector {
     /// fired a 90 s window.
     pub(super) fn heap_floor_before_three_full_gcs(&self, a: &Analysis, cause: Cause, rate: f64) -> bool {
         self.few_full_gcs(cause)
-            && self.beyond_garbage(self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx), rate)
+            && self.beyond_garbage(
+                self.part_slope(Part::HeapUsed, a.first_idx, a.end_idx),
+                rate,
+                self.heap_lives.noise_margin(),
+            )
     }
 
     /// Whether, for a heap cause, fewer than three (merged) full GCs are on record, too few for
