@@ -100,12 +100,13 @@ pub struct NativeSnapshotOptions {
     pub cgroup_root: Option<String>,
 }
 
-/// Calls `onEvent(name, payload)`: weak (does not hold the event loop), errors not passed as
-/// a first argument.
-type EventFn = ThreadsafeFunction<Event, (), FnArgs<(&'static str, EventPayload)>, Status, false, true>;
+/// Calls `onEvent(name, payload)` for the event a queued token stands for: weak (does not hold
+/// the event loop), errors not passed as a first argument.
+type EventFn = ThreadsafeFunction<Lane, (), FnArgs<(&'static str, EventPayload)>, Status, false, true>;
 
 /// Hands sampler events to JS through a weak (unref'd) threadsafe function, as far as the
-/// outbox admits them: a blocked event loop must not make the queue grow without limit.
+/// outbox admits them: a blocked event loop must not make the queue grow without limit. The
+/// queue carries tokens; the events stay in the outbox (see `sampler::outbox`).
 struct JsSink {
     tsfn: EventFn,
     outbox: Arc<Outbox>,
@@ -118,15 +119,11 @@ impl EventSink for JsSink {
         if !self.open.load(Ordering::SeqCst) {
             return;
         }
-        let lane = Lane::of(&event);
-        let Some(event) = self.outbox.admit(event) else {
-            return;
-        };
         // NonBlocking on an unbounded queue never waits; after the env began closing the call
         // fails and the event is dropped, which is what a monitor should do then.
-        if self.tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
-            self.outbox.refused(lane);
-        }
+        self.outbox.send(event, |token| {
+            self.tsfn.call(token, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        });
     }
 }
 
@@ -233,11 +230,17 @@ impl NativeSentry {
         let outbox = Arc::new(Outbox::new());
         let delivered = outbox.clone();
         let tsfn: EventFn = on_event
-            .build_threadsafe_function::<Event>()
+            .build_threadsafe_function::<Lane>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(move |ctx| {
-                let event = delivered.deliver(ctx.value);
+                // Every token `send` queued has its event; should one not, JS hears of it as a
+                // failure rather than the process ending on an error thrown here.
+                let event = delivered.deliver(ctx.value).unwrap_or_else(|| Event::Error {
+                    code: "EINTERNAL",
+                    message: "memsentry: an event was lost on its way to JS".into(),
+                    path: None,
+                });
                 Ok((crate::node::js_values::event_name(&event), EventPayload(event)).into())
             })?;
         let controller = Arc::new(Controller {

@@ -1,9 +1,15 @@
 //! The outbox: what the sampler may put on the queue to JS, so that a blocked event loop cannot
-//! make that queue grow without limit. Knows nothing of napi: the binding asks `admit` before it
-//! queues an event and calls `deliver` when the event comes off the queue on the JS thread.
+//! make that queue grow without limit. Knows nothing of napi: the binding hands `send` an event
+//! and a way to queue a token for it, and calls `deliver` with the token when it comes off the
+//! queue on the JS thread.
 //!
-//! - Samples are coalesced: the newest waits in one slot, with at most one event queued for it,
-//!   and that event delivers whatever sample is newest when JS gets to it. The history keeps
+//! - The events themselves stay here, and the queue to JS carries only their [`Lane`]: a
+//!   token that owns nothing. When a worker is terminated, napi-rs hands each token still queued
+//!   to a callback with no env and never frees it; a token holds no sample, so what such a
+//!   termination loses is a few bytes per queued event, and the events are freed with the
+//!   outbox.
+//! - Samples are coalesced: the newest waits in one slot, with at most one token queued for it,
+//!   and that token delivers whatever sample is newest when JS gets to it. The history keeps
 //!   every tick, so nothing is lost that `history()` cannot give back.
 //! - Threshold and leak events are kept up to [`DETECTOR_CAP`] in flight; child, OOM and error
 //!   events up to [`OTHER_CAP`]. Past a cap an event is dropped and counted.
@@ -11,8 +17,9 @@
 //!   per-child list (the sums stay, as in the history): a `child.rss` crossing otherwise holds a
 //!   whole sample with up to 1024 children for as long as the event loop is blocked.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::children::MAX_CHILDREN;
 use crate::sample::Sample;
@@ -28,7 +35,7 @@ pub const OTHER_CAP: usize = 2 * MAX_CHILDREN;
 /// Events in flight past which a queued event's sample loses its per-child list.
 pub const FULL_SAMPLES_QUEUED: usize = 16;
 
-/// Which limit an event counts against.
+/// Which limit an event counts against; also the token queued to JS for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Sample,
@@ -56,8 +63,10 @@ impl Lane {
 
 #[derive(Debug, Default)]
 pub struct Outbox {
-    /// The newest undelivered sample; `Some` exactly while an event for it is queued.
+    /// The newest undelivered sample; `Some` exactly while a token for it is queued.
     newest_sample: Mutex<Option<Arc<Sample>>>,
+    /// Threshold, leak, child, OOM and error events, in the order their tokens were queued.
+    queued: Mutex<VecDeque<Event>>,
     detector: AtomicUsize,
     other: AtomicUsize,
     dropped: AtomicU64,
@@ -68,51 +77,53 @@ impl Outbox {
         Outbox::default()
     }
 
-    /// On the sampler thread: the event to queue now, or `None` (a sample coalesced into the
-    /// one already queued, or an event over its cap, counted as dropped). Never waits for JS.
-    pub fn admit(&self, event: Event) -> Option<Event> {
+    /// On the sampler thread: keeps `event` and calls `enqueue` with the token to queue for it,
+    /// unless it is a sample coalesced into the one already queued, or over its cap (counted as
+    /// dropped). If `enqueue` fails (Node is tearing the queue down), the event is let go. The
+    /// event and its token go in under one lock, so tokens and events keep one order even with
+    /// a stopped thread's last tick racing the next one's. Never waits for JS.
+    pub fn send(&self, event: Event, enqueue: impl FnOnce(Lane) -> bool) {
         let lane = Lane::of(&event);
         if let Event::Sample(s) = event {
-            let was_empty = self.slot().replace(s.clone()).is_none();
-            return was_empty.then_some(Event::Sample(s));
+            let mut slot = self.slot();
+            if slot.replace(s).is_none() && !enqueue(lane) {
+                *slot = None;
+            }
+            return;
         }
-        let queued = self.in_flight();
-        let counter = self.counter(lane);
-        let admitted = counter
+        let in_flight = self.in_flight();
+        let admitted = self
+            .counter(lane)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < lane.cap()).then_some(n + 1)
             })
             .is_ok();
         if !admitted {
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return;
         }
-        Some(if queued >= FULL_SAMPLES_QUEUED {
+        let event = if in_flight >= FULL_SAMPLES_QUEUED {
             without_children(event)
         } else {
             event
-        })
-    }
-
-    /// The queue refused an event that `admit` let through (Node is tearing the function down):
-    /// frees its place.
-    pub fn refused(&self, lane: Lane) {
-        match lane {
-            Lane::Sample => drop(self.slot().take()),
-            _ => self.release(lane),
+        };
+        let mut queued = self.queue();
+        queued.push_back(event);
+        if !enqueue(lane) {
+            queued.pop_back();
+            self.release(lane);
         }
     }
 
-    /// On the JS thread: an admitted event came off the queue; returns what to hand to JS
-    /// (for a sample, the newest one).
-    pub fn deliver(&self, event: Event) -> Event {
-        match event {
-            Event::Sample(queued) => Event::Sample(self.slot().take().unwrap_or(queued)),
-            event => {
-                self.release(Lane::of(&event));
-                event
-            }
+    /// On the JS thread: a token came off the queue; returns the event to hand to JS (for a
+    /// sample, the newest one). `None` only if the token was not `send`'s.
+    pub fn deliver(&self, token: Lane) -> Option<Event> {
+        if token == Lane::Sample {
+            return self.slot().take().map(Event::Sample);
         }
+        let event = self.queue().pop_front()?;
+        self.release(Lane::of(&event));
+        Some(event)
     }
 
     /// Events dropped over their cap so far (coalesced samples are not counted: the history
@@ -126,8 +137,12 @@ impl Outbox {
         self.detector.load(Ordering::Acquire) + self.other.load(Ordering::Acquire)
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Sample>>> {
+    fn slot(&self) -> MutexGuard<'_, Option<Arc<Sample>>> {
         self.newest_sample.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Event>> {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn counter(&self, lane: Lane) -> &AtomicUsize {
@@ -208,29 +223,65 @@ mod tests {
         }
     }
 
-    #[test]
-    fn samples_coalesce_into_one_queued_event_that_delivers_the_newest() {
-        let out = Outbox::new();
-        let queued: Vec<Event> = (0..300)
-            .filter_map(|i| out.admit(Event::Sample(sample(f64::from(i), 0))))
-            .collect();
-        assert_eq!(queued.len(), 1, "300 ticks while JS is blocked: one queued event");
-        let [marker] = <[Event; 1]>::try_from(queued).unwrap();
-        assert_eq!(time(&out.deliver(marker)), 299.0, "JS gets the newest");
-        assert_eq!(out.dropped(), 0, "coalescing is not dropping");
+    /// `send` with a queue that takes every token: the token queued, if any.
+    fn admit(out: &Outbox, event: Event) -> Option<Lane> {
+        let mut token = None;
+        out.send(event, |lane| {
+            token = Some(lane);
+            true
+        });
+        token
+    }
 
-        // Delivered: the next sample is queued again, and delivers itself.
-        let next = out.admit(Event::Sample(sample(300.0, 0))).expect("queued");
-        assert_eq!(time(&out.deliver(next)), 300.0);
+    /// The event a token delivers.
+    fn deliver(out: &Outbox, token: Lane) -> Event {
+        out.deliver(token)
+            .expect("a token that send queued delivers an event")
     }
 
     #[test]
-    fn a_sample_refused_by_the_queue_does_not_block_the_next() {
+    fn samples_coalesce_into_one_queued_token_that_delivers_the_newest() {
         let out = Outbox::new();
-        let first = out.admit(Event::Sample(sample(1.0, 0))).expect("queued");
-        drop(first);
-        out.refused(Lane::Sample);
-        assert!(out.admit(Event::Sample(sample(2.0, 0))).is_some());
+        let queued: Vec<Lane> = (0..300)
+            .filter_map(|i| admit(&out, Event::Sample(sample(f64::from(i), 0))))
+            .collect();
+        assert_eq!(queued, [Lane::Sample], "300 ticks while JS is blocked: one token");
+        assert_eq!(time(&deliver(&out, queued[0])), 299.0, "JS gets the newest");
+        assert_eq!(out.dropped(), 0, "coalescing is not dropping");
+
+        // Delivered: the next sample is queued again, and delivers itself.
+        let next = admit(&out, Event::Sample(sample(300.0, 0))).expect("queued");
+        assert_eq!(time(&deliver(&out, next)), 300.0);
+    }
+
+    #[test]
+    fn an_event_the_queue_refuses_is_let_go_and_does_not_block_the_next() {
+        let out = Outbox::new();
+        let s = sample(1.0, 0);
+        out.send(Event::Sample(s.clone()), |_| false);
+        out.send(threshold("r", Direction::Up, s.clone()), |_| false);
+        assert_eq!(Arc::strong_count(&s), 1, "nothing kept for a refused token");
+        assert_eq!((out.in_flight(), out.dropped()), (0, 0));
+        assert!(admit(&out, Event::Sample(sample(2.0, 0))).is_some());
+        let token = admit(&out, threshold("next", Direction::Up, s)).expect("queued");
+        assert!(matches!(deliver(&out, token), Event::Threshold { name, .. } if name == "next"));
+    }
+
+    #[test]
+    fn tokens_own_nothing_the_outbox_frees_what_was_never_delivered() {
+        // A worker terminated with its event loop blocked: napi-rs never frees the tokens still
+        // queued, so they must hold no sample; the events go with the outbox.
+        let out = Outbox::new();
+        let s = sample(1.0, 1024);
+        let tokens: Vec<Lane> = (0..50)
+            .filter_map(|i| admit(&out, threshold(&format!("r{i}"), Direction::Up, s.clone())))
+            .chain(admit(&out, Event::Sample(s.clone())))
+            .collect();
+        assert_eq!(tokens.len(), 51);
+        assert_eq!(std::mem::size_of::<Lane>(), 1);
+        assert!(Arc::strong_count(&s) > 1, "the outbox holds the events");
+        drop(out);
+        assert_eq!(Arc::strong_count(&s), 1, "freed with the outbox");
     }
 
     #[test]
@@ -244,17 +295,17 @@ mod tests {
             } else {
                 Direction::Down
             };
-            queued.extend(out.admit(threshold(&format!("r{i}"), dir, s.clone())));
+            queued.extend(admit(&out, threshold(&format!("r{i}"), dir, s.clone())));
         }
         assert_eq!(queued.len(), DETECTOR_CAP);
         assert_eq!(out.dropped(), 5);
         // Samples and other events have lanes of their own: a full detector lane stops neither.
-        assert!(out.admit(Event::Sample(sample(2.0, 0))).is_some());
-        assert!(out.admit(spawn(1)).is_some());
+        assert!(admit(&out, Event::Sample(sample(2.0, 0))).is_some());
+        let child = admit(&out, spawn(1)).expect("queued");
 
         let names: Vec<String> = queued
             .into_iter()
-            .map(|e| match out.deliver(e) {
+            .map(|token| match deliver(&out, token) {
                 Event::Threshold { name, .. } => name,
                 other => panic!("{other:?}"),
             })
@@ -262,8 +313,9 @@ mod tests {
         let expected: Vec<String> = (0..DETECTOR_CAP).map(|i| format!("r{i}")).collect();
         assert_eq!(names, expected, "kept in the order they happened");
         assert_eq!(out.in_flight(), 1, "the child event is still queued");
+        assert!(matches!(deliver(&out, child), Event::Child(_)));
         assert!(
-            out.admit(threshold("again", Direction::Up, s)).is_some(),
+            admit(&out, threshold("again", Direction::Up, s)).is_some(),
             "room again"
         );
     }
@@ -272,7 +324,7 @@ mod tests {
     fn child_oom_and_error_events_share_a_smaller_cap() {
         let out = Outbox::new();
         let admitted = (0..OTHER_CAP as u32 + 10)
-            .filter_map(|pid| out.admit(spawn(pid)))
+            .filter_map(|pid| admit(&out, spawn(pid)))
             .count();
         assert_eq!(admitted, OTHER_CAP);
         const { assert!(OTHER_CAP < DETECTOR_CAP) };
@@ -284,12 +336,10 @@ mod tests {
             message: "x".into(),
             path: None,
         };
-        assert!(out.admit(oom).is_none());
-        assert!(out.admit(error).is_none());
+        assert!(admit(&out, oom).is_none());
+        assert!(admit(&out, error).is_none());
         assert_eq!(out.dropped(), 12);
-        assert!(out
-            .admit(threshold("kept", Direction::Up, sample(1.0, 0)))
-            .is_some());
+        assert!(admit(&out, threshold("kept", Direction::Up, sample(1.0, 0))).is_some());
     }
 
     #[test]
@@ -297,9 +347,10 @@ mod tests {
         let out = Outbox::new();
         // Each crossing from its own tick, each tick with 1024 children: a flapping rule while
         // the event loop is blocked.
-        let queued: Vec<Event> = (0..100)
-            .filter_map(|i| out.admit(threshold("c", Direction::Up, sample(f64::from(i), 1024))))
+        let tokens: Vec<Lane> = (0..100)
+            .filter_map(|i| admit(&out, threshold("c", Direction::Up, sample(f64::from(i), 1024))))
             .collect();
+        let queued: Vec<Event> = tokens.into_iter().map(|t| deliver(&out, t)).collect();
         let with_children: Vec<bool> = queued
             .iter()
             .map(|e| match e {
@@ -319,13 +370,9 @@ mod tests {
         );
 
         // Once JS has caught up, events carry the whole sample again.
-        for e in queued {
-            out.deliver(e);
-        }
-        let Some(Event::Threshold { sample, .. }) =
-            out.admit(threshold("c", Direction::Up, sample(100.0, 1024)))
-        else {
-            panic!("not admitted")
+        let token = admit(&out, threshold("c", Direction::Up, sample(100.0, 1024))).expect("queued");
+        let Event::Threshold { sample, .. } = deliver(&out, token) else {
+            panic!("not a threshold event")
         };
         assert_eq!(sample.children.as_ref().map(Vec::len), Some(1024));
     }
