@@ -49,7 +49,9 @@ impl LeakDetector {
     /// service); what a leak adds stays. With no full GC in the span: `Some(true)` only if the
     /// heap floor grows at more than 1.5 times the garbage rate measured over the last cycles (or,
     /// in an episode, `None`: cannot tell); with full GCs in the span that do not show it, the
-    /// same from the newest one on ([`LeakDetector::beyond_garbage`]), or the full GCs' steady
+    /// same from the newest one on ([`LeakDetector::beyond_garbage`]; both with
+    /// [`Lives::noise_margin_or_share`](super::full_gcs::Lives::noise_margin_or_share) for the
+    /// noise), or the full GCs' steady
     /// steps going on since ([`LeakDetector::steps_go_on`]), unless `evidence` is
     /// [`Evidence::FullGcsOnly`]. `Some(true)` for other causes (they have no garbage to wait
     /// for) and without heap figures.
@@ -247,7 +249,7 @@ impl LeakDetector {
     /// rate, beyond `margin` (bytes: twice their noise, or what the caller takes for it)
     /// ([`Lives::last_rising`](super::full_gcs::Lives::last_rising)): a floor between full GCs
     /// counts as kept only as fast as the full GCs showed it kept. The floor since the newest
-    /// full GC, which has nothing else to show the trend, passes
+    /// full GC (or over a span with none), which has nothing else to show the trend, passes
     /// [`Lives::noise_margin_or_share`](super::full_gcs::Lives::noise_margin_or_share).
     pub(super) fn beyond_garbage(&self, heap_slope: Option<f64>, rate: f64, margin: f64) -> bool {
         let (Some(heap), Some(garbage)) = (heap_slope, self.garbage.rate()) else {
