@@ -238,7 +238,7 @@ impl NativeSentry {
                 // failure rather than the process ending on an error thrown here.
                 let event = delivered.deliver(ctx.value).unwrap_or_else(|| Event::Error {
                     code: "EINTERNAL",
-                    message: "memsentry: an event was lost on its way to JS".into(),
+                    message: "an event was lost on its way to JS".into(),
                     path: None,
                 });
                 Ok((crate::node::js_values::event_name(&event), EventPayload(event)).into())

@@ -122,7 +122,9 @@ impl Outbox {
             return self.slot().take().map(Event::Sample);
         }
         let event = self.queue().pop_front()?;
-        self.release(Lane::of(&event));
+        let lane = Lane::of(&event);
+        debug_assert_eq!(lane, token, "tokens and events in one order");
+        self.release(lane);
         Some(event)
     }
 
@@ -263,8 +265,14 @@ mod tests {
         assert_eq!(Arc::strong_count(&s), 1, "nothing kept for a refused token");
         assert_eq!((out.in_flight(), out.dropped()), (0, 0));
         assert!(admit(&out, Event::Sample(sample(2.0, 0))).is_some());
-        let token = admit(&out, threshold("next", Direction::Up, s)).expect("queued");
+        // Refused behind one already queued: the queued one stays, and stays first.
+        let first = admit(&out, threshold("first", Direction::Up, s.clone())).expect("queued");
+        out.send(spawn(9), |_| false);
+        let token = admit(&out, threshold("next", Direction::Down, s)).expect("queued");
+        assert_eq!(out.in_flight(), 2);
+        assert!(matches!(deliver(&out, first), Event::Threshold { name, .. } if name == "first"));
         assert!(matches!(deliver(&out, token), Event::Threshold { name, .. } if name == "next"));
+        assert_eq!(out.in_flight(), 0);
     }
 
     #[test]
