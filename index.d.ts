@@ -49,9 +49,8 @@ export interface LeakOptions {
   /**
    * The span of history the trend is judged on. Default 600000 (10 min); at least 4 × intervalMs.
    * 150000 or more spans V8's full-GC period under load (300000 or more in production, for a
-   * margin: of 1221 healthy recordings replayed, none fires at 270000 or 300000 at 1 s sampling,
-   * one from 360000 up, a 300 MB heap whose floor rose ~1 MiB/min while V8 ran no full GC for
-   * 390 s); a shorter window answers fast leaks
+   * margin: of 1251 healthy recordings replayed, none fires from 270000 up at 1 s sampling,
+   * 600000 included); a shorter window answers fast leaks
    * sooner but may fire once, briefly, while a cache or LRU fills for longer than the window.
    * From 180000 up a one-minute look-out runs beside it: a leak that, at its one-minute slope,
    * reaches the memory limit or V8's heap limit within `windowMs` is reported after about 200 s
