@@ -84,7 +84,7 @@ impl LeakDetector {
             return Some(
                 floors
                     && part == Part::HeapUsed
-                    && self.beyond_garbage(heap, rate, self.heap_lives.noise_margin()),
+                    && self.beyond_garbage(heap, rate, self.heap_lives.noise_margin_or_share()),
             );
         }
         // Every full GC of the span must have left more than the lowest figure before it: a
