@@ -9,6 +9,7 @@
 // a few MiB on its own.
 // argv[2]: rounds (default 30), argv[3]: ms each worker is blocked (default 1500).
 
+const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -52,8 +53,13 @@ if (!isMainThread) {
     fs.writeFileSync(path.join(root, f), fs.readFileSync(path.join('/proc', f)))
   }
   const status = fs.readFileSync('/proc/self/status', 'utf8')
+  // statm counts pages: 4 KiB on x64, 4, 16 or 64 KiB on arm64.
+  const pageSize = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }))
   const setRss = (mib) => {
-    fs.writeFileSync(path.join(self, 'statm'), `100000 ${(mib * MiB) / 4096} 1000 100 0 5000 0\n`)
+    fs.writeFileSync(
+      path.join(self, 'statm'),
+      `100000 ${(mib * MiB) / pageSize} 1000 100 0 5000 0\n`,
+    )
     fs.writeFileSync(
       path.join(self, 'status'),
       status.replace(/VmRSS:\s+\d+ kB/, `VmRSS:\t${mib * 1024} kB`),

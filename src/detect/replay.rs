@@ -429,7 +429,7 @@ mod tests {
             check("load-steps-c.csv", false, interval, window, Expect::Quiet);
         }
         // Node 24, eval s59: a 300 MB catalog built at start, then 100 req/s that keep nothing.
-        // Its full GCs at 107 and 213 s left 293.8 and 296.9 MB (in `big-heap-b`, 292.7 and
+        // Its full GCs at 107 and 213 s left 293.8 and 296.9 MiB (in `big-heap-b`, 292.7 and
         // 296.6; in the third run, 292.7 and 292.6), the second finding nothing to take, and V8
         // ran none in the last 390 s while promoted garbage raised the heap's floor ~1 MiB/min.
         // With that one step taken as kept (no noise measured before four full GCs), the floor
