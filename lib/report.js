@@ -433,7 +433,9 @@ function writePrivate(file, content, { exclusive = false } = {}) {
   const fd = fs.openSync(tmp, 'wx', 0o600)
   try {
     fs.fchmodSync(fd, 0o600) // in case the umask took bits away that 0600 needs
-    fs.writeSync(fd, content)
+    // writeFileSync loops until all is written (writeSync is one write(), which may be short
+    // when the disk fills): a short file must be an error, never a report.
+    fs.writeFileSync(fd, content)
     fs.fsyncSync(fd)
   } catch (err) {
     fs.closeSync(fd)

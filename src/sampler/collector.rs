@@ -146,6 +146,19 @@ impl Collector {
         self.config.children != ChildrenMode::None
     }
 
+    /// In readings `interval_ms` apart, how often every file is read at least once: smaps on
+    /// every n-th, children found once per `discover_every_ms` (a reading more, for ticks that
+    /// come a ms early). A failure not seen again within that many has cleared.
+    pub fn cadence_in_readings(&self, interval_ms: u64) -> u64 {
+        let smaps = u64::from(self.config.smaps_every_n);
+        let discovery = if self.config.children != ChildrenMode::None && self.config.discover_every_ms > 0 {
+            self.config.discover_every_ms.div_ceil(interval_ms.max(1)) + 1
+        } else {
+            1
+        };
+        smaps.max(discovery).max(1)
+    }
+
     /// The instant `mono_ms` counts from.
     pub fn origin(&self) -> Instant {
         self.origin

@@ -15,7 +15,7 @@ pub mod undelivered;
 pub use event::{Event, EventSink};
 pub use thread::{SamplerThread, JOIN_LIMIT};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
@@ -91,9 +91,13 @@ pub struct LeakSettings {
 #[derive(Debug)]
 struct Detectors {
     thresholds: ThresholdDetector,
-    /// Keys of the read failures seen on the previous tick: a failure is reported when it
-    /// first appears, and again only after it has cleared and come back.
-    failing: HashSet<String>,
+    /// Keys of the read failures seen lately, with the tick each was last seen on: a failure is
+    /// reported when it first appears, and again only after it has cleared and come back.
+    /// Cleared: not seen for `failure_clears_after` ticks, since some files are not read on
+    /// every tick (smaps every n-th, children's `task/` at discovery).
+    failing: HashMap<String, u64>,
+    failure_clears_after: u64,
+    ticks: u64,
     leak: Option<(LeakWatch, Metric)>,
     /// For a leak metric that covers the children: how fast each grows, to name the one.
     child_growth: ChildGrowth,
@@ -141,6 +145,10 @@ pub struct Shared {
     snapshot_off_thread: bool,
     /// Set by `close_files`; a tick that held the collector meanwhile closes them when done.
     files_closed: AtomicBool,
+    /// When the tick now reading took the collector, ms after `origin` plus one; 0 between
+    /// reads. A snapshot that finds it older than its wait fails at once instead of waiting
+    /// again: a tick stuck in a read (a child in D state) can hold the collector for minutes.
+    tick_reading_since: AtomicU64,
     /// The newest heap figures from JS, merged into the collector by the next tick (so that
     /// recording them never waits for a tick's reads).
     heap: Mutex<Option<HeapFigures>>,
@@ -218,7 +226,9 @@ impl Shared {
             spare: Mutex::new(None),
             detectors: Mutex::new(Detectors {
                 thresholds: ThresholdDetector::new(config.thresholds.clone()),
-                failing: HashSet::new(),
+                failing: HashMap::new(),
+                failure_clears_after: collector.cadence_in_readings(config.interval.as_millis() as u64),
+                ticks: 0,
                 leak: config.leak.map(|l| (LeakWatch::new(l.config), l.metric)),
                 child_growth: ChildGrowth::default(),
                 last_cgroup: None,
@@ -232,6 +242,7 @@ impl Shared {
             reader: ReaderThread::new(),
             snapshot_off_thread,
             files_closed: AtomicBool::new(false),
+            tick_reading_since: AtomicU64::new(0),
             heap: Mutex::new(None),
             want_samples: AtomicBool::new(false),
             cost: TickCost::default(),
@@ -241,6 +252,11 @@ impl Shared {
 
     pub fn config(&self) -> &SamplerConfig {
         &self.config
+    }
+
+    /// Ms since the collector's clock origin.
+    fn mono_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
     }
 
     pub fn set_want_samples(&self, on: bool) {
@@ -257,7 +273,7 @@ impl Shared {
         if self.config.heap_in_samples {
             *lock(&self.heap) = Some(heap);
         }
-        let mono_ms = self.origin.elapsed().as_millis() as u64;
+        let mono_ms = self.mono_ms();
         let mut d = lock(&self.detectors);
         d.heap_used = Some(heap.heap_used).filter(|h| h.is_finite());
         if let Some((det, _)) = d.leak.as_mut() {
@@ -350,6 +366,12 @@ impl Shared {
         }
         let shared = Arc::clone(self);
         let read = move || {
+            // A tick already reading for longer than this call would wait: it is stuck, and
+            // waiting again on every call would stall the event loop for nothing.
+            let since = shared.tick_reading_since.load(Ordering::Acquire);
+            if since != 0 && shared.mono_ms().saturating_sub(since - 1) >= wait.as_millis() as u64 {
+                return Err("a sampler read is hanging");
+            }
             let mut guard = try_lock_for(&shared.collector, wait).ok_or("a sampler read is hanging")?;
             let c = guard.as_mut().ok_or("the sentry is closed")?;
             if let Some(h) = *lock(&shared.heap) {
@@ -414,6 +436,7 @@ impl Shared {
         let mut changes = Vec::new();
         let sample = {
             let mut guard = lock(&self.collector);
+            let _reading = ReadingMark::set(&self.tick_reading_since, self.mono_ms());
             let sample = guard.as_mut().map(|c| {
                 if let Some(h) = *lock(&self.heap) {
                     c.set_heap(h);
@@ -457,13 +480,12 @@ impl Shared {
         let mut events: Vec<Event> = changes.into_iter().map(Event::Child).collect();
         {
             let mut d = lock(&self.detectors);
-            if errors.is_empty() {
-                // The usual tick: nothing failing now, so no set of keys to build.
-                d.failing.clear();
-            } else {
-                let now_failing: HashSet<String> = errors.iter().map(ReadError::key).collect();
+            d.ticks += 1;
+            // The usual tick: nothing failing, nothing to do.
+            if !(errors.is_empty() && d.failing.is_empty()) {
+                let tick = d.ticks;
                 for e in &errors {
-                    if !d.failing.contains(&e.key()) {
+                    if d.failing.insert(e.key(), tick).is_none() {
                         events.push(Event::Error {
                             code: e.code(),
                             message: e.message.clone(),
@@ -471,7 +493,8 @@ impl Shared {
                         });
                     }
                 }
-                d.failing = now_failing;
+                let clears_after = d.failure_clears_after;
+                d.failing.retain(|_, last| tick - *last < clears_after);
             }
 
             if let (Some(prev), Some(next)) = (d.last_cgroup.as_ref(), sample.cgroup.as_ref()) {
@@ -584,6 +607,23 @@ impl Shared {
 }
 
 /// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
+/// Marks a tick's reads in `Shared::tick_reading_since` for as long as it lives (every return
+/// of the tick's read block clears it).
+struct ReadingMark<'a>(&'a AtomicU64);
+
+impl<'a> ReadingMark<'a> {
+    fn set(mark: &'a AtomicU64, now_ms: u64) -> Self {
+        mark.store(now_ms + 1, Ordering::Release);
+        ReadingMark(mark)
+    }
+}
+
+impl Drop for ReadingMark<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
 fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
     let deadline = Instant::now() + wait;
     loop {
@@ -967,6 +1007,68 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
+    #[test]
+    fn a_failure_of_a_file_read_every_nth_tick_is_reported_once() {
+        // smaps_rollup on every third tick, and missing: the ticks between do not clear it.
+        let root = std::env::temp_dir().join(format!("memsentry-sampler-smaps-{}", std::process::id()));
+        let selfdir = root.join("self");
+        std::fs::create_dir_all(&selfdir).unwrap();
+        std::fs::copy("/proc/meminfo", root.join("meminfo")).unwrap();
+        for f in ["stat", "statm", "status"] {
+            std::fs::copy(format!("/proc/self/{f}"), selfdir.join(f)).unwrap();
+        }
+        let s = Shared::new(
+            SamplerConfig {
+                interval: Duration::from_millis(1000),
+                history_size: 5,
+                thresholds: vec![],
+                leak: None,
+                limit: None,
+                heap_in_samples: true,
+                heap_limit: None,
+            },
+            Collector::new(CollectorConfig {
+                proc_root: root.clone(),
+                smaps_every_n: 3,
+                cgroup: false,
+                ..Default::default()
+            }),
+        );
+        let rec = Recorder::default();
+        let errors = |rec: &Recorder| {
+            rec.0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Error { path, .. } => path.clone(),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        for _ in 0..12 {
+            s.tick(&rec);
+        }
+        let seen = errors(&rec);
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].ends_with("smaps_rollup"), "{seen:?}");
+
+        // It reads, then fails again after a cadence without failing: reported again. (The file
+        // stays open once read, so it fails again by holding garbage.)
+        let smaps = selfdir.join("smaps_rollup");
+        std::fs::write(&smaps, std::fs::read("/proc/self/smaps_rollup").unwrap()).unwrap();
+        for _ in 0..6 {
+            s.tick(&rec);
+        }
+        assert_eq!(errors(&rec).len(), 1, "read: nothing new");
+        std::fs::write(&smaps, b"garbage\n").unwrap();
+        for _ in 0..6 {
+            s.tick(&rec);
+        }
+        assert_eq!(errors(&rec).len(), 2, "{:?}", errors(&rec));
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
     /// A proc root (in a new temporary folder named `name`) whose /proc/self/statm is a FIFO:
     /// its open() blocks until a writer comes, as a read of a child in D state would. Returns
     /// the root, the FIFO and a `Shared` reading there.
@@ -1062,6 +1164,41 @@ mod tests {
         assert!(s.latest().is_none(), "no sample after stop");
         assert!(lock(&s.history).is_empty(), "nothing in the history");
         assert!(lock(&s.collector).is_some(), "the files stay for a start()");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn snapshots_wait_once_for_a_stuck_tick_then_fail_at_once() {
+        let (root, statm, s) = hanging_statm("memsentry-hang-snap", ChildrenMode::None);
+        let rec = Arc::new(Recorder::default());
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        // The first tick is in the open() of the FIFO, holding the collector, for 400 ms at
+        // least by the second call: the wait is 300 ms.
+        std::thread::sleep(Duration::from_millis(100));
+        let wait = Duration::from_millis(300);
+        let started = Instant::now();
+        assert!(s.snapshot(wait).unwrap_err().contains("hanging"));
+        assert!(started.elapsed() >= wait, "{:?}", started.elapsed());
+        for _ in 0..20 {
+            let started = Instant::now();
+            assert!(s.snapshot(wait).unwrap_err().contains("hanging"));
+            let spent = started.elapsed();
+            assert!(spent < Duration::from_millis(100), "waited again: {spent:?}");
+        }
+        assert!(!t.stop(), "not joined: detached");
+
+        // The read returns and lets go of the collector, and the mark goes with it.
+        let _ = std::fs::write(&statm, b"1 1 1 1 0 1 0\n");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.collector.try_lock().is_err() {
+            assert!(Instant::now() < deadline, "the detached thread never let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            s.tick_reading_since.load(Ordering::Acquire),
+            0,
+            "the mark goes with the read"
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 
