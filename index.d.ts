@@ -63,7 +63,11 @@ export interface LeakOptions {
    * the level); an explicit value overrides it.
    */
   minSlope?: Slope | null
-  /** Samples in the first warmupMs after start are ignored. Default (unset or null): min(windowMs / 2, 30000). */
+  /**
+   * Samples in the first warmupMs after start are ignored. Default (unset or null): min(window /
+   * 2, 30000) of the window analysed, which is a minute at least unless `minSlope` is set: 30000
+   * with the default minimum slope.
+   */
   warmupMs?: number | null
   /** The figure watched. Default `'rss'`. */
   metric?: ByteMetric
@@ -284,8 +288,9 @@ export interface LeakEvent {
   /** slope × windowMs: the growth the trend implies over the analysed span. */
   growthBytes: number
   /**
-   * The span analysed, ms: about the option's `windowMs`, or ~60000 when the one-minute look-out
-   * reported a leak that reaches a limit before that window could (see `LeakOptions.windowMs`).
+   * The span analysed, ms: about the option's `windowMs` (a minute at least, unless `minSlope` is
+   * set), or ~60000 when the one-minute look-out reported a leak that reaches a limit before that
+   * window could (see `LeakOptions.windowMs`).
    */
   windowMs: number
   /** 1 − p of the Mann–Kendall test for an increasing trend, 0..1. */
@@ -508,7 +513,8 @@ export declare class MemorySentry extends EventEmitter {
   writeReport(file: string, options?: ReportOptions): string
   /**
    * A fresh Sample read now, synchronously. Not added to the history. Throws when a tick holds
-   * the files in a hung read for 300 ms, or when a read of the children hangs for 1 s.
+   * the files in a hung read for 300 ms (at once, once that tick has been reading that long), or
+   * when a read of the children hangs for 1 s.
    */
   snapshot(): Sample
   /**

@@ -75,7 +75,8 @@ const DEFAULTS = Object.freeze({
   // metric's level: growth per window of at least max(1.5 MiB × √(window / 1 min), 2% of the
   // level). A fixed number could not fit every window.
   leakMinSlope: null,
-  // null: the core's default, min(window / 2, 30 s): a service's start-up is not a leak.
+  // null: the core's default, min(window / 2, 30 s) of the window analysed (a minute at least
+  // without minSlope, so 30 s): a service's start-up is not a leak.
   leakWarmupMs: null,
   leakMetric: 'rss',
   procRoot: '/proc',

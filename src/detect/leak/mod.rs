@@ -118,14 +118,17 @@
 //!      beat twice the noise). The same from the newest full GC on, given half a window since it
 //!      (a third, if that floor rises four times the garbage): V8 spaces full GCs out as a leaking
 //!      heap grows. Both of these, before four full GCs measure the noise, take 0.5% of what
-//!      the newest left for it: a big heap's full GC keeps what was promoted while it marked. Or that floor goes on at three quarters of the faster of the last two steps
+//!      the newest left for it: a big heap's full GC keeps what was promoted while it marked.
+//!      Or that floor goes on at three quarters of the faster of the last two steps
 //!      and beyond the garbage itself (not 1.5 times) plus half the minimum slope, after three
 //!      steps each at half the minimum slope and three quarters of the one before, with the
 //!      steps rule's guards above (no slowing, dip or jump): one heap reading holding the young
 //!      generation can make the garbage read high, and V8 can put the next full GC off.
 //!    - **Few full GCs.** With fewer than three on record, more than a window apart (the third
 //!      would come after a slow leak is due), the heap's floor over the whole span beyond garbage
-//!      as above, if the metric's own floors show the trend (rules 1–4) too, as they must then
+//!      as above, but with the measured noise alone (none before four full GCs: the 0.5% only
+//!      made slow leaks later here, in replay), if the metric's own floors show the trend
+//!      (rules 1–4) too, as they must then
 //!      for the floor since the newest full GC: a load step's second full GC, with requests in
 //!      flight, leaves more while the RSS shows no trend.
 //!    - **Pairs** (the heap). Over a window that the eight full GCs on record span, their lower
@@ -136,7 +139,8 @@
 //!      only adds to what it leaves, so the lower figures show a slow leak that steps between
 //!      single full GCs hide. Full GCs are kept across windows, so a window shorter than their
 //!      period still sees them.
-//! 7. **Warm-up.** No decision in the first min(window / 2, 30 s), by default.
+//! 7. **Warm-up.** No decision in the first min(window / 2, 30 s), by default, of the window
+//!    analysed (rule 8: 30 s with the default minimum slope).
 //! 8. **A minute at least.** With the default minimum slope, a window shorter than a minute is
 //!    analysed over a minute: a cache filling for 40 s, a burst, V8 sizing its heap are a leak to
 //!    a 30 s window otherwise.
@@ -452,12 +456,13 @@ pub struct LeakConfig {
     /// NaN never reports; a negative value counts as 0 (any significant steady growth).
     pub min_slope: Option<f64>,
     /// Ignore samples whose time is < first_sample_time + warmup_ms. `None` (the default):
-    /// min(window / 2, 30 s), the start-up of a service (modules, JIT, pools, first caches).
+    /// min(window / 2, 30 s) of the window analysed (a minute at least without `min_slope`), the
+    /// start-up of a service (modules, JIT, pools, first caches).
     pub warmup_ms: Option<u64>,
 }
 
 impl Default for LeakConfig {
-    /// A 10-minute window, the adaptive minimum slope, no warm-up.
+    /// A 10-minute window, the adaptive minimum slope, the default warm-up (30 s).
     fn default() -> Self {
         LeakConfig {
             window_ms: 600_000,

@@ -1,7 +1,7 @@
 //! The leak detector at the configured window, and a one-minute look-out for a leak that would
 //! reach a memory limit before that window could report it.
 //!
-//! A detector reports a leak 0.8–1.3 windows after it starts (see the module documentation of
+//! A detector reports a leak 0.83–1.3 windows after it starts (see the module documentation of
 //! [`super`]): with the default 10-minute window, a leak that fills a container in five minutes
 //! ends the process first. Measured: a Koa service keeping 10 KB a request at 100 req/s in a 512
 //! MiB cgroup (V8's heap limit 259 MiB) was aborted by V8 336 s after its load began; a 60 s
