@@ -48,6 +48,13 @@ const BAD_OPTIONS = [
   ['above {}', { thresholds: [{ above: {} }] }, TypeError, ['thresholds[0].above', 'got object']],
   ["above '150%'", { thresholds: [{ above: '150%' }] }, RangeError, ['above', "got '150%'"]],
   ["above '0%'", { thresholds: [{ above: '0%' }] }, RangeError, ['above', "got '0%'"]],
+  ['above 0', { thresholds: [{ above: 0 }] }, RangeError, ['thresholds[0].above', 'got 0']],
+  [
+    "above '0.4' (0 bytes)",
+    { thresholds: [{ above: '0.4' }] },
+    RangeError,
+    ['thresholds[0].above', 'at least 1 byte', "got '0.4'"],
+  ],
   [
     'hysteresis >= above',
     { thresholds: [{ above: '100MiB', hysteresis: '100MiB' }] },
@@ -515,12 +522,12 @@ describe('normalizeOptions thresholds', () => {
   })
 
   it('default hysteresis is at least 1 MiB and at most half of above, so a tiny one re-arms', () => {
-    const [small, tiny, zero] = normalizeOptions({
-      thresholds: [{ above: '10MiB' }, { above: '512KiB' }, { above: 0 }],
+    const [small, tiny, one] = normalizeOptions({
+      thresholds: [{ above: '10MiB' }, { above: '512KiB' }, { above: 1 }],
     }).thresholds
     assert.equal(small.hysteresis, MiB)
     assert.equal(tiny.hysteresis, 256 * 1024)
-    assert.equal(zero.hysteresis, 0)
+    assert.equal(one.hysteresis, 0)
   })
 
   it('a percentage as the hysteresis of a byte threshold says why, 0% included', () => {

@@ -434,6 +434,11 @@ function normalizeThreshold(raw, index, settings, seenNames) {
     }
   } else {
     above = aboveSize.bytes
+    // A rule above 0 could fire 'up' but never re-arm (no value falls below 0 - hysteresis); for
+    // "any at all", 1 byte re-arms when the figure is back at 0.
+    if (above === 0) {
+      throw rangeError(`${path}.above`, 'at least 1 byte (1 for "any at all")', rawAbove)
+    }
     if (rawHysteresis === undefined) {
       // 1% of the threshold but at least 1 MiB (RSS routinely jitters by that much), at most
       // half the threshold, so that a tiny one can re-arm.
