@@ -170,6 +170,27 @@ describe('the live page guard', () => {
     }
   })
 
+  test('a polluted Object.prototype is no option: its authorize and hosts let nobody in', async (t) => {
+    const sentry = newSentry()
+    await waitFor(() => sentry.latest !== null)
+    // What a prototype pollution elsewhere in the app could plant, for as long as the requests
+    // run: options are read from the object's own keys only.
+    const planted = { authorize: () => true, hosts: ['*', 'evil.example'] }
+    Object.assign(Object.prototype, planted)
+    try {
+      const forms = await servers(t, { sentry })
+      for (const [form, { port }] of Object.entries(forms)) {
+        assert.ok(served(await raw(port, { target: '/_memsentry/data.json' })), `${form}: served`)
+        for (const target of ['/_memsentry', '/_memsentry/data.json']) {
+          const r = await raw(port, { target, host: 'evil.example' })
+          assert.equal(r.status, 403, `${form}: Host evil.example got ${r.status} for ${target}`)
+        }
+      }
+    } finally {
+      for (const key of Object.keys(planted)) delete Object.prototype[key]
+    }
+  })
+
   test('without authorize, only loopback peers are served; authorize lets others in', async (t) => {
     // A peer that is not loopback: this machine's own address on a real interface.
     const address = Object.values(os.networkInterfaces())

@@ -162,6 +162,14 @@ test('formatJson: one line; children cmdlines only on request', () => {
       '"childrenRss":9,"treeRss":12}',
   )
   assert.deepEqual(JSON.parse(formatJson(SAMPLE)), SAMPLE)
+  // An includeCmdline planted on Object.prototype (a pollution elsewhere) is no option.
+  Object.prototype.includeCmdline = true
+  try {
+    assert.equal(formatJson(sample), line)
+    assert.equal(formatJson(sample, {}), line)
+  } finally {
+    delete Object.prototype.includeCmdline
+  }
 })
 
 test('formatReport: a batch report on one line', () => {

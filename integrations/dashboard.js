@@ -38,7 +38,13 @@
 
 const net = require('node:net')
 const { attach, collectData, eventCount, renderHtml } = require('./report')
-const { MAX_TIMER_MS, checkKnownKeys, rangeError, typeError } = require('../lib/validation')
+const {
+  MAX_TIMER_MS,
+  checkKnownKeys,
+  ownOptions,
+  rangeError,
+  typeError,
+} = require('../lib/validation')
 
 const DEFAULT_PATH = '/_memsentry'
 const DEFAULT_POLL_MS = 2000
@@ -59,7 +65,7 @@ function checkOptions(options) {
     title,
     hosts,
     authorize,
-  } = options
+  } = ownOptions(options)
   if (sentry == null || typeof sentry.history !== 'function' || typeof sentry.on !== 'function') {
     throw new TypeError('memsentry/dashboard: sentry must be a MemorySentry')
   }

@@ -44,6 +44,7 @@ const {
   MAX_TIMER_MS,
   readOptions,
   checkKnownKeys,
+  ownOptions,
   typeError,
   rangeError,
   isObject,
@@ -196,7 +197,7 @@ class BatchLogger {
     if (!isObject(attribution)) throw typeError('attribution', 'an object', attribution, WHO)
     checkKnownKeys(attribution, ATTRIBUTION_KEYS, 'attribution.', WHO)
     // RouteAttribution checks the fit's options, with the same names and messages.
-    const { minObservationMs, ...fit } = attribution
+    const { minObservationMs, ...fit } = ownOptions(attribution)
     this.#attribution = new RouteAttribution(fit)
     this.#minObservationMs =
       minObservationMs === undefined

@@ -22,7 +22,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const { attach, recordedEvents } = require('./recorder')
-const { checkKnownKeys, typeError } = require('./validation')
+const { checkKnownKeys, ownOptions, typeError } = require('./validation')
 const { metric } = require('./metrics')
 
 const WHO = 'memsentry/report'
@@ -452,12 +452,13 @@ function writePrivate(file, content, { exclusive = false } = {}) {
   }
 }
 
-function checkReportOptions(opts, where) {
-  if (opts == null) return {}
-  if (typeof opts !== 'object') {
-    throw typeError(`${where} options`, 'an object', opts, WHO)
+function checkReportOptions(given, where) {
+  if (given == null) return Object.create(null)
+  if (typeof given !== 'object') {
+    throw typeError(`${where} options`, 'an object', given, WHO)
   }
-  checkKnownKeys(opts, ['includeCmdline', 'title'], '', `${WHO}: ${where}`)
+  checkKnownKeys(given, ['includeCmdline', 'title'], '', `${WHO}: ${where}`)
+  const opts = ownOptions(given)
   if (opts.includeCmdline !== undefined && typeof opts.includeCmdline !== 'boolean') {
     throw typeError('includeCmdline', 'a boolean', opts.includeCmdline, WHO)
   }

@@ -67,6 +67,13 @@ function own(obj, key) {
   return Object.hasOwn(obj, key) ? obj[key] : undefined
 }
 
+// The own enumerable properties of `obj` in an object with no prototype: destructured with
+// defaults, it never yields a key inherited from a polluted Object.prototype (an `authorize`
+// that lets everyone in, an `includeCmdline: true`).
+function ownOptions(obj) {
+  return Object.assign(Object.create(null), obj)
+}
+
 function editDistance(a, b) {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
@@ -117,10 +124,10 @@ function checkKnownKeys(obj, known, prefix = '', who = CORE) {
  * all in `known` (TypeError otherwise, naming `who`).
  */
 function readOptions(options, known, who) {
-  if (options === undefined) return {}
+  if (options === undefined) return Object.create(null)
   if (!isObject(options)) throw typeError('options', 'an object', options, who)
   checkKnownKeys(options, known, '', who)
-  return options
+  return ownOptions(options)
 }
 
 module.exports = {
@@ -132,6 +139,7 @@ module.exports = {
   rangeError,
   isObject,
   own,
+  ownOptions,
   editDistance,
   suggest,
   checkKnownKeys,
