@@ -454,6 +454,40 @@ describe('memoryLogger (Koa)', () => {
     assert.equal(report.routes.other, 50)
   })
 
+  test('an observation over many batches holds at most maxRoutes names and other', async (t) => {
+    // Paths the collapsing misses, a new one per request, 10 to a batch, while one attribution
+    // observation stays open (a minimum of 500 ms): each batch's new names push older ones out
+    // of the table, and their counts must go to 'other', not stay under their names.
+    const sentry = new MemorySentry({ intervalMs: 20, leak: false })
+    t.after(() => sentry.close())
+    const logger = memoryLogger({
+      sentry,
+      every: 10,
+      maxRoutes: 5,
+      metric: 'rss',
+      attribution: { minObservationMs: 500 },
+      log: () => {},
+    })
+    t.after(() => logger.close())
+    const app = new Koa()
+    app.use(logger)
+    app.use((ctx) => {
+      ctx.body = 'x'
+    })
+    const { port, close } = await listen(app.callback())
+    t.after(close)
+    await waitFor(() => sentry.latest !== null)
+    await load(port, (i) => `/u/x${i}`, { concurrency: 2, pauseMs: 2, maxRequests: 800 })
+    await waitFor(() => logger.attribution.size >= 1 || null, { timeoutMs: 5000 })
+    let requests = 0
+    for (const o of logger.attribution.observations) {
+      const names = Object.keys(o.counts)
+      assert.ok(names.length <= 6, `${names.length} names in one observation`)
+      requests += Object.values(o.counts).reduce((a, b) => a + b, 0)
+    }
+    assert.ok(requests > 0 && requests <= 800, `${requests}`)
+  })
+
   test('100 junk paths sent early do not make every later real route other', async (t) => {
     const sentry = new MemorySentry({ intervalMs: 50, leak: false })
     t.after(() => sentry.close())

@@ -38,7 +38,7 @@
 
 const { performance, PerformanceObserver, constants: perfConstants } = require('node:perf_hooks')
 const v8 = require('node:v8')
-const { routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
+const { OTHER, routeName, urlPath, RouteTable, RouteAttribution } = require('./routes')
 const { formatReport } = require('./format')
 const {
   MAX_TIMER_MS,
@@ -292,7 +292,7 @@ class BatchLogger {
     if (this.#closed) return
     this.#requests++
     if (this.#routes && route != null) {
-      const name = this.#table.intern(route)
+      const name = this.#table.intern(route, this.#evicted)
       let tally = this.#tallies.get(name)
       if (tally === undefined) this.#tallies.set(name, (tally = { batch: 0, obs: 0 }))
       tally.batch++
@@ -347,6 +347,21 @@ class BatchLogger {
     }
     this.#obsStartMs = timeMs
     this.#obsStartValue = value
+  }
+
+  /**
+   * A name the route table let go: its counts go on under 'other', so that the tallies, and
+   * the observations they feed, hold no more names than the table (paths with ids the
+   * collapsing misses would grow them without bound while an observation stays open).
+   */
+  #evicted = (name) => {
+    const tally = this.#tallies.get(name)
+    if (tally === undefined) return
+    this.#tallies.delete(name)
+    let other = this.#tallies.get(OTHER)
+    if (other === undefined) this.#tallies.set(OTHER, (other = { batch: 0, obs: 0 }))
+    other.batch += tally.batch
+    other.obs += tally.obs
   }
 
   /** The requests per route of the batch or of the observation, zeroed as they are taken. */

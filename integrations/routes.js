@@ -103,8 +103,12 @@ class RouteTable {
     this.#max = max
   }
 
-  /** The name to count `route` under: itself, or 'other' when the table has no room for it. */
-  intern(route) {
+  /**
+   * The name to count `route` under: itself, or 'other' when the table has no room for it.
+   * `onEvict(name)` hears of a name that gave way to it, so that counts kept under that name
+   * can move to 'other' (they are bounded by the table only if they go with it).
+   */
+  intern(route, onEvict) {
     const seen = this.#known.get(route)
     if (seen !== undefined) {
       if (seen !== this.#batch) {
@@ -118,6 +122,7 @@ class RouteTable {
       const [oldest, oldestBatch] = this.#known.entries().next().value
       if (oldestBatch === this.#batch) return OTHER
       this.#known.delete(oldest)
+      onEvict?.(oldest)
     }
     this.#known.set(route, this.#batch)
     return route
@@ -587,6 +592,7 @@ class RouteAttribution {
 }
 
 module.exports = {
+  OTHER,
   routeName,
   collapsePath,
   urlPath,
