@@ -862,6 +862,17 @@ describe('memoryLogger (Koa)', () => {
     assert.equal(report.collected, 3, `all three sentries were collected: ${info}`)
   })
 
+  test('loggers dropped without close() are collected though their sentry runs on', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', childScript('koa-dropped-logger.js')],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
+    const report = JSON.parse(out.trim().split('\n').pop())
+    assert.equal(report.collected, 3, `all three loggers were collected: ${JSON.stringify(report)}`)
+    assert.equal(report.leakListeners, 0, 'their listeners took themselves off')
+  })
+
   test('a sentry passed in is left open when the server closes', async () => {
     const sentry = new MemorySentry({ intervalMs: 1000, leak: false })
     try {

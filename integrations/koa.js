@@ -129,6 +129,27 @@ function observeGc(ref) {
   return observer
 }
 
+// The sentry (one may serve several apps) and the batch timer (it refreshes itself) outlive a
+// logger dropped without close(): they too hold it only weakly, and a listener whose logger is
+// gone takes itself off. Outside the class for the same reason as observeGc.
+function weakListener(ref, sentry, event, method) {
+  const listener = (arg) => {
+    const logger = ref.deref()
+    if (logger === undefined) sentry.removeListener(event, listener)
+    else logger[method](arg)
+  }
+  return listener
+}
+
+function weakTimer(ref, ms) {
+  const timer = setTimeout(() => ref.deref()?.onTimer(), ms)
+  timer.unref()
+  return timer
+}
+
+// A logger's own sentry (none given) is closed when the logger is collected unclosed.
+const ownSentries = new FinalizationRegistry((sentry) => sentry.close().catch(() => {}))
+
 /** The shared part of the Koa and node:http forms: counting, batching, reporting. */
 class BatchLogger {
   #sentry
@@ -216,35 +237,15 @@ class BatchLogger {
       this.#ownSentry = false
     }
 
+    const ref = new WeakRef(this)
     // Prepended, so that listeners the application adds see `routes` on the event.
-    this.#onLeak = (event) => {
-      if (!this.#routes || event == null || typeof event !== 'object') return
-      if (!Object.isExtensible(event) && !('routes' in event)) return
-      const suspects = this.#attribution.suspects()
-      try {
-        event.routes = Array.isArray(event.routes) ? [...event.routes, ...suspects] : suspects
-      } catch {
-        // a frozen event: listeners see it as it came
-      }
-    }
-    // The diagnosis is an event, not state: its top sites are kept for this episode's reports.
-    this.#onDiagnosis = (d) => {
-      if (!this.leaking || !Array.isArray(d?.sites) || d.sites.length === 0) return
-      this.#leakSites = d.sites.slice(0, 3).map(({ functionName, url, line, column, share }) => ({
-        functionName,
-        url,
-        line,
-        column,
-        share,
-      }))
-    }
+    this.#onLeak = weakListener(ref, this.#sentry, 'leak', 'onLeak')
+    this.#onDiagnosis = weakListener(ref, this.#sentry, 'leak-diagnosis', 'onDiagnosis')
     this.#sentry.prependListener('leak', this.#onLeak)
     this.#sentry.on('leak-diagnosis', this.#onDiagnosis)
+    if (this.#ownSentry) ownSentries.register(this, this.#sentry, this)
 
-    if (this.#everyMs !== undefined) {
-      this.#timer = setTimeout(() => this.#onTimer(), this.#everyMs)
-      this.#timer.unref()
-    }
+    if (this.#everyMs !== undefined) this.#timer = weakTimer(ref, this.#everyMs)
   }
 
   get sentry() {
@@ -301,7 +302,32 @@ class BatchLogger {
     if (this.#requests >= this.#every) this.flush()
   }
 
-  #onTimer() {
+  /** Internal: the sentry's 'leak' event, given the routes the growth follows. */
+  onLeak(event) {
+    if (!this.#routes || event == null || typeof event !== 'object') return
+    if (!Object.isExtensible(event) && !('routes' in event)) return
+    const suspects = this.#attribution.suspects()
+    try {
+      event.routes = Array.isArray(event.routes) ? [...event.routes, ...suspects] : suspects
+    } catch {
+      // a frozen event: listeners see it as it came
+    }
+  }
+
+  /** Internal: a diagnosis is an event, not state: its top sites go in this episode's reports. */
+  onDiagnosis(d) {
+    if (!this.leaking || !Array.isArray(d?.sites) || d.sites.length === 0) return
+    this.#leakSites = d.sites.slice(0, 3).map(({ functionName, url, line, column, share }) => ({
+      functionName,
+      url,
+      line,
+      column,
+      share,
+    }))
+  }
+
+  /** Internal: the batch timer fired. */
+  onTimer() {
     if (this.#closed) return
     if (this.#requests > 0) this.flush()
     else this.#batchStart = performance.now()
@@ -464,7 +490,10 @@ class BatchLogger {
     this.#gcObserver = null
     this.#sentry.removeListener('leak', this.#onLeak)
     this.#sentry.removeListener('leak-diagnosis', this.#onDiagnosis)
-    if (this.#ownSentry) this.#sentry.close()
+    if (this.#ownSentry) {
+      ownSentries.unregister(this)
+      this.#sentry.close()
+    }
   }
 }
 
