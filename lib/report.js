@@ -227,8 +227,15 @@ function memsentryVersion() {
  * The main script's path, or null. argv[1] is that only when Node runs a file: with `-e`/`-p`
  * (or a script read from stdin) it is the user's first argument, which may be a secret
  * (`--api-key=...`), so it is shown only when it names a regular file and no eval flag is set.
+ * Looked up once: a live view asks on every poll, and a stat() is a syscall on the loop.
  */
+let mainScriptFound
 function mainScript() {
+  mainScriptFound ??= { path: findMainScript() }
+  return mainScriptFound.path
+}
+
+function findMainScript() {
   const arg = process.argv[1]
   if (typeof arg !== 'string' || arg === '' || arg === '-') return null
   const evalFlag = /^(?:-e|--eval|-p|--print|-pe|-ep)(?:=|$)/
