@@ -951,24 +951,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failing_read_is_reported_once_per_episode() {
-        let root = std::env::temp_dir().join(format!("memsentry-sampler-root-{}", std::process::id()));
+    /// A proc root in a new temporary folder named after `name`: this process's `meminfo` and
+    /// the files of `/proc/self` listed, copied (the rest missing).
+    fn proc_root_copy(name: &str, own_files: &[&str]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let selfdir = root.join("self");
         std::fs::create_dir_all(&selfdir).unwrap();
         std::fs::copy("/proc/meminfo", root.join("meminfo")).unwrap();
-        std::fs::copy("/proc/self/statm", selfdir.join("statm")).unwrap();
-        std::fs::copy("/proc/self/status", selfdir.join("status")).unwrap();
+        for f in own_files {
+            std::fs::copy(format!("/proc/self/{f}"), selfdir.join(f)).unwrap();
+        }
+        root
+    }
+
+    /// A sampler at 1 s with no rules, driven by hand.
+    fn second_ticks() -> SamplerConfig {
+        SamplerConfig {
+            interval: Duration::from_millis(1000),
+            history_size: 5,
+            thresholds: vec![],
+            leak: None,
+            limit: None,
+            heap_in_samples: true,
+            heap_limit: None,
+        }
+    }
+
+    #[test]
+    fn a_failing_read_is_reported_once_per_episode() {
+        let root = proc_root_copy("memsentry-sampler-root", &["statm", "status"]);
+        let selfdir = root.join("self");
         let s = Shared::new(
-            SamplerConfig {
-                interval: Duration::from_millis(1000),
-                history_size: 5,
-                thresholds: vec![],
-                leak: None,
-                limit: None,
-                heap_in_samples: true,
-                heap_limit: None,
-            },
+            second_ticks(),
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
                 ..Default::default()
@@ -1010,23 +1024,10 @@ mod tests {
     #[test]
     fn a_failure_of_a_file_read_every_nth_tick_is_reported_once() {
         // smaps_rollup on every third tick, and missing: the ticks between do not clear it.
-        let root = std::env::temp_dir().join(format!("memsentry-sampler-smaps-{}", std::process::id()));
+        let root = proc_root_copy("memsentry-sampler-smaps", &["stat", "statm", "status"]);
         let selfdir = root.join("self");
-        std::fs::create_dir_all(&selfdir).unwrap();
-        std::fs::copy("/proc/meminfo", root.join("meminfo")).unwrap();
-        for f in ["stat", "statm", "status"] {
-            std::fs::copy(format!("/proc/self/{f}"), selfdir.join(f)).unwrap();
-        }
         let s = Shared::new(
-            SamplerConfig {
-                interval: Duration::from_millis(1000),
-                history_size: 5,
-                thresholds: vec![],
-                leak: None,
-                limit: None,
-                heap_in_samples: true,
-                heap_limit: None,
-            },
+            second_ticks(),
             Collector::new(CollectorConfig {
                 proc_root: root.clone(),
                 smaps_every_n: 3,
