@@ -643,7 +643,7 @@ mod tests {
     use crate::detect::thresholds::Direction;
     use crate::sample::Metric;
     use crate::sampler::collector::CollectorConfig;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     #[derive(Default)]
     pub(super) struct Recorder(pub(super) Mutex<Vec<Event>>);
@@ -964,6 +964,19 @@ mod tests {
         root
     }
 
+    /// The paths of the `'error'` events recorded so far.
+    fn error_paths(rec: &Recorder) -> Vec<String> {
+        rec.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error { path, .. } => path.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A sampler at 1 s with no rules, driven by hand.
     fn second_ticks() -> SamplerConfig {
         SamplerConfig {
@@ -989,17 +1002,13 @@ mod tests {
             }),
         );
         let rec = Recorder::default();
-        let count = |rec: &Recorder| {
-            rec.0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|e| matches!(e, Event::Error { .. }))
-                .count()
-        };
         s.tick(&rec);
         s.tick(&rec);
-        assert_eq!(count(&rec), 1, "stat missing: one error for two ticks");
+        assert_eq!(
+            error_paths(&rec).len(),
+            1,
+            "stat missing: one error for two ticks"
+        );
         assert_eq!(s.latest().unwrap().threads, None);
         assert!(
             s.latest().unwrap().rss.is_some(),
@@ -1012,11 +1021,15 @@ mod tests {
         .unwrap();
         s.tick(&rec);
         assert_eq!(s.latest().unwrap().threads, Some(9));
-        assert_eq!(count(&rec), 1, "recovered: nothing new");
+        assert_eq!(error_paths(&rec).len(), 1, "recovered: nothing new");
         std::fs::write(selfdir.join("stat"), b"garbage\n").unwrap();
         s.tick(&rec);
         s.tick(&rec);
-        assert_eq!(count(&rec), 2, "the failure came back: reported again, once");
+        assert_eq!(
+            error_paths(&rec).len(),
+            2,
+            "the failure came back: reported again, once"
+        );
         assert_eq!(s.latest().unwrap().threads, None);
         std::fs::remove_dir_all(root).unwrap();
     }
@@ -1036,21 +1049,10 @@ mod tests {
             }),
         );
         let rec = Recorder::default();
-        let errors = |rec: &Recorder| {
-            rec.0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter_map(|e| match e {
-                    Event::Error { path, .. } => path.clone(),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        };
         for _ in 0..12 {
             s.tick(&rec);
         }
-        let seen = errors(&rec);
+        let seen = error_paths(&rec);
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(seen[0].ends_with("smaps_rollup"), "{seen:?}");
 
@@ -1061,12 +1063,12 @@ mod tests {
         for _ in 0..6 {
             s.tick(&rec);
         }
-        assert_eq!(errors(&rec).len(), 1, "read: nothing new");
+        assert_eq!(error_paths(&rec).len(), 1, "read: nothing new");
         std::fs::write(&smaps, b"garbage\n").unwrap();
         for _ in 0..6 {
             s.tick(&rec);
         }
-        assert_eq!(errors(&rec).len(), 2, "{:?}", errors(&rec));
+        assert_eq!(error_paths(&rec).len(), 2, "{:?}", error_paths(&rec));
         std::fs::remove_dir_all(root).unwrap();
     }
 
@@ -1139,6 +1141,19 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
+    /// Lets the read blocked in `statm` (a FIFO) return, and waits until its tick lets go of
+    /// the collector.
+    fn release_and_wait(statm: &Path, s: &Shared) {
+        // Opening the FIFO for writing is what unblocks the reader's open; the write itself may
+        // find the reader gone already (EPIPE: a FIFO cannot be pread), which is fine.
+        let _ = std::fs::write(statm, b"1 1 1 1 0 1 0\n");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.collector.try_lock().is_err() {
+            assert!(Instant::now() < deadline, "the detached thread never let go");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_tick_that_outlives_its_stop_reports_nothing_and_keeps_the_files() {
         let (root, statm, s) = hanging_statm("memsentry-hang-stop", ChildrenMode::None);
@@ -1150,12 +1165,7 @@ mod tests {
 
         // Stopped, not closed: when the read returns, the tick lets go of the collector, still
         // open for a start(), and neither a sample nor an error goes out or into the history.
-        let _ = std::fs::write(&statm, b"1 1 1 1 0 1 0\n");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while s.collector.try_lock().is_err() {
-            assert!(Instant::now() < deadline, "the detached thread never let go");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        release_and_wait(&statm, &s);
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             rec.0.lock().unwrap().is_empty(),
@@ -1189,12 +1199,7 @@ mod tests {
         assert!(!t.stop(), "not joined: detached");
 
         // The read returns and lets go of the collector, and the mark goes with it.
-        let _ = std::fs::write(&statm, b"1 1 1 1 0 1 0\n");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while s.collector.try_lock().is_err() {
-            assert!(Instant::now() < deadline, "the detached thread never let go");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        release_and_wait(&statm, &s);
         assert_eq!(
             s.tick_reading_since.load(Ordering::Acquire),
             0,
