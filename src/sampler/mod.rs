@@ -606,7 +606,6 @@ impl Shared {
     }
 }
 
-/// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
 /// Marks a tick's reads in `Shared::tick_reading_since` for as long as it lives (every return
 /// of the tick's read block clears it).
 struct ReadingMark<'a>(&'a AtomicU64);
@@ -624,6 +623,7 @@ impl Drop for ReadingMark<'_> {
     }
 }
 
+/// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
 fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
     let deadline = Instant::now() + wait;
     loop {
