@@ -435,7 +435,12 @@ impl Shared {
         let mut errors = Vec::new();
         let mut changes = Vec::new();
         let sample = {
-            let mut guard = lock(&self.collector);
+            // Held for longer only by another thread's tick stuck in a read: this sentry was
+            // stopped and started again while that read hung. This tick is skipped rather than
+            // parked behind it, so that each stop() still joins its own thread.
+            let Some(mut guard) = try_lock_for(&self.collector, TICK_LOCK_WAIT) else {
+                return;
+            };
             let _reading = ReadingMark::set(&self.tick_reading_since, self.mono_ms());
             let sample = guard.as_mut().map(|c| {
                 if let Some(h) = *lock(&self.heap) {
@@ -623,8 +628,18 @@ impl Drop for ReadingMark<'_> {
     }
 }
 
+/// How long a tick waits for the collector: far above a snapshot's read (the other holder), and
+/// well under [`JOIN_LIMIT`], so that a stop() still finds the thread back in its loop.
+const TICK_LOCK_WAIT: Duration = Duration::from_millis(100);
+
 /// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
 fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
+    // The usual case, a free lock, without a clock read.
+    match m.try_lock() {
+        Ok(g) => return Some(g),
+        Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => {}
+    }
     let deadline = Instant::now() + wait;
     loop {
         match m.try_lock() {
@@ -1152,6 +1167,45 @@ mod tests {
             assert!(Instant::now() < deadline, "the detached thread never let go");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn a_start_after_a_stop_during_a_hung_read_is_not_parked_behind_it() {
+        let (root, statm, s) = hanging_statm("memsentry-hang-restart", ChildrenMode::None);
+        let rec = Arc::new(Recorder::default());
+        s.set_want_samples(true);
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // the first tick is in the open()
+        assert!(!t.stop(), "not joined: detached");
+
+        // Each start()/stop() cycle while that read hangs: its thread skips the ticks it cannot
+        // take the collector for, and its stop joins it (a thread blocked on the lock would be
+        // detached too, one more per cycle).
+        for cycle in 0..4 {
+            let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            assert!(
+                t.stop(),
+                "cycle {cycle}: its thread was parked behind the hung read"
+            );
+        }
+        assert!(
+            rec.0.lock().unwrap().is_empty(),
+            "nothing read while the read hangs"
+        );
+
+        // Once the read returns, a start samples again.
+        release_and_wait(&statm, &s);
+        std::fs::remove_file(&statm).unwrap();
+        std::fs::write(&statm, b"1 1 1 1 0 1 0\n").unwrap();
+        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while s.latest().is_none() {
+            assert!(Instant::now() < deadline, "no sample after the read returned");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(t.stop());
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
