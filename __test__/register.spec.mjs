@@ -125,6 +125,22 @@ suite('memsentry/register', { concurrency: 3 }, () => {
     assert.ok(threshold.value > threshold.threshold)
   })
 
+  test('samples carry V8 heap figures after a GC (the sentry has heap: true)', async () => {
+    const { done } = startNode(['--expose-gc', '-r', registerCjs, app('gc-app.js')], {
+      timeoutMs: TIMEOUT_MS,
+      env: envFor({ MEMSENTRY_INTERVAL_MS: '100', MEMSENTRY_LOG: 'json' }),
+    })
+    const result = await done
+    assertClean(result)
+    assert.equal(result.code, 0, describe(result))
+    const samples = lines(result.stderr)
+      .map((l) => JSON.parse(l))
+      .filter((o) => o.event === undefined)
+    const withHeap = samples.filter((s) => s.heapUsed > 0)
+    assert.ok(withHeap.length >= 1, `no sample with heapUsed\n${describe(result)}`)
+    for (const s of withHeap) assert.ok(s.heapTotal >= s.heapUsed, JSON.stringify(s))
+  })
+
   test('MEMSENTRY_LOG=json with 5, then 40 children: every line under PIPE_BUF, whole', async () => {
     // Children are found once a second: each phase of 2.5 s spans at least one discovery.
     const result = await run(['-r', registerCjs, app('children-app.js'), '5', '40', '2500'], {
