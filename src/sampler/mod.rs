@@ -1169,14 +1169,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_start_after_a_stop_during_a_hung_read_is_not_parked_behind_it() {
-        let (root, statm, s) = hanging_statm("memsentry-hang-restart", ChildrenMode::None);
+    /// A sampler whose first tick is blocked in a read of `statm` (a FIFO), and whose thread
+    /// stop() has left to it.
+    fn stopped_in_a_hung_read(name: &str) -> (PathBuf, PathBuf, Arc<Shared>, Arc<Recorder>) {
+        let (root, statm, s) = hanging_statm(name, ChildrenMode::None);
         let rec = Arc::new(Recorder::default());
         s.set_want_samples(true);
         let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
         std::thread::sleep(Duration::from_millis(200)); // the first tick is in the open()
         assert!(!t.stop(), "not joined: detached");
+        (root, statm, s, rec)
+    }
+
+    #[test]
+    fn a_start_after_a_stop_during_a_hung_read_is_not_parked_behind_it() {
+        let (root, statm, s, rec) = stopped_in_a_hung_read("memsentry-hang-restart");
 
         // Each start()/stop() cycle while that read hangs: its thread skips the ticks it cannot
         // take the collector for, and its stop joins it (a thread blocked on the lock would be
@@ -1210,12 +1217,7 @@ mod tests {
 
     #[test]
     fn a_tick_that_outlives_its_stop_reports_nothing_and_keeps_the_files() {
-        let (root, statm, s) = hanging_statm("memsentry-hang-stop", ChildrenMode::None);
-        let rec = Arc::new(Recorder::default());
-        s.set_want_samples(true);
-        let t = SamplerThread::spawn(s.clone(), rec.clone()).unwrap();
-        std::thread::sleep(Duration::from_millis(200)); // the first tick is in the open()
-        assert!(!t.stop(), "not joined: detached");
+        let (root, statm, s, rec) = stopped_in_a_hung_read("memsentry-hang-stop");
 
         // Stopped, not closed: when the read returns, the tick lets go of the collector, still
         // open for a start(), and neither a sample nor an error goes out or into the history.
