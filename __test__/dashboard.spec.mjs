@@ -404,12 +404,16 @@ describe('the live page guard', () => {
     for (const [form, { port }] of Object.entries(forms)) {
       calls.length = 0
       const pages = new Set()
+      const since = Math.round(sentry.latest.time) - 1
       for (let i = 0; i < 20; i++) {
         pages.add((await raw(port, { target: '/_memsentry' })).body.length)
         assert.ok(served(await raw(port, { target: '/_memsentry/data.json' })))
+        const polled = await raw(port, { target: `/_memsentry/data.json?since=${since}` })
+        assert.equal(JSON.parse(polled.body).series.time.length, 1, form)
       }
-      // One sample in all that time: the page and data.json were each built once.
-      assert.equal(calls.length, 2, `${form}: ${calls.length} history reads for 40 views`)
+      // One sample in all that time: the page, data.json and the polls' answer were each built
+      // once.
+      assert.equal(calls.length, 3, `${form}: ${calls.length} history reads for 60 views`)
       assert.ok(
         calls.every((o) => o?.maxPoints === MAX_POINTS),
         `${form}: ${JSON.stringify(calls)}`,

@@ -168,6 +168,9 @@ const HEADERS = {
 const PAGE_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; frame-ancestors 'none'"
 
+// `?since=` answers kept between two samples (the oldest goes first).
+const MAX_SINCE_ANSWERS = 8
+
 const refused = (status, extra = {}) => ({ status, headers: { ...HEADERS, ...extra }, body: '' })
 
 /**
@@ -181,13 +184,15 @@ function makeResponder(options) {
   const pagePaths = new Set([base || '/', `${base}/`])
   const dataPath = `${base}/data.json`
   const live = { pollMs }
-  // The page and the whole data.json, kept until the next sample or event.
-  let cached = { latest: undefined, events: -1, page: null, data: null }
+  // The page, the whole data.json and the newest `?since=` answers, kept until the next sample
+  // or event: open views poll with the same `since` (the newest sample they have) between two
+  // samples, and each answer may hold up to MAX_POINTS samples.
+  let cached = { latest: undefined, events: -1, page: null, data: null, since: new Map() }
   const fresh = () => {
     const latest = sentry.latest
     const events = eventCount(sentry)
     if (cached.latest !== latest || cached.events !== events) {
-      cached = { latest, events, page: null, data: null }
+      cached = { latest, events, page: null, data: null, since: new Map() }
     }
     return cached
   }
@@ -235,7 +240,14 @@ function makeResponder(options) {
       c.data ??= JSON.stringify(collectData(sentry, { includeCmdline, title, live }))
       body = c.data
     } else {
-      body = JSON.stringify(collectData(sentry, { includeCmdline, title, sinceMs, live }))
+      const c = fresh()
+      body = c.since.get(sinceMs)
+      if (body === undefined) {
+        body = JSON.stringify(collectData(sentry, { includeCmdline, title, sinceMs, live }))
+        // Bounded: a client may send any number of distinct values.
+        if (c.since.size >= MAX_SINCE_ANSWERS) c.since.delete(c.since.keys().next().value)
+        c.since.set(sinceMs, body)
+      }
     }
     return {
       status: 200,
