@@ -524,7 +524,10 @@ export declare class MemorySentry extends EventEmitter {
    */
   history(options?: { sinceMs?: number; maxPoints?: number }): Sample[]
   stats(): SentryStats
-  /** Starts sampling again after stop(); a running sentry is held, as an active timer is. */
+  /**
+   * Starts sampling again after stop(); a running sentry is held, as an active timer is. While a
+   * tick that stop() left to a hung read is still in it, the new thread skips its ticks.
+   */
   start(): this
   /**
    * Stops sampling and joins the thread, waiting at most 300 ms for a tick in a hung read (that
