@@ -165,9 +165,13 @@ export interface CgroupFigures {
   version: 1 | 2
   /** memory.current (v2) or memory.usage_in_bytes (v1). */
   usage: number | null
-  /** memory.max (v2) or memory.limit_in_bytes (v1); null when unlimited. */
+  /**
+   * The limit that applies: the smallest memory.max of the cgroup and its ancestors up to the
+   * mount (v2), or memory.limit_in_bytes and the kernel's hierarchical_memory_limit (v1); null
+   * when unlimited.
+   */
   limit: number | null
-  /** memory.high (v2); null when unset or v1. */
+  /** memory.high (v2), the smallest on the way up as for `limit`; null when unset or v1. */
   high: number | null
   /** usage − inactive_file, floored at 0: what the kubelet and cAdvisor call the working set. */
   workingSet: number | null

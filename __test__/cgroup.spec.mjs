@@ -683,6 +683,44 @@ describe('a memory cgroup with a hard limit, made here', () => {
     },
   )
 
+  it('a limit set on a parent cgroup is the limit of a process in a child cgroup without one', async (t) => {
+    const limit = 256 * MiB
+    const { dir, why } = makeLimitedCgroup(limit)
+    if (!dir) return t.skip(why)
+    // The app's own cgroup has no limit: a systemd slice, a Kubernetes pod or a container's init
+    // set it one level up.
+    const inner = path.join(dir, 'app')
+    fs.mkdirSync(inner)
+    t.after(() => {
+      for (const d of [inner, dir]) {
+        try {
+          fs.rmdirSync(d)
+        } catch {}
+      }
+    })
+    const script =
+      `import { MemorySentry } from ${JSON.stringify(fileURLToPath(new URL('../index.mjs', import.meta.url)))}\n` +
+      `const s = new MemorySentry({ intervalMs: 50, children: 'none' })\n` +
+      `setTimeout(() => { console.log(JSON.stringify({ limit: s.limit, cgroup: s.latest.cgroup })); s.close() }, 300)\n`
+    const child = spawnInCgroup(
+      { dir: inner },
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c) => (out += c))
+    child.stderr.on('data', (c) => (err += c))
+    const code = await new Promise((resolve) => child.on('exit', resolve))
+    assert.equal(code, 0, err)
+    const seen = JSON.parse(out)
+    assert.equal(seen.cgroup.limit, limit, out)
+    assert.equal(seen.limit, limit, 'sentry.limit, and so limit: auto and percent thresholds')
+  })
+
   it(
     "a JS heap leak under the limit: msToLimit is the time to V8's heap limit, which ends the process first",
     { timeout: 180_000 },

@@ -100,16 +100,18 @@ pub(super) fn rebase(mount_point: &Path, sys_root: Option<&Path>) -> PathBuf {
     }
 }
 
-/// The cgroup directory: the mount whose root is the longest prefix of `cg_path`, joined with
-/// the rest of the path, if that directory has `usage_file`; else the first mount point that has
-/// it. (A directory without it is the v2 root cgroup or a cgroup whose parent did not enable the
-/// memory controller: nothing to read.)
+/// The cgroup directory and the mount point it was found under: the mount whose root is the
+/// longest prefix of `cg_path`, joined with the rest of the path, if that directory has
+/// `usage_file`; else its nearest ancestor under that mount point that has it; else the first
+/// mount point that has it. A directory without the usage file is the v2 root cgroup, or a cgroup
+/// whose parent did not enable the memory controller: the kernel charges its memory to the
+/// nearest ancestor that has the controller, so that one is read.
 pub(super) fn resolve_dir(
     cg_path: &Path,
     mounts: &[CgroupMount],
     sys_root: Option<&Path>,
     usage_file: &str,
-) -> Option<PathBuf> {
+) -> Option<(PathBuf, PathBuf)> {
     let usable = |dir: &Path| dir.join(usage_file).is_file();
     let mut ranked: Vec<(usize, &CgroupMount, Option<&Path>)> = mounts
         .iter()
@@ -126,13 +128,20 @@ pub(super) fn resolve_dir(
     for (_, m, rel) in &ranked {
         if let Some(rel) = rel {
             let base = rebase(&m.mount_point, sys_root);
-            let dir = if rel.as_os_str().is_empty() {
-                base
+            // The joined directory, then its parents below the mount point. A path absent under
+            // the mount (runc shows the host's path) has no such parent: the mount point is next.
+            let mut dir = if rel.as_os_str().is_empty() {
+                base.clone()
             } else {
                 base.join(rel)
             };
-            if usable(&dir) {
-                return Some(dir);
+            loop {
+                if usable(&dir) {
+                    return Some((dir, base));
+                }
+                if dir == base || !dir.pop() {
+                    break;
+                }
             }
         }
     }
@@ -140,4 +149,26 @@ pub(super) fn resolve_dir(
         .iter()
         .map(|(_, m, _)| rebase(&m.mount_point, sys_root))
         .find(|dir| usable(dir))
+        .map(|dir| (dir.clone(), dir))
+}
+
+/// The directories between `dir` and `base` (the mount point, included) whose `limit_file`
+/// exists, nearest first: under cgroup v2 the kernel enforces every ancestor's `memory.max`, so
+/// the limit that applies is the smallest on the way up (a limit on a Kubernetes pod, a systemd
+/// slice, a container whose init put the app in a sub-cgroup). The v2 root cgroup has none.
+pub(super) fn limit_ancestors(dir: &Path, base: &Path, limit_file: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if dir == base || !dir.starts_with(base) {
+        return out;
+    }
+    let mut up = dir.to_path_buf();
+    while up.pop() && up.starts_with(base) {
+        if up.join(limit_file).is_file() {
+            out.push(up.clone());
+        }
+        if up == base {
+            break;
+        }
+    }
+    out
 }

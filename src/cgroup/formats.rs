@@ -67,6 +67,9 @@ pub(super) struct Stat {
     pub(super) anon: u64,
     pub(super) file: u64,
     pub(super) inactive_file: u64,
+    /// v1 `hierarchical_memory_limit`: the smallest limit of the cgroup and its ancestors, None
+    /// when unlimited (at or above 2^62) or absent.
+    pub(super) hierarchical_limit: Option<u64>,
 }
 
 pub(super) fn parse_stat_v2(b: &[u8]) -> Parsed<Stat> {
@@ -75,11 +78,12 @@ pub(super) fn parse_stat_v2(b: &[u8]) -> Parsed<Stat> {
         anon: anon.ok_or("missing anon")?,
         file: file.ok_or("missing file")?,
         inactive_file: inactive_file.ok_or("missing inactive_file")?,
+        hierarchical_limit: None,
     })
 }
 
 pub(super) fn parse_stat_v1(b: &[u8]) -> Parsed<Stat> {
-    let [t_inactive, inactive, t_rss, rss, t_cache, cache] = scan_kv(
+    let [t_inactive, inactive, t_rss, rss, t_cache, cache, hierarchical_limit] = scan_kv(
         b,
         [
             b"total_inactive_file",
@@ -88,6 +92,7 @@ pub(super) fn parse_stat_v1(b: &[u8]) -> Parsed<Stat> {
             b"rss",
             b"total_cache",
             b"cache",
+            b"hierarchical_memory_limit",
         ],
     )?;
     Ok(Stat {
@@ -96,6 +101,7 @@ pub(super) fn parse_stat_v1(b: &[u8]) -> Parsed<Stat> {
         inactive_file: t_inactive
             .or(inactive)
             .ok_or("missing total_inactive_file and inactive_file")?,
+        hierarchical_limit: hierarchical_limit.filter(|&n| n < V1_UNLIMITED),
     })
 }
 

@@ -18,8 +18,12 @@
 //!   cgroup is bind-mounted at the mount point while `/proc/self/cgroup` shows the host path, as
 //!   runc does), the mount point itself is used. Among several candidate mounts the one with the
 //!   longest matching root wins. "Exists" means the directory holds the usage file
-//!   (`memory.current` / `memory.usage_in_bytes`): a v2 root cgroup, or a cgroup whose parent did
-//!   not enable the memory controller, has no memory files and gives `Ok(None)`.
+//!   (`memory.current` / `memory.usage_in_bytes`). A cgroup whose parent did not enable the memory
+//!   controller has none: its nearest ancestor below the mount point that has one is read (the
+//!   kernel charges that one). The v2 root cgroup has none either, and gives `Ok(None)`.
+//! * v2 ancestors up to the mount point that have a `memory.max` are kept too: the kernel enforces
+//!   each of their limits, so `limit` and `high` are the smallest on the way up. Under a cgroup
+//!   namespace nothing above its root can be seen.
 //! * With `sys_root: Some(root)`, mount points are taken relative to `root` (`/sys/fs/cgroup`
 //!   becomes `root/sys/fs/cgroup`), so a fixture tree can hold a fake `/sys`.
 //!
@@ -35,7 +39,9 @@
 //! * `working_set` = usage − inactive_file, floored at 0 (as cAdvisor and the kubelet do).
 //! * v1 `memory.stat`: the hierarchical `total_*` counters are preferred (they match the
 //!   hierarchical `memory.usage_in_bytes`), falling back to the local ones on kernels without them.
-//! * v1 limits at or above 2^62 mean "unlimited" (the kernel reports 9223372036854771712).
+//! * v1 limits at or above 2^62 mean "unlimited" (the kernel reports 9223372036854771712). The
+//!   limit is the smaller of `memory.limit_in_bytes` and `memory.stat`'s
+//!   `hierarchical_memory_limit`, the kernel's smallest on the way up.
 //!
 //! ## `oom_events`
 //!
@@ -146,6 +152,16 @@ pub struct CgroupReader {
     pressure_source: PressureSource,
     /// Set by discovery when the directory read is a fallback that may not be this process's.
     fallback: Option<ReadError>,
+    /// v2: the ancestors with limit files, up to the mount point (see `limit_ancestors`).
+    ancestors: Vec<AncestorLimits>,
+}
+
+/// An ancestor cgroup's v2 `memory.max` and `memory.high`, read every tick beside the cgroup's
+/// own: the limit that applies is the smallest on the way up.
+#[derive(Debug)]
+struct AncestorLimits {
+    max: ProcFile,
+    high: ProcFile,
 }
 
 impl CgroupReader {
@@ -183,8 +199,17 @@ impl CgroupReader {
         // under a mount: the directory found is then a mount point's cgroup, someone else's,
         // whose limit would drive `limit: 'auto'`. It is read all the same, and said once.
         let escapes = cg_path.components().any(|c| c == Component::ParentDir);
-        Ok(dir.map(|dir| {
+        Ok(dir.map(|(dir, base)| {
             let mut reader = Self::at(&dir, version, proc_root);
+            if version == CgroupVersion::V2 {
+                reader.ancestors = limit_ancestors(&dir, &base, "memory.max")
+                    .into_iter()
+                    .map(|up| AncestorLimits {
+                        max: ProcFile::new(up.join("memory.max")),
+                        high: ProcFile::new(up.join("memory.high")),
+                    })
+                    .collect();
+            }
             if escapes {
                 reader.fallback = Some(ReadError::parse(
                     &cgroup_path,
@@ -240,6 +265,7 @@ impl CgroupReader {
             system_pressure: ProcFile::new(proc_root.join("pressure").join("memory")),
             pressure_source: PressureSource::Unresolved,
             fallback: None,
+            ancestors: Vec::new(),
         }
     }
 
@@ -261,11 +287,15 @@ impl CgroupReader {
 
     fn read_v2(&mut self, errors: &mut Vec<ReadError>) -> CgroupSample {
         let usage = read_parsed(&mut self.usage, errors, parse_u64_file);
-        let limit = read_parsed(&mut self.limit, errors, parse_max_file).flatten();
-        let high = match self.high.as_mut() {
+        let mut limit = read_parsed(&mut self.limit, errors, parse_max_file).flatten();
+        let mut high = match self.high.as_mut() {
             Some(f) => read_parsed(f, errors, parse_max_file).flatten(),
             None => None,
         };
+        for up in &mut self.ancestors {
+            limit = smaller(limit, read_parsed(&mut up.max, errors, parse_max_file).flatten());
+            high = smaller(high, read_parsed(&mut up.high, errors, parse_max_file).flatten());
+        }
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v2);
         let oom_events = read_parsed(&mut self.events, errors, parse_events_v2);
         let pressure = self.read_pressure(errors);
@@ -282,6 +312,8 @@ impl CgroupReader {
         let usage = read_parsed(&mut self.usage, errors, parse_u64_file);
         let limit = read_parsed(&mut self.limit, errors, parse_v1_limit).flatten();
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v1);
+        // The kernel's own figure for the smallest limit on the way up (a parent's counts too).
+        let limit = smaller(limit, stat.and_then(|s| s.hierarchical_limit));
         let need_kill = self.v1_oom_source == V1OomSource::OomKill;
         let oom_control = read_parsed(&mut self.events, errors, |b| parse_oom_control(b, need_kill));
         if let (V1OomSource::Unknown, Some((_, kill))) = (self.v1_oom_source, oom_control) {
@@ -344,6 +376,14 @@ impl CgroupReader {
             errors.push(err);
         }
         None
+    }
+}
+
+/// The smaller of two limits, where None is "unlimited" (or unknown).
+fn smaller(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

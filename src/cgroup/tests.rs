@@ -84,6 +84,69 @@ fn v2_nested_path_reads_every_file() {
 }
 
 #[test]
+fn v2_limits_set_on_ancestors_apply_the_smallest_on_the_way_up() {
+    // A Kubernetes pod limit (or a systemd slice's) above a container cgroup without its own.
+    let tree = copy_of("v2-nested");
+    let cg = "sys/fs/cgroup/kubepods/burstable";
+    tree.write(&format!("{cg}/pod123/ctr/memory.max"), "max\n");
+    tree.write(&format!("{cg}/pod123/memory.max"), "134217728\n");
+    tree.write(&format!("{cg}/pod123/memory.high"), "104857600\n");
+    // Higher up, a larger limit does not win; the root cgroup's decoy 'max' changes nothing.
+    tree.write(&format!("{cg}/memory.max"), "1073741824\n");
+    tree.write(&format!("{cg}/memory.high"), "max\n");
+    let mut r = discover_tree(tree.root()).unwrap().unwrap();
+    assert_eq!(r.dir(), tree.root().join(format!("{cg}/pod123/ctr")));
+    let s = read_ok(&mut r);
+    assert_eq!((s.limit, s.high), (Some(128 * MIB), Some(100 * MIB)));
+    assert_eq!(s.usage, Some(100 * MIB), "usage stays the cgroup's own");
+
+    // A change on the way up is seen by the next read, as the cgroup's own limit is.
+    rewrite(tree.root().join(format!("{cg}/memory.max")), "67108864\n");
+    assert_eq!(read_ok(&mut r).limit, Some(64 * MIB));
+}
+
+#[test]
+fn v2_a_cgroup_without_the_memory_controller_reads_its_nearest_ancestor_with_it() {
+    // The parent did not enable memory for its children: the kernel charges the pod.
+    let tree = copy_of("v2-nested");
+    let ctr = tree.root().join("sys/fs/cgroup/kubepods/burstable/pod123/ctr");
+    for f in [
+        "memory.current",
+        "memory.max",
+        "memory.high",
+        "memory.stat",
+        "memory.events",
+    ] {
+        std::fs::remove_file(ctr.join(f)).unwrap();
+    }
+    let r = discover_tree(tree.root()).unwrap().unwrap();
+    assert_eq!(r.dir(), ctr.parent().unwrap());
+}
+
+#[test]
+fn v2_a_namespace_root_with_the_app_in_a_sub_cgroup_keeps_the_container_limit() {
+    // An init in the container put the app in a sub-cgroup: the container's limit is on the
+    // namespace's root, the mount point.
+    let tree = copy_of("v2-container-ns");
+    tree.write("proc/self/cgroup", "0::/system.slice/node.service\n");
+    let sub = "sys/fs/cgroup/system.slice/node.service";
+    for (f, v) in [
+        ("memory.current", "1048576\n"),
+        ("memory.max", "max\n"),
+        ("memory.high", "max\n"),
+        ("memory.stat", "anon 1\nfile 2\ninactive_file 1\n"),
+        ("memory.events", "oom_kill 0\n"),
+    ] {
+        tree.write(&format!("{sub}/{f}"), v);
+    }
+    let root_limit = std::fs::read_to_string(tree.root().join("sys/fs/cgroup/memory.max")).unwrap();
+    let mut r = discover_tree(tree.root()).unwrap().unwrap();
+    assert_eq!(r.dir(), tree.root().join(sub));
+    assert_eq!(read_ok(&mut r).limit, root_limit.trim().parse().ok());
+    assert!(read_ok(&mut r).limit.is_some(), "the fixture's root has a limit");
+}
+
+#[test]
 fn v2_unlimited_falls_back_to_system_pressure() {
     let mut r = discover_fixture("v2-unlimited-syspsi");
     assert!(r.dir().ends_with("user.slice/user-1000.slice/session-4.scope"));
@@ -163,6 +226,31 @@ fn v1_with_limit_prefers_total_counters_and_oom_kill() {
             pressure: Some(SYS_PSI),
         }
     );
+}
+
+#[test]
+fn v1_a_parent_limit_applies_through_hierarchical_memory_limit() {
+    let tree = copy_of("v1-limit");
+    let dir = "sys/fs/cgroup/memory/process_api/a1b2";
+    tree.write(&format!("{dir}/memory.limit_in_bytes"), "9223372036854771712\n");
+    let stat = std::fs::read_to_string(tree.root().join(dir).join("memory.stat")).unwrap();
+    let stat = stat.replace(
+        "hierarchical_memory_limit 536870912",
+        "hierarchical_memory_limit 268435456",
+    );
+    tree.write(&format!("{dir}/memory.stat"), &stat);
+    let mut r = discover_tree(tree.root()).unwrap().unwrap();
+    assert_eq!(read_ok(&mut r).limit, Some(256 * MIB));
+
+    // Its own limit when that is the smaller, and an unlimited hierarchy changes nothing.
+    rewrite(tree.root().join(dir).join("memory.limit_in_bytes"), "134217728\n");
+    assert_eq!(read_ok(&mut r).limit, Some(128 * MIB));
+    let stat = stat.replace(
+        "hierarchical_memory_limit 268435456",
+        "hierarchical_memory_limit 9223372036854771712",
+    );
+    rewrite(tree.root().join(dir).join("memory.stat"), &stat);
+    assert_eq!(read_ok(&mut r).limit, Some(128 * MIB));
 }
 
 #[test]
@@ -325,7 +413,7 @@ fn parent_dir_components_never_escape_the_mount() {
     }];
     assert_eq!(
         resolve_dir(Path::new("/../../.."), &mounts, Some(&root), "memory.current"),
-        Some(root.join("sys/fs/cgroup"))
+        Some((root.join("sys/fs/cgroup"), root.join("sys/fs/cgroup")))
     );
     assert_eq!(
         resolve_dir(Path::new("/"), &[], Some(&root), "memory.current"),
