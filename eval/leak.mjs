@@ -46,6 +46,7 @@ import { parseArgs } from 'node:util'
 
 import { runScenario, writeTrace } from '../__test__/fixtures/leak/scenario.mjs'
 import { makeContainerCgroup } from '../__test__/helpers/cgroup.mjs'
+import { memwatchAddon } from './memwatch-addon.mjs'
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 const { parseSize } = createRequire(import.meta.url)('../lib/options.js')
@@ -610,6 +611,13 @@ async function main() {
       `--memory-limit wants a size in bytes, such as 1GiB, not ${opts['memory-limit']}`,
     )
   }
+  const memwatch = memwatchAddon({ log: (line) => console.log(`memwatch: ${line}`) })
+  if (memwatch.dir) process.env.MEMSENTRY_MEMWATCH_DIR = memwatch.dir
+  console.log(
+    memwatch.dir
+      ? `memwatch-next's rule on ${memwatch.dir}'s 'stats'`
+      : `memwatch-next's rule on perf_hooks GC entries: ${memwatch.why}`,
+  )
   const memsentryDir = snapshotPackage()
   const memsentry = path.join(memsentryDir, 'index.mjs')
   const started = Date.now()

@@ -3,10 +3,11 @@
 // compact), compare the V8 heap's used size with the previous full GC's; five increases in a row
 // emit 'leak' and reset the count. The first full GC compares against 0, as the original does.
 //
-// @airbnb/node-memwatch (the maintained fork, built with `--nodedir=/usr`) dropped the rule and
-// only emits 'stats' after each mark-sweep-compact, with used_heap_size read right after the GC;
-// the rule is applied to those. If the addon cannot be loaded, the same rule runs on perf_hooks
-// 'gc' entries of kind major (NODE_PERFORMANCE_GC_MAJOR) with v8.getHeapStatistics() read in the
+// @airbnb/node-memwatch (the maintained fork) dropped the rule and only emits 'stats' after each
+// mark-sweep-compact, with used_heap_size read right after the GC; the rule is applied to those.
+// eval/leak.mjs builds it for the running Node (eval/memwatch-addon.mjs) and names its folder in
+// MEMSENTRY_MEMWATCH_DIR. If the addon cannot be loaded, the same rule runs on perf_hooks 'gc'
+// entries of kind major (NODE_PERFORMANCE_GC_MAJOR) with v8.getHeapStatistics() read in the
 // observer callback, a little after the GC.
 //
 // Prints JSON lines through `out`:
@@ -62,7 +63,7 @@ export function start({ out }) {
   }
   let memwatch
   try {
-    memwatch = require('@airbnb/node-memwatch')
+    memwatch = require(process.env.MEMSENTRY_MEMWATCH_DIR || '@airbnb/node-memwatch')
   } catch (err) {
     out({ type: 'probe:memwatch-info', source: 'perf_hooks', error: err.message })
     const observer = new PerformanceObserver((list) => {

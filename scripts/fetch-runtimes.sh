@@ -50,8 +50,8 @@ npm_node() { # package, version, folder: bin/node and the headers out of the npm
   [ -x "$3/bin/node" ] && [ -d "$3/include/node" ] && return
   mkdir -p "$3"
   tgz=$(npm pack --silent --pack-destination "$3" "$1@$2" | tail -1)
-  # include/: node-gyp builds dev dependencies (@airbnb/node-memwatch) against these headers
-  # when npm_config_nodedir names this folder.
+  # include/: the eval builds @airbnb/node-memwatch against these headers (eval/memwatch-addon.mjs
+  # names this folder as npm_config_nodedir), with no download from nodejs.org.
   tar xzf "$3/$tgz" -C "$3" --strip-components=1 package/bin/node package/include
   rm "$3/$tgz"
 }
