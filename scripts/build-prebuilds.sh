@@ -24,7 +24,10 @@ targets=("$@")
 # Known-good versions: zig's glibc stubs give the 2.28 floor; Debian's rustc-web (1.96) has an
 # arm64 std and the std sources that -Zbuild-std compiles for musl.
 PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
-APT_PACKAGES=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64)
+APT_PACKAGES=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64 python3-venv)
+# Where pip installs them when the system Python is Debian's, which PEP 668 keeps pip out of.
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/memsentry-build/venv"
+[ -x "$VENV/bin/cargo-zigbuild" ] && export PATH="$VENV/bin:$PATH"
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -44,7 +47,12 @@ if [ ${#missing_apt[@]} -gt 0 ]; then
 fi
 if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
   echo "== pip install ${PIP_PACKAGES[*]}"
-  python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
+  if ! python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null; then
+    echo "== (an externally managed Python) a virtual environment at $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
+    export PATH="$VENV/bin:$PATH"
+  fi
 fi
 
 mkdir -p prebuilds
