@@ -62,6 +62,54 @@ test('a glibc older than 2.28 gets a clear error, not only the dlopen failure', 
   assert.ok(result.stderr.includes('ERR_MEMSENTRY_UNSUPPORTED_PLATFORM'), describe(result))
 })
 
+test("Node's permission model: a clear error naming the flags memsentry needs, and it runs with them", async () => {
+  const script = `require(${JSON.stringify(repoRoot)})`
+  const cases = [
+    [[`--allow-fs-read=${repoRoot}`], 'ERR_MEMSENTRY_NO_PROCFS'],
+    [[`--allow-fs-read=${repoRoot}`, '--allow-fs-read=/proc'], 'ERR_MEMSENTRY_NO_ADDONS'],
+  ]
+  for (const [flags, code] of cases) {
+    const result = await runNode(['--permission', ...flags, '-e', script], { timeoutMs: 20_000 })
+    assert.notEqual(result.code, 0, describe(result))
+    assert.equal(result.signal, null, describe(result))
+    assert.ok(result.stderr.includes(code), describe(result))
+    assert.ok(result.stderr.includes('--allow-fs-read=/proc --allow-addons'), describe(result))
+  }
+  const run =
+    `const { MemorySentry } = require(${JSON.stringify(repoRoot)}); ` +
+    `const s = new MemorySentry({ intervalMs: 50 }); ` +
+    `setTimeout(() => { console.log(s.latest.rss > 0); s.close() }, 300)`
+  const allowed = await runNode(
+    [
+      '--permission',
+      `--allow-fs-read=${repoRoot}`,
+      '--allow-fs-read=/proc',
+      '--allow-addons',
+      '-e',
+      run,
+    ],
+    { timeoutMs: 20_000 },
+  )
+  assert.equal(allowed.code, 0, describe(allowed))
+  assert.equal(allowed.stdout.trim(), 'true', describe(allowed))
+})
+
+test("a package without its build says where it looked, not napi-rs's optional-dependency hint", async () => {
+  // What npm installs from a git dependency: the sources, packed by `files`, without the build.
+  const dir = mkdtempSync(path.join(tmpdir(), 'memsentry-nobuild-'))
+  try {
+    for (const f of ['index.js', 'binding.js', 'package.json', 'lib']) {
+      cpSync(path.join(repoRoot, f), path.join(dir, f), { recursive: true })
+    }
+    const result = await runNode(['-e', `require(${JSON.stringify(dir)})`], { timeoutMs: 20_000 })
+    assert.notEqual(result.code, 0, describe(result))
+    assert.ok(result.stderr.includes('no native addon memsentry.linux-'), describe(result))
+    assert.ok(result.stderr.includes(path.join(dir, 'prebuilds')), describe(result))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("import 'memsentry' on darwin fails with the same clear error", async () => {
   const script =
     `Object.defineProperty(process, 'platform', { value: 'darwin' }); ` +
