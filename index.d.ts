@@ -178,7 +178,10 @@ export interface CgroupFigures {
   inactiveFile: number | null
   anon: number | null
   file: number | null
-  /** v2: oom_kill from memory.events; v1: oom_kill from memory.oom_control, else memory.failcnt. */
+  /**
+   * oom_kill from memory.events (v2) or memory.oom_control (v1); on kernels before 4.13, which
+   * lack it, v2's oom (times the cgroup hit OOM) or v1's memory.failcnt.
+   */
   oomEvents: number | null
   /** v1 only. */
   underOom: boolean | null

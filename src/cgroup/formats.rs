@@ -105,10 +105,15 @@ pub(super) fn parse_stat_v1(b: &[u8]) -> Parsed<Stat> {
     })
 }
 
-/// v2 `memory.events` → `oom_kill`.
-pub(super) fn parse_events_v2(b: &[u8]) -> Parsed<u64> {
-    let [oom_kill] = scan_kv(b, [b"oom_kill"])?;
-    oom_kill.ok_or("missing oom_kill")
+/// v2 `memory.events` → (`oom_kill`, `oom`). Kernels before 4.13 have no `oom_kill`; `need_kill`:
+/// its absence is an error (the kernel was seen to have it). A file with neither is an error.
+pub(super) fn parse_events_v2(b: &[u8], need_kill: bool) -> Parsed<(Option<u64>, Option<u64>)> {
+    let [oom_kill, oom] = scan_kv(b, [b"oom_kill", b"oom"])?;
+    match (oom_kill, oom) {
+        (None, _) if need_kill => Err("missing oom_kill"),
+        (None, None) => Err("missing oom_kill and oom"),
+        found => Ok(found),
+    }
 }
 
 /// v1 `memory.oom_control` → (`under_oom`, `oom_kill` if present). `need_kill`: a missing

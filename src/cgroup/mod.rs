@@ -45,7 +45,8 @@
 //!
 //! ## `oom_events`
 //!
-//! * v2: `oom_kill` of `memory.events` (required; a file without it is a parse error).
+//! * v2: `oom_kill` of `memory.events` when the kernel has it (4.13+), else its `oom` (times the
+//!   cgroup hit OOM, a superset of the kills), chosen once as for v1 below.
 //! * v1: `oom_kill` of `memory.oom_control` when the kernel has it (4.13+), else
 //!   `memory.failcnt`. The choice is made once, by the first `memory.oom_control` that parses,
 //!   and then kept, so a garbled read can never switch counters and fake a rise in [`oom_rose`].
@@ -104,8 +105,8 @@ pub struct CgroupSample {
     pub inactive_file: Option<u64>,
     pub anon: Option<u64>,
     pub file: Option<u64>,
-    /// v2: memory.events oom_kill; v1: memory.oom_control oom_kill if the kernel has it, else
-    /// memory.failcnt (see the module docs).
+    /// memory.events (v2) or memory.oom_control (v1) oom_kill if the kernel has it, else v2's
+    /// oom or v1's memory.failcnt (see the module docs).
     pub oom_events: Option<u64>,
     /// v1 only (memory.oom_control under_oom).
     pub under_oom: Option<bool>,
@@ -122,11 +123,15 @@ enum PressureSource {
     Unavailable,
 }
 
+/// Which counter `oom_events` is, chosen by the first read that parses and then kept, so that a
+/// garbled read can never switch counters and fake a rise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum V1OomSource {
+enum OomSource {
     Unknown,
+    /// `oom_kill` (v2 `memory.events`, v1 `memory.oom_control`; kernels 4.13 and later).
     OomKill,
-    Failcnt,
+    /// Before 4.13: v2 `memory.events`'s `oom`, v1 `memory.failcnt`.
+    Fallback,
 }
 
 /// Reads one memory cgroup directory. Build it with [`CgroupReader::discover`] or
@@ -146,7 +151,7 @@ pub struct CgroupReader {
     events: ProcFile,
     /// v1 memory.failcnt (read only when the kernel's oom_control has no oom_kill)
     failcnt: Option<ProcFile>,
-    v1_oom_source: V1OomSource,
+    oom_source: OomSource,
     cgroup_pressure: ProcFile,
     system_pressure: ProcFile,
     pressure_source: PressureSource,
@@ -260,7 +265,7 @@ impl CgroupReader {
             stat: file("memory.stat"),
             events,
             failcnt,
-            v1_oom_source: V1OomSource::Unknown,
+            oom_source: OomSource::Unknown,
             cgroup_pressure: file("memory.pressure"),
             system_pressure: ProcFile::new(proc_root.join("pressure").join("memory")),
             pressure_source: PressureSource::Unresolved,
@@ -297,7 +302,21 @@ impl CgroupReader {
             high = smaller(high, read_parsed(&mut up.high, errors, parse_max_file).flatten());
         }
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v2);
-        let oom_events = read_parsed(&mut self.events, errors, parse_events_v2);
+        let need_kill = self.oom_source == OomSource::OomKill;
+        let events = read_parsed(&mut self.events, errors, |b| parse_events_v2(b, need_kill));
+        if let (OomSource::Unknown, Some((kill, _))) = (self.oom_source, events) {
+            self.oom_source = if kill.is_some() {
+                OomSource::OomKill
+            } else {
+                OomSource::Fallback
+            };
+        }
+        // Before 4.13, `oom` (the cgroup hit OOM) stands in for the kills, as failcnt does on v1.
+        let oom_events = match self.oom_source {
+            OomSource::OomKill => events.and_then(|(kill, _)| kill),
+            OomSource::Fallback => events.and_then(|(_, oom)| oom),
+            OomSource::Unknown => None,
+        };
         let pressure = self.read_pressure(errors);
         CgroupSample {
             limit,
@@ -314,18 +333,18 @@ impl CgroupReader {
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v1);
         // The kernel's own figure for the smallest limit on the way up (a parent's counts too).
         let limit = smaller(limit, stat.and_then(|s| s.hierarchical_limit));
-        let need_kill = self.v1_oom_source == V1OomSource::OomKill;
+        let need_kill = self.oom_source == OomSource::OomKill;
         let oom_control = read_parsed(&mut self.events, errors, |b| parse_oom_control(b, need_kill));
-        if let (V1OomSource::Unknown, Some((_, kill))) = (self.v1_oom_source, oom_control) {
-            self.v1_oom_source = if kill.is_some() {
-                V1OomSource::OomKill
+        if let (OomSource::Unknown, Some((_, kill))) = (self.oom_source, oom_control) {
+            self.oom_source = if kill.is_some() {
+                OomSource::OomKill
             } else {
-                V1OomSource::Failcnt
+                OomSource::Fallback
             };
         }
-        let oom_events = match (self.v1_oom_source, self.failcnt.as_mut()) {
-            (V1OomSource::OomKill, _) => oom_control.and_then(|(_, kill)| kill),
-            (V1OomSource::Failcnt, Some(f)) => read_parsed(f, errors, parse_u64_file),
+        let oom_events = match (self.oom_source, self.failcnt.as_mut()) {
+            (OomSource::OomKill, _) => oom_control.and_then(|(_, kill)| kill),
+            (OomSource::Fallback, Some(f)) => read_parsed(f, errors, parse_u64_file),
             _ => None,
         };
         let under_oom = oom_control.map(|(under, _)| under);

@@ -491,7 +491,7 @@ fn v1_garbled_files_are_parse_errors() {
         (None, None, None, None, None, None, None)
     );
     // oom_control never parsed, so the oom counter is undecided and failcnt isn't read
-    assert_eq!(r.v1_oom_source, V1OomSource::Unknown);
+    assert_eq!(r.oom_source, OomSource::Unknown);
     assert_parse_errors(
         &errors,
         &[
@@ -565,6 +565,30 @@ fn v2_oom_kill_rise_is_detected() {
     assert!(oom_rose(&a, &b));
     let c = read_ok(&mut r);
     assert!(!oom_rose(&b, &c));
+}
+
+#[test]
+fn v2_before_4_13_counts_oom_and_keeps_to_it() {
+    // Kernels 4.5-4.12: memory.events has no oom_kill; its oom (the cgroup hit OOM) stands in.
+    let tmp = copy_of("v2-nested");
+    let events = tmp
+        .root()
+        .join("sys/fs/cgroup/kubepods/burstable/pod123/ctr/memory.events");
+    rewrite(events.clone(), "low 0\nhigh 3\nmax 1\noom 4\n");
+    let mut r = discover_tree(tmp.root()).unwrap().unwrap();
+    let a = read_ok(&mut r);
+    assert_eq!(a.oom_events, Some(4));
+    rewrite(events.clone(), "low 0\nhigh 3\nmax 2\noom 5\n");
+    let b = read_ok(&mut r);
+    assert!(oom_rose(&a, &b));
+    // Once chosen, a read that shows another counter cannot switch to it and fake a rise.
+    rewrite(events.clone(), "low 0\nhigh 3\nmax 2\noom 5\noom_kill 99\n");
+    assert_eq!(read_ok(&mut r).oom_events, Some(5));
+    // With neither, the file is an error.
+    rewrite(events, "low 0\nhigh 3\n");
+    let mut errors = Vec::new();
+    assert_eq!(r.read(&mut errors).oom_events, None);
+    assert_parse_errors(&errors, &["memory.events"]);
 }
 
 #[test]
@@ -666,7 +690,8 @@ fn run_all_parsers(b: &[u8]) {
     let _ = parse_v1_limit(b);
     let _ = parse_stat_v2(b);
     let _ = parse_stat_v1(b);
-    let _ = parse_events_v2(b);
+    let _ = parse_events_v2(b, false);
+    let _ = parse_events_v2(b, true);
     let _ = parse_oom_control(b, false);
     let _ = parse_oom_control(b, true);
     let _ = parse_pressure(b);
