@@ -98,14 +98,30 @@ function ownMemoryCgroup() {
     const rel = cgPath.startsWith(root) ? cgPath.slice(root.length) : ''
     for (const dir of [path.join(mountPoint, rel), mountPoint]) {
       const usage = version === 1 ? 'memory.usage_in_bytes' : 'memory.current'
-      if (fs.existsSync(path.join(dir, usage))) return { version, dir }
+      if (fs.existsSync(path.join(dir, usage))) return { version, dir, mount: mountPoint }
     }
   }
   return null
 }
 
+/** The smaller of two limits, null being unlimited. */
+const smaller = (a, b) => (a === null ? b : b === null ? a : Math.min(a, b))
+
+/**
+ * The smallest `file` limit of `dir` and its ancestors up to `mount` (v2: the kernel enforces
+ * each), or `dir`'s own without a mount.
+ */
+function limitOnTheWayUp(dir, mount, file) {
+  let limit = limitFile(path.join(dir, file))
+  for (let up = dir; mount && up !== mount && up.startsWith(`${mount}/`);) {
+    up = path.dirname(up)
+    if (fs.existsSync(path.join(up, file))) limit = smaller(limit, limitFile(path.join(up, file)))
+  }
+  return limit
+}
+
 /** A direct read of the cgroup's files, as memsentry's figures would be computed from them. */
-function readOwn({ version, dir }) {
+function readOwn({ version, dir, mount }) {
   const read = (name) => fs.readFileSync(path.join(dir, name), 'utf8')
   const stat = new Map(
     read('memory.stat')
@@ -127,7 +143,13 @@ function readOwn({ version, dir }) {
       usage,
       inactiveFile,
       workingSet: Math.max(0, usage - inactiveFile),
-      limit: limitFile(path.join(dir, 'memory.limit_in_bytes')),
+      // The kernel's hierarchical_memory_limit counts the ancestors' limits.
+      limit: smaller(
+        limitFile(path.join(dir, 'memory.limit_in_bytes')),
+        (stat.get('hierarchical_memory_limit') ?? Infinity) < UNLIMITED
+          ? stat.get('hierarchical_memory_limit')
+          : null,
+      ),
       high: null,
       underOom: oom.get('under_oom') === '1',
       oomEvents: oom.has('oom_kill')
@@ -147,9 +169,9 @@ function readOwn({ version, dir }) {
     usage,
     inactiveFile,
     workingSet: Math.max(0, usage - inactiveFile),
-    limit: limitFile(path.join(dir, 'memory.max')),
+    limit: limitOnTheWayUp(dir, mount, 'memory.max'),
     high: fs.existsSync(path.join(dir, 'memory.high'))
-      ? limitFile(path.join(dir, 'memory.high'))
+      ? limitOnTheWayUp(dir, mount, 'memory.high')
       : null,
     underOom: null,
     oomEvents: Number(events.get('oom_kill')),
@@ -266,8 +288,9 @@ describe("this machine's own memory cgroup", () => {
         assert.equal(s.limit, constrained)
       }
     } else {
-      t.diagnostic(`constrainedMemory() = ${constrained}: no real limit here`)
-      assert.equal(s.limit, null, 'no limit where Node reports none')
+      // libuv may not look above the process's own cgroup; memsentry takes a parent's too.
+      t.diagnostic(`constrainedMemory() = ${constrained}: no limit of the cgroup's own`)
+      assert.equal(s.limit, direct ? direct.limit : null, 'the files on the way up')
     }
   })
 
