@@ -58,6 +58,21 @@ for (const t of TARGETS) {
         assert.deepEqual(glibc, [], `${t} has no glibc symbol versions`)
         assert.match(needed, /\[libc\.so\]/)
       }
+      if (t.startsWith('arm64')) {
+        // arm64 kernels run with 4, 16 or 64 KiB pages (RHEL's and Ampere's 64 KiB, Asahi's
+        // 16 KiB): each segment must map at a 64 KiB boundary, or dlopen fails there. The qemu
+        // runs below have 4 KiB pages and would not tell.
+        const loads = execFileSync('readelf', ['-lW', file], { encoding: 'utf8' })
+          .split('\n')
+          .filter((l) => /^\s*LOAD\s/.test(l))
+          .map((l) => l.trim().split(/\s+/))
+        assert.ok(loads.length > 0, `${t}: no LOAD segment`)
+        for (const [, offset, vaddr, , , , ...rest] of loads) {
+          const align = Number(rest.at(-1))
+          assert.ok(align >= 0x10000, `${t}: a LOAD segment aligned to ${rest.at(-1)}`)
+          assert.equal((Number(vaddr) - Number(offset)) % 0x10000, 0, `${t}: ${vaddr} at ${offset}`)
+        }
+      }
     },
   )
 }
