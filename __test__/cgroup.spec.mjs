@@ -724,7 +724,7 @@ describe('a memory cgroup with a hard limit, made here', () => {
     const script =
       `import { MemorySentry } from ${JSON.stringify(fileURLToPath(new URL('../index.mjs', import.meta.url)))}\n` +
       `const s = new MemorySentry({ intervalMs: 50, children: 'none' })\n` +
-      `setTimeout(() => { console.log(JSON.stringify({ limit: s.limit, cgroup: s.latest.cgroup })); s.close() }, 300)\n`
+      `const t = setInterval(() => { if (!s.latest) return; clearInterval(t); console.log(JSON.stringify({ limit: s.limit, cgroup: s.latest.cgroup })); s.close() }, 20)\n`
     const child = spawnInCgroup(
       { dir: inner },
       process.execPath,

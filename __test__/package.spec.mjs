@@ -75,10 +75,14 @@ test("Node's permission model: a clear error naming the flags memsentry needs, a
     assert.ok(result.stderr.includes(code), describe(result))
     assert.ok(result.stderr.includes('--allow-fs-read=/proc --allow-addons'), describe(result))
   }
+  const noAddons = await runNode(['--no-addons', '-e', script], { timeoutMs: 20_000 })
+  assert.ok(noAddons.stderr.includes('ERR_MEMSENTRY_NO_ADDONS'), describe(noAddons))
+  assert.ok(noAddons.stderr.includes('runs with --no-addons'), describe(noAddons))
+  // The first sample comes from the sampler thread: polled for, however loaded the machine.
   const run =
     `const { MemorySentry } = require(${JSON.stringify(repoRoot)}); ` +
     `const s = new MemorySentry({ intervalMs: 50 }); ` +
-    `setTimeout(() => { console.log(s.latest.rss > 0); s.close() }, 300)`
+    `const t = setInterval(() => { if (s.latest) { clearInterval(t); console.log(s.latest.rss > 0); s.close() } }, 20)`
   const allowed = await runNode(
     [
       '--permission',

@@ -94,8 +94,10 @@ function loadNative() {
   } catch (cause) {
     if (cause?.code === 'ERR_DLOPEN_DISABLED') {
       const err = new Error(
-        `memsentry is a native addon, and Node's permission model forbids loading one here: ` +
-          `run with ${PERMISSION_FLAGS}.`,
+        process.permission
+          ? `memsentry is a native addon, and Node's permission model forbids loading one here: ` +
+              `run with ${PERMISSION_FLAGS}.`
+          : `memsentry is a native addon, and this Node runs with --no-addons: run without it.`,
       )
       err.code = 'ERR_MEMSENTRY_NO_ADDONS'
       err.cause = cause

@@ -27,7 +27,10 @@ PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
 APT_PACKAGES=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64 python3-venv)
 # Where pip installs them when the system Python is Debian's, which PEP 668 keeps pip out of.
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/memsentry-build/venv"
-[ -x "$VENV/bin/cargo-zigbuild" ] && export PATH="$VENV/bin:$PATH"
+# cargo-zigbuild runs zig through `python3 -m ziglang`, and the targets below put /usr/bin first
+# in PATH: it is told which Python has ziglang.
+use_venv() { export PATH="$VENV/bin:$PATH" CARGO_ZIGBUILD_PYTHON_PATH="$VENV/bin/python3"; }
+[ -x "$VENV/bin/cargo-zigbuild" ] && use_venv
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -51,7 +54,7 @@ if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/de
     echo "== (an externally managed Python) a virtual environment at $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}"
-    export PATH="$VENV/bin:$PATH"
+    use_venv
   fi
 fi
 

@@ -102,7 +102,8 @@ pub(super) fn rebase(mount_point: &Path, sys_root: Option<&Path>) -> PathBuf {
 
 /// The cgroup directory and the mount point it was found under: the mount whose root is the
 /// longest prefix of `cg_path`, joined with the rest of the path, if that directory has
-/// `usage_file`; else its nearest ancestor under that mount point that has it; else the first
+/// `usage_file`; else, if that directory exists, its nearest ancestor under that mount point that
+/// has it; else the first
 /// mount point that has it. A directory without the usage file is the v2 root cgroup, or a cgroup
 /// whose parent did not enable the memory controller: the kernel charges its memory to the
 /// nearest ancestor that has the controller, so that one is read.
@@ -129,12 +130,16 @@ pub(super) fn resolve_dir(
         if let Some(rel) = rel {
             let base = rebase(&m.mount_point, sys_root);
             // The joined directory, then its parents below the mount point. A path absent under
-            // the mount (runc shows the host's path) has no such parent: the mount point is next.
+            // the mount (runc shows the host's path) is not walked up: a parent that exists there
+            // would be another cgroup of the container's (its systemd's, say), not an ancestor.
             let mut dir = if rel.as_os_str().is_empty() {
                 base.clone()
             } else {
                 base.join(rel)
             };
+            if !dir.is_dir() {
+                continue;
+            }
             loop {
                 if usable(&dir) {
                     return Some((dir, base));

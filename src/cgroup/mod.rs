@@ -292,15 +292,22 @@ impl CgroupReader {
 
     fn read_v2(&mut self, errors: &mut Vec<ReadError>) -> CgroupSample {
         let usage = read_parsed(&mut self.usage, errors, parse_u64_file);
-        let mut limit = read_parsed(&mut self.limit, errors, parse_max_file).flatten();
+        // Outer None: a file on the way up failed, and the smallest limit is not known (a larger
+        // one found elsewhere would be wrong, and on the unsafe side).
+        let mut limit = read_parsed(&mut self.limit, errors, parse_max_file);
         let mut high = match self.high.as_mut() {
-            Some(f) => read_parsed(f, errors, parse_max_file).flatten(),
-            None => None,
+            Some(f) => read_parsed(f, errors, parse_max_file),
+            None => Some(None),
         };
         for up in &mut self.ancestors {
-            limit = smaller(limit, read_parsed(&mut up.max, errors, parse_max_file).flatten());
-            high = smaller(high, read_parsed(&mut up.high, errors, parse_max_file).flatten());
+            let (max_up, high_up) = (
+                read_parsed(&mut up.max, errors, parse_max_file),
+                read_parsed(&mut up.high, errors, parse_max_file),
+            );
+            limit = limit.zip(max_up).map(|(a, b)| smaller(a, b));
+            high = high.zip(high_up).map(|(a, b)| smaller(a, b));
         }
+        let (limit, high) = (limit.flatten(), high.flatten());
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v2);
         let need_kill = self.oom_source == OomSource::OomKill;
         let events = read_parsed(&mut self.events, errors, |b| parse_events_v2(b, need_kill));
@@ -329,10 +336,13 @@ impl CgroupReader {
 
     fn read_v1(&mut self, errors: &mut Vec<ReadError>) -> CgroupSample {
         let usage = read_parsed(&mut self.usage, errors, parse_u64_file);
-        let limit = read_parsed(&mut self.limit, errors, parse_v1_limit).flatten();
+        let limit = read_parsed(&mut self.limit, errors, parse_v1_limit);
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v1);
-        // The kernel's own figure for the smallest limit on the way up (a parent's counts too).
-        let limit = smaller(limit, stat.and_then(|s| s.hierarchical_limit));
+        // The kernel's own figure for the smallest limit on the way up (a parent's counts too);
+        // without memory.stat it is not known.
+        let limit = limit
+            .zip(stat)
+            .and_then(|(own, s)| smaller(own, s.hierarchical_limit));
         let need_kill = self.oom_source == OomSource::OomKill;
         let oom_control = read_parsed(&mut self.events, errors, |b| parse_oom_control(b, need_kill));
         if let (OomSource::Unknown, Some((_, kill))) = (self.oom_source, oom_control) {

@@ -103,6 +103,34 @@ fn v2_limits_set_on_ancestors_apply_the_smallest_on_the_way_up() {
     // A change on the way up is seen by the next read, as the cgroup's own limit is.
     rewrite(tree.root().join(format!("{cg}/memory.max")), "67108864\n");
     assert_eq!(read_ok(&mut r).limit, Some(64 * MIB));
+
+    // A file on the way up that fails: the smallest is not known, so neither is the limit (a
+    // larger one from elsewhere would be wrong), and the file is an error.
+    rewrite(tree.root().join(format!("{cg}/pod123/memory.max")), "12x\n");
+    let mut errors = Vec::new();
+    let s = r.read(&mut errors);
+    assert_eq!((s.limit, s.high), (None, Some(100 * MIB)));
+    assert_parse_errors(&errors, &["memory.max"]);
+}
+
+#[test]
+fn v2_a_path_absent_under_the_mount_is_not_walked_up_into_another_cgroup() {
+    // runc: the host's path, absent under the container's mount; a cgroup of the container's
+    // own that shares its first part (its systemd's) is not this process's.
+    let tree = copy_of("v2-container-missing");
+    let cgroup = std::fs::read_to_string(tree.root().join("proc/self/cgroup")).unwrap();
+    let first = cgroup
+        .trim()
+        .trim_start_matches("0::/")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    for (f, v) in [("memory.current", "1\n"), ("memory.max", "1048576\n")] {
+        tree.write(&format!("sys/fs/cgroup/{first}/{f}"), v);
+    }
+    let r = discover_tree(tree.root()).unwrap().unwrap();
+    assert_eq!(r.dir(), tree.root().join("sys/fs/cgroup"));
 }
 
 #[test]
@@ -241,6 +269,14 @@ fn v1_a_parent_limit_applies_through_hierarchical_memory_limit() {
     tree.write(&format!("{dir}/memory.stat"), &stat);
     let mut r = discover_tree(tree.root()).unwrap().unwrap();
     assert_eq!(read_ok(&mut r).limit, Some(256 * MIB));
+
+    // Without memory.stat the smallest limit is not known, whatever the cgroup's own says.
+    rewrite(tree.root().join(dir).join("memory.limit_in_bytes"), "536870912\n");
+    rewrite(tree.root().join(dir).join("memory.stat"), "garbled\n");
+    let mut errors = Vec::new();
+    assert_eq!(r.read(&mut errors).limit, None);
+    assert_parse_errors(&errors, &["memory.stat"]);
+    rewrite(tree.root().join(dir).join("memory.stat"), &stat);
 
     // Its own limit when that is the smaller, and an unlimited hierarchy changes nothing.
     rewrite(tree.root().join(dir).join("memory.limit_in_bytes"), "134217728\n");

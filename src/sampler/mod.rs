@@ -435,11 +435,20 @@ impl Shared {
         let mut errors = Vec::new();
         let mut changes = Vec::new();
         let sample = {
-            // Held for longer only by another thread's tick stuck in a read: this sentry was
-            // stopped and started again while that read hung. This tick is skipped rather than
-            // parked behind it, so that each stop() still joins its own thread.
-            let Some(mut guard) = try_lock_for(&self.collector, TICK_LOCK_WAIT) else {
-                return;
+            let mut guard = loop {
+                match self.collector.try_lock() {
+                    Ok(g) => break g,
+                    Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(TryLockError::WouldBlock) => {}
+                }
+                // Held by another thread's tick still in its read (this sentry was stopped and
+                // started again while that read hung): this tick is skipped rather than parked
+                // behind it, so that each stop() still joins its own thread. Held by a
+                // snapshot(): wait for it, unless stopped meanwhile.
+                if self.tick_reading_since.load(Ordering::Acquire) != 0 || stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
             };
             let _reading = ReadingMark::set(&self.tick_reading_since, self.mono_ms());
             let sample = guard.as_mut().map(|c| {
@@ -627,10 +636,6 @@ impl Drop for ReadingMark<'_> {
         self.0.store(0, Ordering::Release);
     }
 }
-
-/// How long a tick waits for the collector: far above a snapshot's read (the other holder), and
-/// well under [`JOIN_LIMIT`], so that a stop() still finds the thread back in its loop.
-const TICK_LOCK_WAIT: Duration = Duration::from_millis(100);
 
 /// `m` locked, trying for at most `wait`; `None` if a holder kept it that long.
 fn try_lock_for<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
