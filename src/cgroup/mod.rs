@@ -134,6 +134,19 @@ enum OomSource {
     Fallback,
 }
 
+impl OomSource {
+    /// Settles on a counter at the first read that parsed; `kill_seen`: whether it had oom_kill.
+    fn choose(&mut self, kill_seen: Option<bool>) {
+        if let (OomSource::Unknown, Some(kill)) = (*self, kill_seen) {
+            *self = if kill {
+                OomSource::OomKill
+            } else {
+                OomSource::Fallback
+            };
+        }
+    }
+}
+
 /// Reads one memory cgroup directory. Build it with [`CgroupReader::discover`] or
 /// [`CgroupReader::at`]; then call [`CgroupReader::read`] every tick.
 #[derive(Debug)]
@@ -311,13 +324,7 @@ impl CgroupReader {
         let stat = read_parsed(&mut self.stat, errors, parse_stat_v2);
         let need_kill = self.oom_source == OomSource::OomKill;
         let events = read_parsed(&mut self.events, errors, |b| parse_events_v2(b, need_kill));
-        if let (OomSource::Unknown, Some((kill, _))) = (self.oom_source, events) {
-            self.oom_source = if kill.is_some() {
-                OomSource::OomKill
-            } else {
-                OomSource::Fallback
-            };
-        }
+        self.oom_source.choose(events.map(|(kill, _)| kill.is_some()));
         // Before 4.13, `oom` (the cgroup hit OOM) stands in for the kills, as failcnt does on v1.
         let oom_events = match self.oom_source {
             OomSource::OomKill => events.and_then(|(kill, _)| kill),
@@ -345,13 +352,8 @@ impl CgroupReader {
             .and_then(|(own, s)| smaller(own, s.hierarchical_limit));
         let need_kill = self.oom_source == OomSource::OomKill;
         let oom_control = read_parsed(&mut self.events, errors, |b| parse_oom_control(b, need_kill));
-        if let (OomSource::Unknown, Some((_, kill))) = (self.oom_source, oom_control) {
-            self.oom_source = if kill.is_some() {
-                OomSource::OomKill
-            } else {
-                OomSource::Fallback
-            };
-        }
+        self.oom_source
+            .choose(oom_control.map(|(_, kill)| kill.is_some()));
         let oom_events = match (self.oom_source, self.failcnt.as_mut()) {
             (OomSource::OomKill, _) => oom_control.and_then(|(_, kill)| kill),
             (OomSource::Fallback, Some(f)) => read_parsed(f, errors, parse_u64_file),
