@@ -103,10 +103,9 @@ pub(super) fn rebase(mount_point: &Path, sys_root: Option<&Path>) -> PathBuf {
 /// The cgroup directory and the mount point it was found under: the mount whose root is the
 /// longest prefix of `cg_path`, joined with the rest of the path, if that directory has
 /// `usage_file`; else, if that directory exists, its nearest ancestor under that mount point that
-/// has it; else the first
-/// mount point that has it. A directory without the usage file is the v2 root cgroup, or a cgroup
-/// whose parent did not enable the memory controller: the kernel charges its memory to the
-/// nearest ancestor that has the controller, so that one is read.
+/// has it; else the first mount point that has it. A directory without the usage file is the v2
+/// root cgroup, or a cgroup whose parent did not enable the memory controller: the kernel charges
+/// its memory to the nearest ancestor that has the controller, so that one is read.
 pub(super) fn resolve_dir(
     cg_path: &Path,
     mounts: &[CgroupMount],
